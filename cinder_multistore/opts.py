@@ -1,0 +1,90 @@
+"""Configuration options of cinder-multistore, for both sides.
+
+Options are registered by the code that uses them (the Glance filter when
+paste builds it, the Cinder driver when it is created), never at import.
+:func:`list_opts` feeds ``oslo-config-generator`` and the docs.
+"""
+
+from oslo_config import cfg
+
+GLANCE_GROUP = 'cinder_multistore'
+CINDER_GROUP = 'cinder_multistore'
+
+glance_opts = [
+    cfg.BoolOpt('colocation',
+                default=True,
+                help="""
+Co-locate new images with their base image.
+
+When an upload or import names no store and carries
+``x-openstack-base-image-ref``, write the data to every usable store that
+holds the base image. When False, such requests go to the default store.
+
+Related options:
+    * colocation_required
+"""),
+    cfg.BoolOpt('colocation_required',
+                default=False,
+                help="""
+Fail the upload when a co-located copy cannot be written.
+
+By default a secondary store that fails (full, unwritable, unreachable) is
+logged and reported in the ``X-Image-Stores-Failed`` response header, and the
+upload succeeds with the stores that were written. When True, any failed
+secondary fails the whole upload: every copy is removed and the image goes
+back to ``queued``.
+
+Related options:
+    * colocation
+"""),
+    cfg.IntOpt('buffer_chunks',
+               default=16,
+               min=1,
+               max=1024,
+               help="""
+How many chunks of the request body may wait for a slow secondary store.
+
+The request stream is read once and handed to every secondary store writer
+through a bounded queue; this bounds the memory a co-located upload can use
+to about ``buffer_chunks`` times the chunk size per secondary store, whatever
+the image size.
+
+Possible values:
+    * An integer from 1 to 1024.
+"""),
+]
+
+cinder_opts = [
+    cfg.IntOpt('upload_chunk_size',
+               default=4 * 1024 * 1024,
+               min=64 * 1024,
+               help="""
+Size, in bytes, of the reads the Cinder image driver makes from a volume
+when it uploads it to Glance.
+
+Possible values:
+    * An integer of at least 65536.
+"""),
+    cfg.BoolOpt('validate_store',
+                default=True,
+                help="""
+Check the target store against Glance's ``GET /v2/info/stores`` before any
+data is sent. An unknown, read-only or reserved store fails the upload with
+a clear error and the queued image is deleted.
+"""),
+]
+
+
+def register_glance_opts(conf: cfg.ConfigOpts) -> None:
+    """Register the Glance filter's options on ``conf``."""
+    conf.register_opts(glance_opts, group=GLANCE_GROUP)
+
+
+def register_cinder_opts(conf: cfg.ConfigOpts) -> None:
+    """Register the Cinder driver's options on ``conf``."""
+    conf.register_opts(cinder_opts, group=CINDER_GROUP)
+
+
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
+    """Every option, by group, for oslo-config-generator."""
+    return [(GLANCE_GROUP, glance_opts + cinder_opts)]

@@ -1,0 +1,343 @@
+"""Where image data goes: the placement rules, pure and without I/O.
+
+Both sides of cinder-multistore import this module. The Glance filter uses
+:func:`decide_upload` and :func:`decide_import` to choose the stores an
+upload or import writes; the Cinder driver uses :func:`choose_headers` to
+choose what it sends. Nothing here talks to a service: callers pass in what
+they looked up (the store catalog, the base image) and act on the result.
+
+The rules, in order:
+
+1. ``x-image-meta-store`` names an enabled, writable store: that store only;
+   any base image reference is ignored.
+2. ``x-image-meta-store`` names a reserved (``os_glance_*``), unknown,
+   read-only or malformed store: rejected, nothing is written.
+3. No store, and the base image is visible to the caller, ``active`` and
+   has usable stores: every usable store of the base image (co-location),
+   in the catalog's order; the first is the primary.
+4. Otherwise: the default store.
+"""
+
+import dataclasses
+import enum
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+
+#: Header naming the store an upload or import must write to.
+STORE_HEADER = 'x-image-meta-store'
+#: Header naming the image a volume (and so the new image) was built from.
+BASE_IMAGE_HEADER = 'x-openstack-base-image-ref'
+#: Prefix of the stores Glance keeps for itself (staging, tasks).
+RESERVED_PREFIX = 'os_glance_'
+
+# Glance store identifiers are section names in glance-api.conf.
+_STORE_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$')
+
+
+class Rule(enum.Enum):
+    """Which row of the rules table decided a placement."""
+
+    EXPLICIT_STORE = 'explicit-store'
+    REJECTED = 'rejected'
+    COLOCATE = 'colocate'
+    DEFAULT = 'default'
+
+
+class StoreProblem(enum.Enum):
+    """Why a named store cannot receive data."""
+
+    MALFORMED = 'malformed'
+    RESERVED = 'reserved'
+    UNKNOWN = 'unknown'
+    READ_ONLY = 'read-only'
+
+
+_PROBLEM_TEXT = {
+    StoreProblem.MALFORMED: 'is not a valid store identifier',
+    StoreProblem.RESERVED: 'is reserved for Glance\'s own use',
+    StoreProblem.UNKNOWN: 'is not an enabled store',
+    StoreProblem.READ_ONLY: 'is read-only',
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreInfo:
+    """One store as Glance reports it.
+
+    :param id: the store identifier (a section of ``enabled_backends``).
+    :param read_only: True for stores that cannot take new data (http).
+    """
+
+    id: str
+    read_only: bool = False
+
+    @property
+    def reserved(self) -> bool:
+        """True when Glance keeps this store for itself."""
+        return self.id.startswith(RESERVED_PREFIX)
+
+    @property
+    def usable(self) -> bool:
+        """True when new image data may be written here."""
+        return not (self.read_only or self.reserved)
+
+
+@dataclasses.dataclass(frozen=True)
+class Catalog:
+    """The enabled stores, in Glance's order, and the default store.
+
+    :param stores: every enabled store, reserved ones included, in the order
+        Glance lists them (by weight).
+    :param default: identifier of the default store.
+    """
+
+    stores: tuple[StoreInfo, ...]
+    default: str
+
+    def get(self, store_id: str) -> StoreInfo | None:
+        """Return the store named ``store_id``, or None."""
+        for store in self.stores:
+            if store.id == store_id:
+                return store
+        return None
+
+    def usable_ids(self) -> tuple[str, ...]:
+        """Identifiers of the stores that may take new data, in order."""
+        return tuple(s.id for s in self.stores if s.usable)
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseImage:
+    """What the caller may know of the base image.
+
+    Build it only from a lookup made with the caller's rights; an image the
+    caller cannot see is passed as ``None``, exactly like one that does not
+    exist.
+
+    :param id: the image id.
+    :param status: the image status (``active``, ``queued``...).
+    :param stores: the stores that hold the image's data.
+    """
+
+    id: str
+    status: str
+    stores: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """The outcome of applying the rules.
+
+    :param rule: which row of the table decided.
+    :param stores: where data goes, primary first; empty when rejected.
+    :param reason: one sentence for logs and error messages.
+    :param rejected_store: the offending store when ``rule`` is REJECTED.
+    :param problem: why that store was rejected.
+    """
+
+    rule: Rule
+    stores: tuple[str, ...]
+    reason: str
+    rejected_store: str | None = None
+    problem: StoreProblem | None = None
+
+    @property
+    def rejected(self) -> bool:
+        """True when the request must be refused with a 400."""
+        return self.rule is Rule.REJECTED
+
+    @property
+    def primary(self) -> str | None:
+        """The store Glance itself writes; the others are secondaries."""
+        return self.stores[0] if self.stores else None
+
+    @property
+    def secondaries(self) -> tuple[str, ...]:
+        """Stores written besides the primary."""
+        return self.stores[1:]
+
+
+def store_problem(store_id: str, catalog: Catalog) -> StoreProblem | None:
+    """Tell why ``store_id`` cannot receive data, or None when it can."""
+    if not _STORE_ID.match(store_id):
+        return StoreProblem.MALFORMED
+    if store_id.startswith(RESERVED_PREFIX):
+        return StoreProblem.RESERVED
+    store = catalog.get(store_id)
+    if store is None:
+        return StoreProblem.UNKNOWN
+    if store.read_only:
+        return StoreProblem.READ_ONLY
+    return None
+
+
+def describe_problem(store_id: str, problem: StoreProblem) -> str:
+    """A message naming the store and why it was refused."""
+    return 'Store %r %s.' % (store_id, _PROBLEM_TEXT[problem])
+
+
+def normalize_header(value: str | None) -> str | None:
+    """Strip a header value; treat an empty one as absent."""
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def parse_base_ref(value: str | None) -> str | None:
+    """Return the base image id when ``value`` is a well-formed UUID.
+
+    A malformed reference is not an error: the rules fall back to the
+    default store, so the caller never needs to look it up.
+    """
+    value = normalize_header(value)
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def base_lookup_needed(store_header: str | None,
+                       base_header: str | None) -> str | None:
+    """Return the base image id to look up, or None when none is needed.
+
+    The base image matters only when no store was named.
+    """
+    if normalize_header(store_header) is not None:
+        return None
+    return parse_base_ref(base_header)
+
+
+def _reject(store_id: str, problem: StoreProblem) -> Decision:
+    return Decision(Rule.REJECTED, (), describe_problem(store_id, problem),
+                    rejected_store=store_id, problem=problem)
+
+
+def _colocation(base: BaseImage | None, catalog: Catalog) -> Decision | None:
+    if base is None:
+        return None
+    if base.status != 'active':
+        return None
+    held = set(base.stores)
+    stores = tuple(s for s in catalog.usable_ids() if s in held)
+    if not stores:
+        return None
+    return Decision(Rule.COLOCATE, stores,
+                    'co-located with base image %s in %s'
+                    % (base.id, ', '.join(stores)))
+
+
+def _default(catalog: Catalog, why: str) -> Decision:
+    return Decision(Rule.DEFAULT, (catalog.default,),
+                    'default store %s: %s' % (catalog.default, why))
+
+
+def _why_not_colocated(base_ref: str | None, base: BaseImage | None) -> str:
+    if base_ref is None:
+        return 'no usable base image reference'
+    if base is None:
+        return 'base image %s not found' % base_ref
+    if base.status != 'active':
+        return 'base image %s is %s' % (base_ref, base.status)
+    return 'base image %s has no usable store' % base_ref
+
+
+def decide_upload(store_header: str | None, base_header: str | None,
+                  catalog: Catalog, base: BaseImage | None) -> Decision:
+    """Apply the rules to an upload (``PUT /v2/images/{id}/file``).
+
+    :param store_header: the raw ``x-image-meta-store`` value, or None.
+    :param base_header: the raw ``x-openstack-base-image-ref`` value, or None.
+    :param catalog: the enabled stores.
+    :param base: the base image as the caller sees it, or None when it is
+        absent, invisible to the caller or not looked up.
+    :returns: a :class:`Decision`.
+    """
+    store = normalize_header(store_header)
+    if store is not None:
+        problem = store_problem(store, catalog)
+        if problem is not None:
+            return _reject(store, problem)
+        return Decision(Rule.EXPLICIT_STORE, (store,),
+                        'store %s named in %s' % (store, STORE_HEADER))
+    base_ref = parse_base_ref(base_header)
+    colocated = _colocation(base if base_ref else None, catalog)
+    if colocated is not None:
+        return colocated
+    return _default(catalog, _why_not_colocated(base_ref, base))
+
+
+def decide_import(store_header: str | None, body_stores: Sequence[str] | None,
+                  all_stores: bool, base_header: str | None,
+                  catalog: Catalog, base: BaseImage | None) -> Decision:
+    """Apply the rules to ``POST /v2/images/{id}/import``.
+
+    The body's ``stores`` list wins over ``all_stores``, which wins over the
+    store header; with none of them the upload rules apply to the header
+    and the base image reference.
+
+    :param store_header: the raw ``x-image-meta-store`` value, or None.
+    :param body_stores: the body's ``stores`` list, or None.
+    :param all_stores: the body's ``all_stores`` flag.
+    :param base_header: the raw ``x-openstack-base-image-ref`` value.
+    :param catalog: the enabled stores.
+    :param base: the base image as the caller sees it, or None.
+    :returns: a :class:`Decision`.
+    """
+    if body_stores:
+        chosen = []
+        for raw in body_stores:
+            store = raw.strip() if isinstance(raw, str) else repr(raw)
+            problem = store_problem(store, catalog)
+            if problem is not None:
+                return _reject(store, problem)
+            if store not in chosen:
+                chosen.append(store)
+        return Decision(Rule.EXPLICIT_STORE, tuple(chosen),
+                        'stores %s named in the request body'
+                        % ', '.join(chosen))
+    if all_stores:
+        stores = catalog.usable_ids()
+        return Decision(Rule.EXPLICIT_STORE, stores,
+                        'all usable stores: %s' % ', '.join(stores))
+    return decide_upload(store_header, base_header, catalog, base)
+
+
+def choose_headers(store_id: str | None,
+                   base_image_id: str | None) -> dict[str, str]:
+    """The headers Cinder sends with an upload, by the same precedence.
+
+    :param store_id: ``image_service:store_id`` from the volume type.
+    :param base_image_id: ``image_id`` from the volume's glance metadata.
+    :returns: at most one of :data:`STORE_HEADER` and
+        :data:`BASE_IMAGE_HEADER`.
+    """
+    store = normalize_header(store_id)
+    if store is not None:
+        return {STORE_HEADER: store}
+    base = normalize_header(base_image_id)
+    if base is not None:
+        return {BASE_IMAGE_HEADER: base}
+    return {}
+
+
+def catalog_from_listing(stores: Iterable[dict]) -> Catalog:
+    """Build a :class:`Catalog` from ``GET /v2/info/stores`` entries.
+
+    Entries look like ``{"id": "a", "default": true, "read-only": "true"}``
+    (``read-only`` is present only on read-only stores).
+    """
+    infos = []
+    default = None
+    for entry in stores:
+        read_only = str(entry.get('read-only', 'false')).lower() == 'true'
+        infos.append(StoreInfo(entry['id'], read_only=read_only))
+        if entry.get('default'):
+            default = entry['id']
+    if default is None:
+        usable = [s.id for s in infos if s.usable]
+        default = usable[0] if usable else ''
+    return Catalog(tuple(infos), default)

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian machine for cinder-multistore: Debian packages the
+# embedded cloud needs, a SQL server and RabbitMQ when none answers, and a
+# virtualenv (.venv, or $CMS_VENV) with the project and its [stack,test]
+# extras. Safe to run again; each step is skipped when already done.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+venv=${CMS_VENV:-$top/.venv}
+python=${PYTHON:-python3}
+
+log() { printf '[setup] %s\n' "$*"; }
+
+answers() {  # answers HOST PORT
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+apt_updated=
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' \
+            || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ -z "$apt_updated" ]; then
+        log "apt-get update"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        apt_updated=1
+    fi
+    log "apt-get install ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+}
+
+# mount.nfs (os-brick checks for it), qemu-img (Cinder's image conversion).
+apt_install nfs-common qemu-utils
+
+if ! answers 127.0.0.1 3306 && ! answers 127.0.0.1 5432; then
+    log "no SQL server answers: installing MariaDB"
+    apt_install mariadb-server
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    for _ in $(seq 60); do answers 127.0.0.1 3306 && break; sleep 1; done
+fi
+if ! answers 127.0.0.1 5672; then
+    log "RabbitMQ does not answer: installing and starting it"
+    apt_install rabbitmq-server
+    rabbitmq-server -detached || true
+    for _ in $(seq 90); do answers 127.0.0.1 5672 && break; sleep 1; done
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+    log "creating $venv"
+    "$python" -m venv "$venv"
+fi
+stamp="$venv/.cms-installed"
+want=$(cat "$top/setup.cfg" "$top/requirements.txt" | sha1sum | cut -c1-12)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing Python packages into $venv (a few minutes the first time)"
+    "$venv/bin/pip" install -q -U pip wheel
+    "$venv/bin/pip" install -q -e "$top[stack,test]"
+    echo "$want" > "$stamp"
+else
+    "$venv/bin/pip" install -q --no-deps -e "$top" >/dev/null
+fi
+log "ready: $venv"
