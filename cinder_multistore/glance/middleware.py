@@ -1,15 +1,262 @@
-"""Placeholder, replaced by the real filter."""
+"""The glance-api paste filter that places image data in the right stores.
+
+Declare it as ``[filter:multistore]`` with ``paste.filter_factory =
+cinder_multistore.glance.middleware:MultiStoreFilter.factory`` and put it
+directly after ``context`` in every v2 pipeline of ``glance-api-paste.ini``
+(``pipeline = ... authtoken context multistore rootapp``).
+
+It handles two requests and passes every other one through untouched:
+
+``PUT /v2/images/{id}/file``
+    Applies :func:`cinder_multistore.placement.decide_upload`. A rejected
+    store gets a 400 before a byte of data is read. For co-location, Glance
+    writes the primary store and the filter writes the other stores from the
+    same request stream, then registers their locations. The 204 carries
+    ``X-Image-Stores-Written`` and, when a secondary failed,
+    ``X-Image-Stores-Failed``.
+
+``POST /v2/images/{id}/import``
+    Applies :func:`cinder_multistore.placement.decide_import`: reserved,
+    unknown, read-only and malformed stores in the header or the body's
+    ``stores`` get a 400; a request naming no store but carrying
+    ``x-openstack-base-image-ref`` gets the base image's stores.
+"""
+
+import json
+import logging
+import re
+from typing import Any
+
+import webob
+import webob.dec
+import webob.exc
+from oslo_middleware import base
+
+from cinder_multistore import opts
+from cinder_multistore import placement
+from cinder_multistore.glance import fanout
+
+LOG = logging.getLogger(__name__)
+
+WRITTEN_HEADER = 'X-Image-Stores-Written'
+FAILED_HEADER = 'X-Image-Stores-Failed'
+RULE_HEADER = 'X-Image-Placement-Rule'
+
+_ROUTE = re.compile(r'/v2/images/(?P<image_id>[^/]+)/(?P<action>file|import)$')
+_WSGI_STORE = 'HTTP_' + placement.STORE_HEADER.upper().replace('-', '_')
 
 
-class MultiStoreFilter:
-    def __init__(self, app, conf=None):
-        self.app = app
+def _bad_request(decision: placement.Decision) -> webob.Response:
+    return webob.exc.HTTPBadRequest(explanation=decision.reason,
+                                    content_type='text/plain')
 
-    @classmethod
-    def factory(cls, global_conf, **local_conf):
-        def _filter(app):
-            return cls(app, local_conf)
-        return _filter
 
-    def __call__(self, environ, start_response):
-        return self.app(environ, start_response)
+class MultiStoreFilter(base.ConfigurableMiddleware):
+    """Apply the placement rules to image uploads and imports."""
+
+    def __init__(self, application: Any, conf: Any = None,
+                 adapter: Any = None) -> None:
+        super().__init__(application, conf)
+        opts.register_glance_opts(self.oslo_conf)
+        self._adapter = adapter
+
+    @property
+    def adapter(self) -> Any:
+        """The Glance adapter, built on first use inside glance-api."""
+        if self._adapter is None:
+            from cinder_multistore.glance import glance_adapter
+            self._adapter = glance_adapter.GlanceAdapter()
+        return self._adapter
+
+    def _option(self, name: str) -> Any:
+        # NOTE: paste local_conf values override glance-api.conf.
+        return self._conf_get(name, group=opts.GLANCE_GROUP)
+
+    @webob.dec.wsgify
+    def __call__(self, req: webob.Request) -> Any:
+        match = _ROUTE.search(req.path_info)
+        if (match is None or not self.adapter.multi_store_enabled()
+                or req.environ.get('glance.context') is None):
+            return req.get_response(self.application)
+        image_id = match.group('image_id')
+        if match.group('action') == 'file' and req.method == 'PUT':
+            return self._upload(req, image_id)
+        if match.group('action') == 'import' and req.method == 'POST':
+            return self._import(req, image_id)
+        return req.get_response(self.application)
+
+    def _base_image(self, req: webob.Request, store_header: str | None,
+                    base_header: str | None) -> placement.BaseImage | None:
+        if not self._option('colocation'):
+            return None
+        base_id = placement.base_lookup_needed(store_header, base_header)
+        if base_id is None:
+            return None
+        return self.adapter.base_image(req.environ['glance.context'], base_id)
+
+    def _base_header(self, req: webob.Request) -> str | None:
+        if not self._option('colocation'):
+            return None
+        return req.headers.get(placement.BASE_IMAGE_HEADER)
+
+    # -- upload --------------------------------------------------------
+
+    def _upload(self, req: webob.Request, image_id: str) -> Any:
+        store_header = req.headers.get(placement.STORE_HEADER)
+        base_header = self._base_header(req)
+        catalog = self.adapter.catalog()
+        decision = placement.decide_upload(
+            store_header, base_header, catalog,
+            self._base_image(req, store_header, base_header))
+        LOG.info('Image %s upload: %s [%s]', image_id, decision.reason,
+                 decision.rule.value)
+        if decision.rejected:
+            return _bad_request(decision)
+        req.environ[_WSGI_STORE] = decision.primary
+        if not decision.secondaries:
+            resp = req.get_response(self.application)
+            if resp.status_int == 204:
+                resp.headers[WRITTEN_HEADER] = decision.primary
+                resp.headers[RULE_HEADER] = decision.rule.value
+            return resp
+        return self._colocated_upload(req, image_id, decision)
+
+    def _colocated_upload(self, req: webob.Request, image_id: str,
+                          decision: placement.Decision) -> Any:
+        context = req.environ['glance.context']
+        size = req.content_length or 0
+        depth = self._option('buffer_chunks')
+        writers = [
+            fanout.StoreWriter(
+                store, self._writer_for(context, store, image_id, size),
+                depth)
+            for store in decision.secondaries]
+        for writer in writers:
+            writer.start()
+        tee = fanout.TeeInput(req.environ['wsgi.input'], writers)
+        req.environ['wsgi.input'] = tee
+        try:
+            resp = req.get_response(self.application)
+        except BaseException:
+            tee.finish(complete=False)
+            self._discard(context, writers)
+            raise
+        if resp.status_int != 204:
+            tee.finish(complete=False)
+            self._discard(context, writers)
+            LOG.info('Image %s: upload to primary store %s failed (%s); '
+                     'secondary copies removed', image_id, decision.primary,
+                     resp.status)
+            return resp
+        tee.finish(complete=True)
+        return self._settle(req, image_id, decision, writers, resp)
+
+    def _writer_for(self, context: Any, store: str, image_id: str,
+                    size: int) -> Any:
+        adapter = self.adapter
+
+        def write(reader: fanout.QueueReader) -> Any:
+            return adapter.write(context, store, image_id, reader, size)
+        return write
+
+    def _discard(self, context: Any, writers: list) -> None:
+        for writer in writers:
+            if writer.result is not None:
+                self.adapter.remove(context, writer.result)
+
+    def _settle(self, req: webob.Request, image_id: str,
+                decision: placement.Decision, writers: list,
+                resp: webob.Response) -> webob.Response:
+        """Check the secondary copies, register the good ones, report."""
+        context = req.environ['glance.context']
+        image = self.adapter.image(context, image_id)
+        good, failed = [], {}
+        for writer in writers:
+            problem = self._copy_problem(writer, image)
+            if problem is None:
+                good.append(writer.result)
+                continue
+            failed[writer.store_id] = (problem, writer.error)
+            if writer.result is not None:
+                self.adapter.remove(context, writer.result)
+            LOG.warning('Image %s: co-located copy in store %s failed: %s',
+                        image_id, writer.store_id, problem)
+        if failed and self._option('colocation_required'):
+            for copy in good:
+                self.adapter.remove(context, copy)
+            self.adapter.revert_upload(context, image_id)
+            store, (problem, error) = next(iter(failed.items()))
+            status = (self.adapter.error_status(error) if error is not None
+                      else 500)
+            msg = ('Co-location is required and store %r could not be '
+                   'written: %s. The image was not stored.' % (store, problem))
+            LOG.error('Image %s: %s', image_id, msg)
+            return webob.Response(status=status, body=msg.encode(),
+                                  content_type='text/plain', charset=None,
+                                  headers={FAILED_HEADER: ','.join(failed)})
+        try:
+            if good:
+                self.adapter.register(context, image_id, good)
+        except Exception as exc:
+            LOG.warning('Image %s: registering co-located copies failed: '
+                        '%s; removing them', image_id, exc)
+            for copy in good:
+                self.adapter.remove(context, copy)
+                failed[copy.store_id] = (str(exc), exc)
+            good = []
+        written = [decision.primary] + [c.store_id for c in good]
+        LOG.info('Image %s co-located in %s%s', image_id, ', '.join(written),
+                 ('; failed: %s' % ', '.join(failed)) if failed else '')
+        resp.headers[WRITTEN_HEADER] = ','.join(written)
+        resp.headers[RULE_HEADER] = decision.rule.value
+        if failed:
+            resp.headers[FAILED_HEADER] = ','.join(failed)
+        return resp
+
+    @staticmethod
+    def _copy_problem(writer: fanout.StoreWriter, image: Any) -> str | None:
+        if writer.failed:
+            error = writer.error
+            return '%s: %s' % (type(error).__name__, error)
+        copy = writer.result
+        if image is None:
+            return 'image disappeared during the upload'
+        if (copy.size != image.size or copy.checksum != image.checksum
+                or copy.multihash != image.os_hash_value):
+            return ('copy differs from the primary (size %s/%s, checksum '
+                    '%s/%s)' % (copy.size, image.size, copy.checksum,
+                                image.checksum))
+        return None
+
+    # -- import --------------------------------------------------------
+
+    def _import(self, req: webob.Request, image_id: str) -> Any:
+        try:
+            body = json.loads(req.body or b'{}')
+        except ValueError:
+            return req.get_response(self.application)  # Glance answers
+        if not isinstance(body, dict):
+            return req.get_response(self.application)
+        method = (body.get('method') or {}).get('name')
+        body_stores = body.get('stores')
+        if body_stores is not None and not isinstance(body_stores, list):
+            return req.get_response(self.application)
+        store_header = req.headers.get(placement.STORE_HEADER)
+        base_header = (None if method == 'copy-image'
+                       else self._base_header(req))
+        decision = placement.decide_import(
+            store_header, body_stores, body.get('all_stores') is True,
+            base_header, self.adapter.catalog(),
+            self._base_image(req, store_header, base_header))
+        LOG.info('Image %s import (%s): %s [%s]', image_id, method,
+                 decision.reason, decision.rule.value)
+        if decision.rejected:
+            return _bad_request(decision)
+        if decision.rule is placement.Rule.COLOCATE:
+            body['stores'] = list(decision.stores)
+            req.body = json.dumps(body).encode()
+            req.headers.pop(placement.STORE_HEADER, None)
+        resp = req.get_response(self.application)
+        if resp.status_int < 300:
+            resp.headers[RULE_HEADER] = decision.rule.value
+        return resp
