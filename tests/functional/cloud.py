@@ -1,0 +1,138 @@
+"""Small helpers for functional tests: clients and store inspection."""
+
+import hashlib
+import os
+import time
+
+from glanceclient import client as glance_client
+from keystoneauth1 import loading
+from keystoneauth1 import session as ks_session
+
+from cinder_multistore import placement
+from cinder_multistore.glance import middleware
+
+
+def keystone_session(env: dict, prefix: str) -> ks_session.Session:
+    """A keystoneauth session for the user named by ``prefix`` in env."""
+    loader = loading.get_plugin_loader('password')
+    auth = loader.load_from_options(
+        auth_url=env['OS_AUTH_URL'],
+        username=env['%s_USERNAME' % prefix],
+        password=env['%s_PASSWORD' % prefix],
+        project_name=env['%s_PROJECT_NAME' % prefix],
+        user_domain_name=env.get('OS_USER_DOMAIN_NAME', 'Default'),
+        project_domain_name=env.get('OS_PROJECT_DOMAIN_NAME', 'Default'))
+    return ks_session.Session(auth=auth)
+
+
+class ImageClient:
+    """python-glanceclient plus raw requests with custom headers."""
+
+    def __init__(self, env: dict, session: ks_session.Session) -> None:
+        self.env = env
+        self.session = session
+        self.endpoint = env['GLANCE_ENDPOINT'].rstrip('/')
+        self.glance = glance_client.Client('2', session=session,
+                                           endpoint=self.endpoint)
+
+    @classmethod
+    def for_user(cls, env: dict, prefix: str) -> 'ImageClient':
+        """A client for ``DEMO``, ``ALT`` or ``OS`` (admin)."""
+        return cls(env, keystone_session(env, prefix))
+
+    def create(self, name: str = 'cms-test', **kwargs):
+        """Create a queued raw/bare image."""
+        kwargs.setdefault('disk_format', 'raw')
+        kwargs.setdefault('container_format', 'bare')
+        return self.glance.images.create(name=name, **kwargs)
+
+    def upload(self, image_id: str, data: bytes, store: str | None = None,
+               base: str | None = None, headers: dict | None = None):
+        """PUT the data with the placement headers; return the response."""
+        sent = {'Content-Type': 'application/octet-stream'}
+        if store is not None:
+            sent[placement.STORE_HEADER] = store
+        if base is not None:
+            sent[placement.BASE_IMAGE_HEADER] = base
+        sent.update(headers or {})
+        return self.session.put('%s/v2/images/%s/file'
+                                % (self.endpoint, image_id),
+                                data=data, headers=sent, raise_exc=False)
+
+    def stage(self, image_id: str, data: bytes):
+        """PUT the data to the staging area (glance-direct)."""
+        return self.session.put('%s/v2/images/%s/stage'
+                                % (self.endpoint, image_id), data=data,
+                                headers={'Content-Type':
+                                         'application/octet-stream'},
+                                raise_exc=False)
+
+    def import_(self, image_id: str, body: dict,
+                headers: dict | None = None):
+        """POST an import request; return the response."""
+        return self.session.post('%s/v2/images/%s/import'
+                                 % (self.endpoint, image_id), json=body,
+                                 headers=headers or {}, raise_exc=False)
+
+    def get(self, image_id: str) -> dict:
+        """The image as this user sees it."""
+        return dict(self.glance.images.get(image_id))
+
+    def wait(self, image_id: str, status: str = 'active',
+             stores: int | None = None, timeout: float = 120) -> dict:
+        """Wait until the image has ``status`` (and that many stores)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            image = self.get(image_id)
+            ok = image['status'] == status
+            if ok and stores is not None:
+                ok = len(stores_of(image)) >= stores
+            if ok:
+                return image
+            if image['status'] in ('killed', 'deleted') or \
+                    time.monotonic() > deadline:
+                raise AssertionError('image %s is %s, not %s: %s'
+                                     % (image_id, image['status'], status,
+                                        image))
+            time.sleep(0.3)
+
+    def image_in(self, data: bytes, stores: list[str]) -> dict:
+        """Create an active image whose data lives in ``stores``."""
+        image = self.create(name='cms-base')
+        resp = self.stage(image.id, data)
+        assert resp.status_code == 204, resp.text
+        resp = self.import_(image.id, {'method': {'name': 'glance-direct'},
+                                       'stores': stores})
+        assert resp.status_code == 202, resp.text
+        return self.wait(image.id, stores=len(stores))
+
+
+def stores_of(image: dict) -> list[str]:
+    """The stores an image lists, in Glance's order."""
+    return [s for s in (image.get('stores') or '').split(',') if s]
+
+
+def store_files(env: dict, image_id: str) -> dict[str, str]:
+    """sha256 of the image's file in every file store that has one."""
+    found = {}
+    for key, directory in env.items():
+        if not key.startswith('GLANCE_STORE_DIR_'):
+            continue
+        path = os.path.join(directory, image_id)
+        if os.path.exists(path):
+            with open(path, 'rb') as f:
+                found[key[len('GLANCE_STORE_DIR_'):]] = hashlib.sha256(
+                    f.read()).hexdigest()
+    return found
+
+
+def written(resp) -> list[str]:
+    """The stores the filter reports as written."""
+    value = resp.headers.get(middleware.WRITTEN_HEADER, '')
+    return [s for s in value.split(',') if s]
+
+
+def failed(resp) -> list[str]:
+    """The stores the filter reports as failed."""
+    value = resp.headers.get(middleware.FAILED_HEADER, '')
+    return [s for s in value.split(',') if s]

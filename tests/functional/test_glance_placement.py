@@ -1,0 +1,221 @@
+"""The placement rules on the real Glance of the embedded cloud."""
+
+import concurrent.futures
+import hashlib
+import os
+import uuid
+
+import pytest
+
+from tests.functional import cloud
+
+DATA = os.urandom(256 * 1024)
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+@pytest.fixture(scope='module')
+def two_store_base(demo):
+    """An active image of the demo project in beta and gamma."""
+    return demo.image_in(os.urandom(4096), ['beta', 'gamma'])
+
+
+def _assert_only_in(env, client, image_id, stores, data=DATA):
+    image = client.wait(image_id)
+    assert cloud.stores_of(image) == stores
+    digest = hashlib.sha256(data).hexdigest()
+    assert cloud.store_files(env, image_id) == {s: digest for s in stores}
+    assert image['size'] == len(data)
+    return image
+
+
+def _assert_untouched(env, client, image_id):
+    image = client.get(image_id)
+    assert image['status'] == 'queued'
+    assert cloud.stores_of(image) == []
+    assert cloud.store_files(env, image_id) == {}
+
+
+# -- rules table, upload ------------------------------------------------
+
+def test_explicit_store_wins_over_base(stack_env, demo, two_store_base):
+    image = demo.create()
+    resp = demo.upload(image.id, DATA, store='alpha',
+                       base=two_store_base['id'])
+    assert resp.status_code == 204, resp.text
+    assert cloud.written(resp) == ['alpha']
+    _assert_only_in(stack_env, demo, image.id, ['alpha'])
+
+
+@pytest.mark.parametrize('store,why', [
+    ('os_glance_staging_store', 'reserved'),
+    ('os_glance_tasks_store', 'reserved'),
+    ('no-such-store', 'not an enabled store'),
+    ('web', 'read-only'),
+    ('bad/store', 'not a valid store identifier'),
+])
+def test_rejected_store_on_upload(stack_env, demo, two_store_base, store,
+                                  why):
+    image = demo.create()
+    resp = demo.upload(image.id, DATA, store=store,
+                       base=two_store_base['id'])
+    assert resp.status_code == 400
+    assert store in resp.text and why in resp.text
+    _assert_untouched(stack_env, demo, image.id)
+
+
+def test_colocation_with_base_image(stack_env, demo, two_store_base):
+    image = demo.create()
+    resp = demo.upload(image.id, DATA, base=two_store_base['id'])
+    assert resp.status_code == 204, resp.text
+    assert cloud.written(resp) == ['beta', 'gamma']
+    assert cloud.failed(resp) == []
+    got = _assert_only_in(stack_env, demo, image.id, ['beta', 'gamma'])
+    assert got['checksum'] == hashlib.md5(DATA).hexdigest()
+    assert got['os_hash_value'] == hashlib.sha512(DATA).hexdigest()
+
+
+def test_colocated_locations_carry_their_store(stack_env, admin, demo,
+                                               two_store_base):
+    image = demo.create()
+    resp = demo.upload(image.id, DATA, base=two_store_base['id'])
+    assert resp.status_code == 204, resp.text
+    locations = admin.get(image.id).get('locations') or []
+    if not locations:
+        pytest.skip('locations are not shown by this cloud')
+    assert sorted(loc['metadata']['store'] for loc in locations) == [
+        'beta', 'gamma']
+
+
+@pytest.mark.parametrize('base', [
+    None, 'not-a-uuid', str(uuid.uuid4()), ''])
+def test_default_store_without_usable_base(stack_env, demo, base):
+    image = demo.create()
+    resp = demo.upload(image.id, DATA, base=base)
+    assert resp.status_code == 204, resp.text
+    assert cloud.written(resp) == [stack_env['GLANCE_DEFAULT_STORE']]
+    _assert_only_in(stack_env, demo, image.id,
+                    [stack_env['GLANCE_DEFAULT_STORE']])
+
+
+def test_inactive_base_means_default(stack_env, demo):
+    queued = demo.create(name='cms-queued-base')
+    image = demo.create()
+    resp = demo.upload(image.id, DATA, base=queued.id)
+    assert resp.status_code == 204, resp.text
+    _assert_only_in(stack_env, demo, image.id,
+                    [stack_env['GLANCE_DEFAULT_STORE']])
+
+
+def test_invisible_base_is_like_a_missing_one(stack_env, demo, alt):
+    hidden = alt.image_in(os.urandom(2048), ['beta', 'gamma'])
+    responses = []
+    for base in (hidden['id'], str(uuid.uuid4())):
+        image = demo.create()
+        resp = demo.upload(image.id, DATA, base=base)
+        responses.append(resp)
+        _assert_only_in(stack_env, demo, image.id,
+                        [stack_env['GLANCE_DEFAULT_STORE']])
+    seen, missing = responses
+    assert seen.status_code == missing.status_code == 204
+    ignore = {'date', 'x-openstack-request-id'}
+    assert ({k.lower(): v for k, v in seen.headers.items()
+             if k.lower() not in ignore} ==
+            {k.lower(): v for k, v in missing.headers.items()
+             if k.lower() not in ignore})
+
+
+def test_failing_secondary_store_keeps_upload(stack_env, demo):
+    # delta is a 16 MiB tmpfs: a 24 MiB image cannot fit there.
+    base = demo.image_in(os.urandom(1024), ['alpha', 'delta'])
+    data = os.urandom(24 * 1024 * 1024)
+    image = demo.create()
+    resp = demo.upload(image.id, data, base=base['id'])
+    assert resp.status_code == 204, resp.text
+    assert cloud.written(resp) == ['alpha']
+    assert cloud.failed(resp) == ['delta']
+    _assert_only_in(stack_env, demo, image.id, ['alpha'], data=data)
+    assert os.listdir(stack_env['GLANCE_STORE_DIR_delta']).count(
+        image.id) == 0
+
+
+def test_concurrent_uploads_land_by_their_rules(stack_env, demo,
+                                                two_store_base):
+    default = stack_env['GLANCE_DEFAULT_STORE']
+    cases = [({'store': 'alpha'}, ['alpha']),
+             ({'store': 'gamma', 'base': two_store_base['id']}, ['gamma']),
+             ({'base': two_store_base['id']}, ['beta', 'gamma']),
+             ({}, [default]),
+             ({'base': str(uuid.uuid4())}, [default]),
+             ({'store': 'beta'}, ['beta']),
+             ({'base': two_store_base['id']}, ['beta', 'gamma']),
+             ({'store': 'os_glance_tasks_store'}, None)]
+
+    def run(case):
+        headers, expected = case
+        data = os.urandom(512 * 1024)
+        image = demo.create(name='cms-concurrent')
+        resp = demo.upload(image.id, data, **headers)
+        return image.id, data, resp, expected
+
+    with concurrent.futures.ThreadPoolExecutor(len(cases)) as pool:
+        results = list(pool.map(run, cases))
+    for image_id, data, resp, expected in results:
+        if expected is None:
+            assert resp.status_code == 400
+            _assert_untouched(stack_env, demo, image_id)
+            continue
+        assert resp.status_code == 204, resp.text
+        assert cloud.written(resp) == expected
+        _assert_only_in(stack_env, demo, image_id, expected, data=data)
+
+
+# -- import ---------------------------------------------------------------
+
+@pytest.mark.parametrize('store', ['os_glance_staging_store',
+                                   'os_glance_tasks_store', 'no-such-store'])
+def test_rejected_store_on_import_header(stack_env, demo, store):
+    image = demo.create()
+    assert demo.stage(image.id, DATA).status_code == 204
+    resp = demo.import_(image.id, {'method': {'name': 'glance-direct'}},
+                        headers={'x-image-meta-store': store})
+    assert resp.status_code == 400
+    assert store in resp.text
+    assert demo.get(image.id)['status'] == 'uploading'
+
+
+@pytest.mark.parametrize('store', ['os_glance_staging_store',
+                                   'os_glance_tasks_store', 'no-such-store',
+                                   'web'])
+def test_rejected_store_on_import_body(stack_env, demo, store):
+    image = demo.create()
+    assert demo.stage(image.id, DATA).status_code == 204
+    resp = demo.import_(image.id, {'method': {'name': 'glance-direct'},
+                                   'stores': ['alpha', store]})
+    assert resp.status_code == 400
+    assert store in resp.text
+    assert demo.get(image.id)['status'] == 'uploading'
+    assert cloud.store_files(stack_env, image.id) == {}
+
+
+def test_import_colocates_with_base(stack_env, demo, two_store_base):
+    image = demo.create()
+    assert demo.stage(image.id, DATA).status_code == 204
+    resp = demo.import_(image.id, {'method': {'name': 'glance-direct'}},
+                        headers={'x-openstack-base-image-ref':
+                                 two_store_base['id']})
+    assert resp.status_code == 202, resp.text
+    demo.wait(image.id, stores=2)
+    _assert_only_in(stack_env, demo, image.id, ['beta', 'gamma'])
+
+
+def test_import_all_stores_skips_reserved_and_read_only(stack_env, demo):
+    image = demo.create()
+    assert demo.stage(image.id, DATA).status_code == 204
+    resp = demo.import_(image.id, {'method': {'name': 'glance-direct'},
+                                   'all_stores': True})
+    assert resp.status_code == 202, resp.text
+    usable = [s for s in stack_env['GLANCE_STORES'].split(',')
+              if s != 'web']
+    got = demo.wait(image.id, stores=len(usable))
+    assert sorted(cloud.stores_of(got)) == sorted(usable)
+    assert not any(s.startswith('os_glance') for s in cloud.stores_of(got))

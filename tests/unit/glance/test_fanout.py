@@ -1,0 +1,126 @@
+"""The stream fan-out: one read, many writers, bounded memory."""
+
+import hashlib
+import io
+import os
+import threading
+
+import pytest
+
+from cinder_multistore.glance import fanout
+
+
+def _hash_writer(results, store):
+    def write(reader):
+        digest = hashlib.sha256()
+        while True:
+            chunk = reader.read(7777)
+            if not chunk:
+                break
+            digest.update(chunk)
+        results[store] = digest.hexdigest()
+        return results[store]
+    return write
+
+
+def test_every_writer_gets_identical_bytes():
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    results = {}
+    writers = [fanout.StoreWriter(s, _hash_writer(results, s), depth=2)
+               for s in ('b', 'c')]
+    for w in writers:
+        w.start()
+    tee = fanout.TeeInput(io.BytesIO(data), writers)
+    primary = hashlib.sha256()
+    for chunk in iter(lambda: tee.read(65536), b''):
+        primary.update(chunk)
+    tee.finish(complete=True)
+    assert results == {'b': primary.hexdigest(), 'c': primary.hexdigest()}
+    assert tee.bytes_read == len(data)
+    assert not any(w.failed for w in writers)
+
+
+def test_failing_writer_does_not_block_the_stream():
+    def broken(reader):
+        reader.read(10)
+        raise OSError(28, 'No space left on device')
+
+    results = {}
+    writers = [fanout.StoreWriter('full', broken, depth=1),
+               fanout.StoreWriter('ok', _hash_writer(results, 'ok'), depth=1)]
+    for w in writers:
+        w.start()
+    tee = fanout.TeeInput(io.BytesIO(b'x' * (1 << 20)), writers)
+    while tee.read(4096):
+        pass
+    tee.finish(complete=True)
+    assert writers[0].failed and isinstance(writers[0].error, OSError)
+    assert not writers[1].failed
+    assert results['ok'] == hashlib.sha256(b'x' * (1 << 20)).hexdigest()
+
+
+def test_abort_makes_writers_raise():
+    seen = []
+
+    def write(reader):
+        try:
+            while reader.read(100):
+                pass
+        except fanout.UploadAborted as exc:
+            seen.append(exc)
+            raise
+
+    writer = fanout.StoreWriter('b', write, depth=4)
+    writer.start()
+    tee = fanout.TeeInput(io.BytesIO(b'abc' * 100), [writer])
+    tee.read(50)
+    tee.finish(complete=False)
+    assert writer.failed and seen
+
+
+def test_queue_is_bounded():
+    gate = threading.Event()
+
+    def slow(reader):
+        gate.wait(5)
+        while reader.read(1 << 16):
+            pass
+
+    writer = fanout.StoreWriter('slow', slow, depth=3)
+    writer.start()
+    tee = fanout.TeeInput(io.BytesIO(b'z' * (1 << 20)), [writer])
+    reads = []
+
+    def reader():
+        while tee.read(1024):
+            reads.append(1)
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    t.join(0.5)
+    # The reader stalls once the queue is full: depth chunks + one in hand.
+    assert len(reads) <= 4
+    gate.set()
+    t.join(5)
+    tee.finish(complete=True)
+    assert len(reads) == 1024
+
+
+@pytest.mark.parametrize('size', [0, 1, 5, 100])
+def test_queue_reader_honours_size(size):
+    import queue
+    q = queue.Queue()
+    for part in (b'hello', b'world'):
+        q.put(part)
+    q.put(fanout._EOF)
+    reader = fanout.QueueReader(q)
+    if size == 0:
+        assert reader.read(0) == b''
+        return
+    out = b''
+    while True:
+        chunk = reader.read(size)
+        if not chunk:
+            break
+        assert len(chunk) <= size
+        out += chunk
+    assert out == b'helloworld'

@@ -1,0 +1,223 @@
+"""The filter's branches that a real Glance cannot easily reach.
+
+The live behaviour is in tests/functional; here a fake Glance app and a
+fake adapter stand in for failures half-way through a write and for the
+mandatory co-location option. Store errors are glance_store's own types.
+"""
+
+import hashlib
+import io
+import uuid
+
+import glance_store
+import webob
+from oslo_config import cfg
+
+from cinder_multistore import placement
+from cinder_multistore.glance import glance_adapter
+from cinder_multistore.glance import middleware
+
+BASE = str(uuid.uuid4())
+IMAGE = str(uuid.uuid4())
+DATA = b'0123456789' * 100000
+CATALOG = placement.Catalog(
+    (placement.StoreInfo('alpha'), placement.StoreInfo('beta'),
+     placement.StoreInfo('gamma'), placement.StoreInfo('web', True),
+     placement.StoreInfo('os_glance_staging_store')), 'alpha')
+
+
+class FakeGlance:
+    """Reads the whole body like Glance does and remembers the store."""
+
+    def __init__(self, status=204):
+        self.status = status
+        self.calls = []
+
+    def __call__(self, environ, start_response):
+        body = environ['wsgi.input']
+        data = b''
+        while True:
+            chunk = body.read(65536)
+            if not chunk:
+                break
+            data += chunk
+        self.calls.append((environ.get('HTTP_X_IMAGE_META_STORE'), data))
+        start_response('%d Status' % self.status, [])
+        return [b'']
+
+
+class FakeAdapter:
+    def __init__(self, fail=None):
+        self.fail = fail or {}
+        self.copies = {}
+        self.removed = []
+        self.registered = []
+        self.reverted = False
+
+    def multi_store_enabled(self):
+        return True
+
+    def catalog(self):
+        return CATALOG
+
+    def base_image(self, context, image_id):
+        if image_id == BASE:
+            return placement.BaseImage(BASE, 'active', ('beta', 'gamma'))
+        return None
+
+    def image(self, context, image_id):
+        return glance_adapter.ImageRecord(
+            image_id, 'active', len(DATA), hashlib.md5(DATA).hexdigest(),
+            'sha512', hashlib.sha512(DATA).hexdigest(), ('beta',))
+
+    def write(self, context, store, image_id, reader, size):
+        data = reader.read()
+        if store in self.fail:
+            raise self.fail[store]
+        copy = glance_adapter.StoredCopy(
+            store, 'file:///%s/%s' % (store, image_id), len(data),
+            hashlib.md5(data).hexdigest(), hashlib.sha512(data).hexdigest(),
+            {'store': store})
+        self.copies[store] = copy
+        return copy
+
+    def remove(self, context, copy):
+        self.removed.append(copy.store_id)
+
+    def register(self, context, image_id, copies):
+        self.registered.extend(c.store_id for c in copies)
+
+    def revert_upload(self, context, image_id):
+        self.reverted = True
+
+    error_status = staticmethod(glance_adapter.GlanceAdapter.error_status)
+
+
+def _filter(app, adapter, **local_conf):
+    conf = cfg.ConfigOpts()
+    filt = middleware.MultiStoreFilter(app, conf, adapter=adapter)
+    for name, value in local_conf.items():
+        conf.set_override(name, value, group='cinder_multistore')
+    return filt
+
+
+def _put(filt, headers, data=DATA):
+    req = webob.Request.blank('/v2/images/%s/file' % IMAGE, method='PUT',
+                              headers=headers)
+    req.body_file = io.BytesIO(data)
+    req.content_length = len(data)
+    req.environ['glance.context'] = object()
+    return req.get_response(filt)
+
+
+def test_other_requests_pass_through():
+    app = FakeGlance(200)
+    filt = _filter(app, FakeAdapter())
+    req = webob.Request.blank('/v2/images/%s' % IMAGE)
+    req.environ['glance.context'] = object()
+    assert req.get_response(filt).status_int == 200
+    assert app.calls
+
+
+def test_rejection_reads_nothing():
+    app = FakeGlance()
+    filt = _filter(app, FakeAdapter())
+    resp = _put(filt, {'x-image-meta-store': 'os_glance_staging_store'})
+    assert resp.status_int == 400
+    assert b'os_glance_staging_store' in resp.body
+    assert app.calls == []
+
+
+def test_colocation_writes_every_store():
+    app, adapter = FakeGlance(), FakeAdapter()
+    resp = _put(_filter(app, adapter), {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 204
+    assert app.calls == [('beta', DATA)]
+    assert adapter.registered == ['gamma']
+    assert resp.headers[middleware.WRITTEN_HEADER] == 'beta,gamma'
+    assert middleware.FAILED_HEADER not in resp.headers
+
+
+def test_failed_secondary_is_reported_not_fatal():
+    adapter = FakeAdapter({'gamma': glance_store.StorageFull()})
+    resp = _put(_filter(FakeGlance(), adapter),
+                {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 204
+    assert resp.headers[middleware.WRITTEN_HEADER] == 'beta'
+    assert resp.headers[middleware.FAILED_HEADER] == 'gamma'
+    assert adapter.registered == []
+    assert not adapter.reverted
+
+
+def test_required_colocation_fails_and_reverts():
+    adapter = FakeAdapter({'gamma': glance_store.StorageFull()})
+    resp = _put(_filter(FakeGlance(), adapter, colocation_required=True),
+                {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 413
+    assert b"'gamma'" in resp.body
+    assert adapter.reverted
+    assert adapter.registered == []
+
+
+def test_primary_failure_discards_secondaries():
+    adapter = FakeAdapter()
+    resp = _put(_filter(FakeGlance(500), adapter),
+                {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 500
+    assert adapter.registered == []
+    # The secondary's reader raised UploadAborted: the store driver saw an
+    # error mid-write and kept nothing.
+    assert adapter.copies == {}
+
+
+def test_copy_that_differs_is_removed():
+    class Corrupting(FakeAdapter):
+        def write(self, context, store, image_id, reader, size):
+            copy = super().write(context, store, image_id, reader, size)
+            return glance_adapter.StoredCopy(
+                copy.store_id, copy.url, copy.size, 'bad', copy.multihash,
+                copy.metadata)
+    adapter = Corrupting()
+    resp = _put(_filter(FakeGlance(), adapter),
+                {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 204
+    assert resp.headers[middleware.FAILED_HEADER] == 'gamma'
+    assert adapter.removed == ['gamma']
+
+
+def test_colocation_can_be_disabled():
+    app, adapter = FakeGlance(), FakeAdapter()
+    resp = _put(_filter(app, adapter, colocation=False),
+                {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 204
+    assert app.calls == [('alpha', DATA)]
+
+
+def test_import_body_store_rejected():
+    app = FakeGlance(202)
+    filt = _filter(app, FakeAdapter())
+    req = webob.Request.blank('/v2/images/%s/import' % IMAGE, method='POST',
+                              json={'method': {'name': 'glance-direct'},
+                                    'stores': ['alpha', 'web']})
+    req.environ['glance.context'] = object()
+    resp = req.get_response(filt)
+    assert resp.status_int == 400 and b"'web'" in resp.body
+    assert app.calls == []
+
+
+def test_import_colocation_rewrites_body():
+    seen = {}
+
+    def app(environ, start_response):
+        seen['body'] = webob.Request(environ).json
+        seen['store'] = environ.get('HTTP_X_IMAGE_META_STORE')
+        start_response('202 Accepted', [])
+        return [b'']
+    filt = _filter(app, FakeAdapter())
+    req = webob.Request.blank('/v2/images/%s/import' % IMAGE, method='POST',
+                              json={'method': {'name': 'glance-direct'}},
+                              headers={'x-openstack-base-image-ref': BASE})
+    req.environ['glance.context'] = object()
+    assert req.get_response(filt).status_int == 202
+    assert seen['body']['stores'] == ['beta', 'gamma']
+    assert seen['store'] is None
