@@ -1,20 +1,39 @@
 """The ``cinder-multistore`` command."""
 
 import argparse
+import logging
 import sys
 
 
 def _stack_up(args: argparse.Namespace) -> int:
     from cinder_multistore import stack
-    stack.up(args.dir, with_cinder=not args.no_cinder)
+    try:
+        stack.up(args.dir, with_cinder=not args.no_cinder,
+                 cinder_image_driver=args.cinder_image_driver)
+    except stack.StackError as exc:
+        print('stack up failed: %s' % exc, file=sys.stderr)
+        return 1
     print('stack is up; source %s/stack.env' % args.dir)
     return 0
 
 
 def _stack_down(args: argparse.Namespace) -> int:
     from cinder_multistore import stack
-    stack.down(args.dir)
+    try:
+        stack.down(args.dir)
+    except stack.StackError as exc:
+        print('stack down failed: %s' % exc, file=sys.stderr)
+        return 1
     return 0
+
+
+def _stack_tempest(args: argparse.Namespace) -> int:
+    from cinder_multistore.stack import tempest_run
+    result = tempest_run.run_tests(args.dir, args.tests,
+                                   concurrency=args.concurrency)
+    print(result.output)
+    print(result.summary())
+    return 0 if result.ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,16 +46,28 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument('--dir', required=True, help='state directory')
     up.add_argument('--no-cinder', action='store_true',
                     help='start only Keystone and Glance')
+    up.add_argument('--cinder-image-driver', default='multistore',
+                    choices=('multistore', 'upstream'),
+                    help='how cinder-volume talks to Glance')
     up.set_defaults(func=_stack_up)
     down = st_sub.add_parser('down', help='stop the embedded cloud')
     down.add_argument('--dir', required=True, help='state directory')
     down.set_defaults(func=_stack_down)
+    tempest = st_sub.add_parser('tempest',
+                                help='run tempest tests against the stack')
+    tempest.add_argument('--dir', required=True, help='state directory')
+    tempest.add_argument('--concurrency', type=int, default=2)
+    tempest.add_argument('tests', nargs='+',
+                         help='test modules, classes or ids')
+    tempest.set_defaults(func=_stack_tempest)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cinder-multistore`` command."""
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format='%(asctime)s %(levelname)s %(message)s')
     return args.func(args)
 
 

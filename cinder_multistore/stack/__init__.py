@@ -1,0 +1,290 @@
+"""The embedded cloud: Keystone, Glance (and Cinder) on loopback.
+
+``up(DIR)`` starts real services from the virtualenv, with every config,
+log (``DIR/logs/*.log``), pid file (``DIR/run``) and data folder under
+``DIR``, on free loopback ports, against run-unique SQL databases; it
+writes ``DIR/stack.env`` and ``DIR/tempest.conf``. ``down(DIR)`` stops and
+removes everything ``up`` made (processes, mounts, databases, vhost); it is
+safe to call twice and after a failed ``up``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from cinder_multistore.stack import database
+from cinder_multistore.stack import env as stack_env
+from cinder_multistore.stack import glance
+from cinder_multistore.stack import keystone
+from cinder_multistore.stack import mounts
+from cinder_multistore.stack import ports
+from cinder_multistore.stack import process
+from cinder_multistore.stack import tempest_conf
+from cinder_multistore.stack import www
+from cinder_multistore.stack.process import ServiceError, StackError
+from cinder_multistore.stack.state import State
+
+__all__ = ['up', 'down', 'load_env', 'StackError', 'ServiceError',
+           'IMAGE_DRIVERS']
+
+LOG = logging.getLogger(__name__)
+
+# Step 1 of the stack: Cinder is added next.
+_HAVE_CINDER = False
+
+#: Values of ``up(cinder_image_driver=...)``.
+IMAGE_DRIVERS = ('multistore', 'upstream')
+
+# Folders and files of a run, removed before the next run in the same DIR.
+_RUN_ENTRIES = ('etc', 'logs', 'run', 'stores', 'keystone', 'glance',
+                'cinder', 'www', 'tempest', 'nfs', 'state.json',
+                'stack.env', 'tempest.conf')
+
+
+def load_env(directory: str | Path) -> dict[str, str]:
+    """Return the variables of ``DIR/stack.env`` as a dict."""
+    return stack_env.load(directory)
+
+
+def _running_services(directory: Path) -> list[str]:
+    running = []
+    for pid_file in sorted(process.run_dir(directory).glob('*.pid')):
+        record = process.read_pid_file(pid_file)
+        if record and process.session_members(*record):
+            running.append(pid_file.stem)
+    return running
+
+
+def _clean(directory: Path) -> None:
+    """Remove what a previous run left in ``directory`` (not mounted)."""
+    for name in _RUN_ENTRIES:
+        path = directory / name
+        if path.is_dir():
+            with open('/proc/mounts') as f:
+                if (' %s/' % path) in f.read():
+                    raise StackError('%s still holds a mount; run '
+                                     '"cinder-multistore stack down --dir '
+                                     '%s" first' % (path, directory))
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def up(directory: str | Path, with_cinder: bool = True,
+       cinder_image_driver: str = 'multistore') -> dict[str, str]:
+    """Start the embedded cloud in ``directory``.
+
+    :param directory: the state directory (created if needed).
+    :param with_cinder: also start Cinder (api, scheduler, volume).
+    :param cinder_image_driver: ``multistore`` or ``upstream``: how
+        cinder-volume talks to Glance (see :mod:`.cinder`).
+    :returns: the variables written to ``DIR/stack.env``.
+    :raises ServiceError: naming the service and its log when one does not
+        come up; everything started so far is stopped again.
+    """
+    if cinder_image_driver not in IMAGE_DRIVERS:
+        raise ValueError('cinder_image_driver must be one of %s, not %r'
+                         % (', '.join(IMAGE_DRIVERS), cinder_image_driver))
+    if with_cinder and not _HAVE_CINDER:
+        raise StackError('Cinder is not part of the embedded cloud yet: '
+                         'use with_cinder=False (--no-cinder)')
+    directory = Path(directory).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    running = _running_services(directory)
+    if running:
+        raise StackError('a stack already runs in %s (%s); run "cinder-'
+                         'multistore stack down --dir %s" first'
+                         % (directory, ', '.join(running), directory))
+    if State.load(directory) is not None:
+        LOG.info('cleaning up a previous run in %s', directory)
+        down(directory)
+    _clean(directory)
+    began = time.monotonic()
+    state = State(directory)
+    state.extra['with_cinder'] = with_cinder
+    state.extra['cinder_image_driver'] = cinder_image_driver
+    state.save()
+    try:
+        variables = _up(state, with_cinder, cinder_image_driver)
+    except BaseException:
+        LOG.error('stack up failed in %s; stopping what was started',
+                  directory)
+        try:
+            down(directory)
+        except Exception:
+            LOG.exception('cleanup after the failed stack up failed')
+        raise
+    LOG.info('stack is up in %.1f s', time.monotonic() - began)
+    return variables
+
+
+def _up(state: State, with_cinder: bool,
+        cinder_image_driver: str) -> dict[str, str]:
+    directory = Path(state.directory)
+    state.sql = database.detect()
+    names = [keystone.NAME, glance.NAME, www.NAME]
+    if with_cinder:
+        from cinder_multistore.stack import cinder
+        names.append(cinder.NAME)
+    state.ports = dict(zip(names, ports.free_ports(len(names))))
+    state.save()
+    LOG.info('run %s in %s (SQL: %s, ports: %s)', state.run_id, directory,
+             state.sql, state.ports)
+
+    services = ['keystone', 'glance'] + (['cinder'] if with_cinder else [])
+    for service in services:
+        name = '%s_%s' % (keystone.db_prefix(state), service)
+        state.databases.append(name)
+        state.save()
+        database.create(state.sql, name)
+
+    if with_cinder:
+        from cinder_multistore.stack import rabbit
+        rabbit.create_vhost(state)
+
+    www.prepare(state)
+    www.start(state)
+    glance.mount_small_store(state)
+    keystone.configure(state)
+    glance.configure(state)
+    glance_sync = glance.db_sync(state)
+    cinder_sync = None
+    try:
+        if with_cinder:
+            cinder.configure(state, cinder_image_driver)
+            cinder_sync = cinder.db_sync(state)
+        keystone.prepare(state)
+        keystone.start(state)
+        keystone.create_base_resources(state)
+        glance.register(state)
+        if with_cinder:
+            cinder.register(state)
+        glance_sync.wait()
+        if cinder_sync is not None:
+            cinder_sync.wait()
+    finally:
+        glance_sync.kill()
+        if cinder_sync is not None:
+            cinder_sync.kill()
+    glance.start(state)
+    glance.check(state)
+    if with_cinder:
+        cinder.start(state)
+        cinder.create_default_type(state)
+
+    tempest_conf.write(state, with_cinder)
+    variables = _variables(state, with_cinder)
+    stack_env.write(directory, variables)
+    return variables
+
+
+def _variables(state: State, with_cinder: bool) -> dict[str, str]:
+    directory = Path(state.directory)
+    admin = keystone.ADMIN_USER
+    v: dict[str, str] = {
+        'STACK_DIR': str(directory),
+        'STACK_RUN_ID': state.run_id,
+        'STACK_SQL': state.sql or '',
+        'STACK_PYTHON': str(Path(_venv_python())),
+        'OS_AUTH_URL': keystone.url(state),
+        'OS_USERNAME': admin,
+        'OS_PASSWORD': state.password(admin),
+        'OS_PROJECT_NAME': keystone.ADMIN_PROJECT,
+        'OS_USER_DOMAIN_NAME': keystone.DOMAIN,
+        'OS_PROJECT_DOMAIN_NAME': keystone.DOMAIN,
+        'OS_IDENTITY_API_VERSION': '3',
+        'OS_REGION_NAME': keystone.REGION,
+        'OS_AUTH_TYPE': 'password',
+        'OS_INTERFACE': 'public',
+    }
+    for user, project in keystone.TENANTS.items():
+        v['%s_USERNAME' % user.upper()] = user
+        v['%s_PASSWORD' % user.upper()] = state.password(user)
+        v['%s_PROJECT_NAME' % user.upper()] = project
+    all_stores = glance.stores()
+    v.update({
+        'GLANCE_ENDPOINT': glance.url(state),
+        'GLANCE_STORES': ','.join(all_stores),
+        'GLANCE_USABLE_STORES': ','.join(
+            s for s in all_stores if s != glance.HTTP_STORE),
+        'GLANCE_READONLY_STORES': glance.HTTP_STORE,
+        'GLANCE_DEFAULT_STORE': glance.DEFAULT_STORE,
+        'GLANCE_SMALL_STORE': glance.SMALL_STORE,
+        'GLANCE_RESERVED_STORES': ','.join(glance.RESERVED_STORES),
+    })
+    for store in glance.FILE_STORES:
+        v['GLANCE_STORE_DIR_%s' % store] = str(
+            glance.store_dir(directory, store))
+    v.update({
+        'GLANCE_STAGING_DIR': str(glance.store_dir(
+            directory, 'os_glance_staging_store')),
+        'GLANCE_TASKS_DIR': str(glance.store_dir(
+            directory, 'os_glance_tasks_store')),
+        'GLANCE_CONF': str(glance.conf_path(directory)),
+        'GLANCE_LOG': str(glance.log_path(directory)),
+        'KEYSTONE_LOG': str(keystone.log_path(directory)),
+        'HTTP_IMAGE_URL': www.url(state, www.RAW_IMAGE),
+        'HTTP_QCOW2_IMAGE_URL': www.url(state, www.QCOW2_IMAGE),
+        'TEMPEST_CONF': str(tempest_conf.path(directory)),
+        'TEMPEST_CONFIG_DIR': str(directory),
+        'TEMPEST_CONFIG': tempest_conf.FILE_NAME,
+    })
+    if with_cinder:
+        from cinder_multistore.stack import cinder
+        v.update(cinder.variables(state))
+    return v
+
+
+def _venv_python() -> str:
+    from cinder_multistore.stack import common
+    return common.python()
+
+
+def down(directory: str | Path) -> None:
+    """Stop and remove everything ``up`` made in ``directory``.
+
+    Processes (by pid, TERM then KILL, children included), mounts, the
+    run's databases and RabbitMQ vhost. Logs are kept. Safe to run twice
+    and after a failed ``up``.
+
+    :raises StackError: listing what could not be undone.
+    """
+    directory = Path(directory).resolve()
+    state = State.load(directory)
+    errors: list[str] = []
+    order = list(reversed(state.services)) if state else []
+    pid_files = sorted(process.run_dir(directory).glob('*.pid'),
+                       key=lambda p: (order.index(p.stem)
+                                      if p.stem in order else -1))
+    for pid_file in pid_files:
+        try:
+            process.stop_pid_file(pid_file)
+        except Exception as exc:  # keep going: undo as much as possible
+            errors.append('stop %s: %s' % (pid_file.stem, exc))
+    if state is not None:
+        for point in reversed(state.mounts):
+            try:
+                mounts.unmount(point)
+            except Exception as exc:
+                errors.append('unmount %s: %s' % (point, exc))
+        for name in state.databases:
+            try:
+                database.drop(state.sql or database.detect(), name)
+            except Exception as exc:
+                errors.append('drop database %s: %s' % (name, exc))
+        if state.vhost:
+            try:
+                from cinder_multistore.stack import rabbit
+                rabbit.delete_vhost(state.vhost)
+            except Exception as exc:
+                errors.append('delete vhost %s: %s' % (state.vhost, exc))
+    if errors:
+        raise StackError('stack down in %s left things behind:\n  %s'
+                         % (directory, '\n  '.join(errors)))
+    for name in ('stack.env', 'state.json'):
+        (directory / name).unlink(missing_ok=True)
+    if state is not None:
+        LOG.info('stack in %s is down', directory)

@@ -1,0 +1,260 @@
+"""Glance under uwsgi with five stores and the multistore filter.
+
+Stores: ``alpha``, ``beta``, ``gamma`` (file stores), ``delta`` (a file
+store on a 16 MiB tmpfs, so that larger images really fail with "storage
+full") and ``web`` (the read-only http store). ``alpha`` is the default.
+Glance lists an image's stores by weight, highest first; the weights make
+that order alphabetical, and ``enabled_backends`` lists the stores in the
+same order, so ``GET /v2/info/stores`` and every image's ``stores`` agree.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import re
+import sys
+from pathlib import Path
+
+from cinder_multistore.stack import common
+from cinder_multistore.stack import database
+from cinder_multistore.stack import keystone
+from cinder_multistore.stack import mounts
+from cinder_multistore.stack import process
+from cinder_multistore.stack import www
+from cinder_multistore.stack.state import State
+
+LOG = logging.getLogger(__name__)
+
+NAME = 'glance'
+WSGI_MODULE = 'glance.wsgi.api'
+#: File stores with a directory of their own under DIR/stores.
+FILE_STORES = ('alpha', 'beta', 'delta', 'gamma')
+#: The file store on a small tmpfs.
+SMALL_STORE = 'delta'
+SMALL_STORE_SIZE = '16m'
+HTTP_STORE = 'web'
+DEFAULT_STORE = 'alpha'
+RESERVED_STORES = ('os_glance_staging_store', 'os_glance_tasks_store')
+DESCRIPTIONS = {
+    'alpha': 'File store alpha (default)',
+    'beta': 'File store beta',
+    'gamma': 'File store gamma',
+    'delta': 'Small file store delta (16 MiB tmpfs)',
+    'web': 'Read-only http store',
+}
+FILTER_NAME = 'multistore'
+FILTER_FACTORY = 'cinder_multistore.glance.middleware:MultiStoreFilter.factory'
+IMPORT_METHODS = ('glance-direct', 'web-download', 'copy-image')
+
+
+def stores() -> list[str]:
+    """Every enabled store, in Glance's order (by weight, alphabetical)."""
+    return sorted(FILE_STORES + (HTTP_STORE,))
+
+
+def weights() -> dict[str, int]:
+    """Store weights: alphabetical order is highest weight first."""
+    ordered = stores()
+    return {s: 100 * (len(ordered) - i) for i, s in enumerate(ordered)}
+
+
+def etc(directory: Path) -> Path:
+    """Glance's config folder (``OS_GLANCE_CONFIG_DIR``)."""
+    return Path(directory) / 'etc' / 'glance'
+
+
+def conf_path(directory: Path) -> Path:
+    """glance-api.conf."""
+    return etc(directory) / 'glance-api.conf'
+
+
+def paste_path(directory: Path) -> Path:
+    """glance-api-paste.ini."""
+    return etc(directory) / 'glance-api-paste.ini'
+
+
+def log_path(directory: Path) -> Path:
+    """Glance's log file."""
+    return Path(directory) / 'logs' / 'glance.log'
+
+
+def store_dir(directory: Path, store: str) -> Path:
+    """The data folder of a file store (reserved ones included)."""
+    return Path(directory) / 'stores' / store
+
+
+def url(state: State) -> str:
+    """Glance's endpoint."""
+    return 'http://%s:%d' % (common.HOST, state.ports[NAME])
+
+
+def upstream_paste_ini() -> Path:
+    """Glance's own glance-api-paste.ini, as installed with the package."""
+    candidate = Path(sys.prefix) / 'etc' / 'glance' / 'glance-api-paste.ini'
+    if candidate.exists():
+        return candidate
+    dist = importlib.metadata.distribution('glance')
+    for entry in dist.files or ():
+        if entry.name == 'glance-api-paste.ini':
+            path = Path(dist.locate_file(entry))
+            if path.exists():
+                return path
+    raise process.StackError('glance-api-paste.ini of the glance package '
+                             'was not found')
+
+
+def add_filter(paste_ini: str, name: str = FILTER_NAME,
+               factory: str = FILTER_FACTORY) -> str:
+    """Insert filter ``name`` right after ``context`` in every pipeline.
+
+    Pipelines are the values of ``[composite:api]`` (Glance's
+    pipeline_factory) and of ``[pipeline:*]`` sections; the filter section
+    is appended. Pipelines without ``context`` (no auth) are left alone.
+    """
+    out = []
+    section = ''
+    for line in paste_ini.splitlines():
+        header = re.match(r'^\s*\[([^\]]+)\]', line)
+        if header:
+            section = header.group(1).strip()
+        elif ((section == 'composite:api' or section.startswith('pipeline:'))
+              and '=' in line and not line.lstrip().startswith(('#', ';'))):
+            key, _, value = line.partition('=')
+            if key.strip() not in ('paste.composite_factory', 'use'):
+                words = value.split()
+                if 'context' in words and name not in words:
+                    words.insert(words.index('context') + 1, name)
+                    line = '%s= %s' % (key, ' '.join(words))
+        out.append(line)
+    text = '\n'.join(out).rstrip('\n') + '\n'
+    if '[filter:%s]' % name not in text:
+        text += '\n[filter:%s]\npaste.filter_factory = %s\n' % (name, factory)
+    return text
+
+
+def configure(state: State) -> Path:
+    """Write glance-api.conf and the paste ini; create the store folders."""
+    directory = Path(state.directory)
+    for store in FILE_STORES + RESERVED_STORES:
+        store_dir(directory, store).mkdir(parents=True, exist_ok=True)
+    (directory / 'glance' / 'locks').mkdir(parents=True, exist_ok=True)
+    (directory / 'glance' / 'cache').mkdir(parents=True, exist_ok=True)
+    paste_path(directory).parent.mkdir(parents=True, exist_ok=True)
+    paste_path(directory).write_text(
+        add_filter(upstream_paste_ini().read_text()))
+    enabled = ', '.join('%s:%s' % (s, 'http' if s == HTTP_STORE else 'file')
+                        for s in stores())
+    sections: dict[str, dict[str, object]] = {
+        'DEFAULT': {
+            'debug': False,
+            'use_stderr': True,
+            'enabled_backends': enabled,
+            'enabled_import_methods': common.bracketed(IMPORT_METHODS),
+            'show_image_direct_url': True,
+            'show_multiple_locations': True,
+            'worker_self_reference_url': url(state),
+            'public_endpoint': url(state),
+            'image_cache_dir': directory / 'glance' / 'cache',
+        },
+        'database': {
+            'connection': database.url(state.sql, '%s_glance' %
+                                       keystone.db_prefix(state)),
+            'max_retries': -1,
+        },
+        'keystone_authtoken': keystone.authtoken_section(state, NAME),
+        'paste_deploy': {'flavor': 'keystone',
+                         'config_file': paste_path(directory)},
+        'glance_store': {'default_backend': DEFAULT_STORE},
+        'import_filtering_opts': {
+            'allowed_schemes': common.bracketed(['http', 'https']),
+            'allowed_hosts': common.bracketed([common.HOST, 'localhost']),
+            'allowed_ports': common.bracketed(
+                [80, 443, state.ports[www.NAME]]),
+        },
+        'oslo_concurrency': {'lock_path': directory / 'glance' / 'locks'},
+        'oslo_policy': {'enforce_new_defaults': True,
+                        'enforce_scope': False},
+    }
+    weight = weights()
+    for store in stores():
+        section: dict[str, object] = {
+            'store_description': DESCRIPTIONS[store],
+            'weight': weight[store],
+        }
+        if store != HTTP_STORE:
+            section['filesystem_store_datadir'] = store_dir(directory, store)
+        sections[store] = section
+    for store in RESERVED_STORES:
+        sections[store] = {
+            'filesystem_store_datadir': store_dir(directory, store)}
+    return common.write_ini(conf_path(directory), sections)
+
+
+def mount_small_store(state: State) -> None:
+    """Mount the 16 MiB tmpfs of store ``delta``."""
+    point = store_dir(state.directory, SMALL_STORE)
+    mounts.mount_tmpfs(point, SMALL_STORE_SIZE)
+    state.mounts.append(str(point))
+    state.save()
+
+
+def db_sync(state: State) -> process.Background:
+    """Start ``glance-manage db_sync`` in the background."""
+    return process.Background(
+        [common.tool('glance-manage'), '--config-file',
+         str(conf_path(state.directory)), 'db_sync'],
+        Path(state.directory) / 'logs' / 'glance-manage.log', NAME)
+
+
+def start(state: State) -> process.Process:
+    """Start Glance under uwsgi and wait until it answers."""
+    port = state.ports[NAME]
+    proc = process.start(
+        state.directory, NAME,
+        common.uwsgi_argv(WSGI_MODULE, port, processes=2, threads=4),
+        env={'OS_GLANCE_CONFIG_DIR': str(etc(state.directory))})
+    state.services.append(NAME)
+    state.save()
+    process.wait_for_http(proc, port, '/healthcheck')
+    return proc
+
+
+def register(state: State) -> None:
+    """The glance service user and the image service in Keystone."""
+    keystone.register_service_user(state, NAME)
+    keystone.ensure_service(state, NAME, 'image', url(state),
+                            'Glance image service')
+
+
+def check(state: State) -> None:
+    """Check Glance: its store list, and that an image can be created.
+
+    :raises ServiceError: when ``GET /v2/info/stores`` disagrees with the
+        configuration or creating and deleting an image fails.
+    """
+    sess = keystone.admin_session(state)
+    base = url(state)
+
+    def fail(what: str, resp) -> None:
+        raise process.ServiceError(NAME, log_path(state.directory),
+                                   '%s: %s %s' % (what, resp.status_code,
+                                                  resp.text[:300]))
+
+    resp = sess.get(base + '/v2/info/stores', raise_exc=False)
+    if resp.status_code != 200:
+        fail('GET /v2/info/stores', resp)
+    listed = [s['id'] for s in resp.json()['stores']]
+    if listed != stores():
+        raise process.ServiceError(NAME, log_path(state.directory),
+                                   'stores %s, expected %s'
+                                   % (listed, stores()))
+    resp = sess.post(base + '/v2/images', raise_exc=False,
+                     json={'name': 'cms-stack-check', 'disk_format': 'raw',
+                           'container_format': 'bare'})
+    if resp.status_code != 201:
+        fail('POST /v2/images', resp)
+    image_id = resp.json()['id']
+    resp = sess.delete(base + '/v2/images/' + image_id, raise_exc=False)
+    if resp.status_code != 204:
+        fail('DELETE /v2/images/%s' % image_id, resp)

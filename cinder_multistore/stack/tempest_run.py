@@ -1,0 +1,150 @@
+"""Run tempest tests against a stack directory and count the results.
+
+>>> result = run_tests('/tmp/s1', ['tempest.api.image.v2.test_images'])
+>>> result.passed, result.failed, result.skipped
+
+Tests run with ``stestr`` (repository in ``DIR/tempest``) and
+``TEMPEST_CONFIG_DIR``/``TEMPEST_CONFIG`` pointing at ``DIR/tempest.conf``;
+the counts come from the run's subunit stream.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from cinder_multistore.stack import common
+from cinder_multistore.stack import process
+from cinder_multistore.stack import tempest_conf
+
+
+class TempestResult(NamedTuple):
+    """Counts and output of a tempest run.
+
+    ``setUpClass`` skips count as one skip, as stestr counts them.
+    """
+
+    passed: int
+    failed: int
+    skipped: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        """True when something passed and nothing failed."""
+        return self.failed == 0 and self.passed > 0
+
+    def summary(self) -> str:
+        """The plain closing line: ``N passed, N failed, N skipped``."""
+        return '%d passed, %d failed, %d skipped' % (
+            self.passed, self.failed, self.skipped)
+
+
+def test_regex(test_ids: Sequence[str]) -> str:
+    """A regex selecting ``test_ids`` (modules, classes or tests) exactly.
+
+    ``tempest.api.image.v2.test_images`` selects that module and not
+    ``test_images_negative``.
+    """
+    if not test_ids:
+        raise ValueError('no test ids given')
+    return '|'.join(r'^%s(?:[.\[]|$)' % re.escape(t) for t in test_ids)
+
+
+def _tempest_root() -> tuple[Path, Path]:
+    import tempest
+    package = Path(tempest.__file__).parent
+    return package / 'test_discover', package.parent
+
+
+def count_subunit(stream: bytes) -> tuple[int, int, int]:
+    """Count (passed, failed, skipped) tests in a subunit v2 stream."""
+    import subunit
+    import testtools
+
+    statuses: dict[str, str] = {}
+
+    def on_test(test: dict) -> None:
+        if test['status'] in ('success', 'fail', 'skip', 'xfail',
+                              'uxsuccess'):
+            statuses[test['id']] = test['status']
+
+    result = testtools.StreamToDict(on_test)
+    result.startTestRun()
+    try:
+        subunit.ByteStreamToStreamResult(
+            io.BytesIO(stream), non_subunit_name='stdout').run(result)
+    finally:
+        result.stopTestRun()
+    values = list(statuses.values())
+    passed = sum(v in ('success', 'xfail') for v in values)
+    failed = sum(v in ('fail', 'uxsuccess') for v in values)
+    skipped = sum(v == 'skip' for v in values)
+    return passed, failed, skipped
+
+
+def run_tests(directory: str | Path, test_ids: Sequence[str],
+              concurrency: int = 2,
+              timeout: float | None = 3600) -> TempestResult:
+    """Run tempest tests ``test_ids`` against the stack in ``directory``.
+
+    :param directory: a stack directory (with ``tempest.conf``).
+    :param test_ids: test modules, classes or test ids.
+    :param concurrency: stestr workers.
+    :param timeout: seconds before the run is stopped.
+    :returns: a :class:`TempestResult`.
+    :raises StackError: when the stack has no tempest.conf.
+    """
+    directory = Path(directory).resolve()
+    conf = tempest_conf.path(directory)
+    if not conf.exists():
+        raise process.StackError('%s does not exist: is the stack up?'
+                                 % conf)
+    work = directory / 'tempest'
+    work.mkdir(parents=True, exist_ok=True)
+    test_path, top_dir = _tempest_root()
+    env = process.environ({'TEMPEST_CONFIG_DIR': str(directory),
+                           'TEMPEST_CONFIG': conf.name,
+                           'PYTHONUNBUFFERED': '1'})
+    stestr = [common.python(), '-m', 'stestr', '--test-path',
+              str(test_path), '--top-dir', str(top_dir)]
+    if not (work / '.stestr').exists():
+        subprocess.run(stestr + ['init'], cwd=work, env=env,
+                       capture_output=True, check=True)
+    run = subprocess.run(
+        stestr + ['run', '--concurrency', str(concurrency),
+                  test_regex(test_ids)],
+        cwd=work, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    output = run.stdout.decode('utf-8', 'replace')
+    last = subprocess.run(stestr + ['last', '--subunit'], cwd=work, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if last.returncode != 0 or not last.stdout:
+        # No run was recorded (e.g. discovery failed): count nothing but
+        # report the failure.
+        return TempestResult(0, 1, 0, output)
+    passed, failed, skipped = count_subunit(last.stdout)
+    if run.returncode != 0 and failed == 0:
+        failed = 1  # the runner failed outside any test (import error...)
+    return TempestResult(passed, failed, skipped, output)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m cinder_multistore.stack.tempest_run DIR TEST_ID...``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) < 2:
+        print('usage: tempest_run DIR TEST_ID...', file=sys.stderr)
+        return 2
+    result = run_tests(args[0], args[1:])
+    print(result.output)
+    print(result.summary())
+    return 0 if result.ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
