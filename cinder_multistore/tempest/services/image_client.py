@@ -1,0 +1,62 @@
+"""An image client that sends custom headers with each request.
+
+Tempest's own ``ImagesClient.store_image_file`` and ``image_import`` cannot
+send ``x-image-meta-store`` or ``x-openstack-base-image-ref``, and
+``image_import`` always adds ``all_stores`` when no ``stores`` are given.
+Headers are passed per request; the client is never mutated.
+"""
+
+from oslo_serialization import jsonutils as json
+from tempest.lib.common import rest_client
+
+
+class MultiStoreImagesClient(rest_client.RestClient):
+    """Upload, stage and import image data with per-request headers."""
+
+    api_version = 'v2'
+
+    def _put_data(self, url: str, data: bytes,
+                  headers: dict | None) -> tuple:
+        sent = {'Content-Type': 'application/octet-stream'}
+        sent.update(headers or {})
+        resp, body = self.request('PUT', url, headers=sent, body=data)
+        self.expected_success(204, resp.status)
+        return resp, body
+
+    def upload_image_file(self, image_id: str, data: bytes,
+                          headers: dict | None = None) -> tuple:
+        """``PUT /v2/images/{image_id}/file`` with extra headers.
+
+        :param image_id: a queued image.
+        :param data: the image data.
+        :param headers: extra request headers, for example
+            ``{'x-image-meta-store': 'beta'}``.
+        :returns: ``(resp, body)``; ``resp`` holds the response headers
+            (lower-case keys) and ``resp.status``.
+        :raises tempest.lib.exceptions.BadRequest: on a 400.
+        """
+        return self._put_data('images/%s/file' % image_id, data, headers)
+
+    def stage_image_file(self, image_id: str, data: bytes,
+                         headers: dict | None = None) -> tuple:
+        """``PUT /v2/images/{image_id}/stage`` (glance-direct).
+
+        :returns: ``(resp, body)``.
+        """
+        return self._put_data('images/%s/stage' % image_id, data, headers)
+
+    def import_image(self, image_id: str, body: dict,
+                     headers: dict | None = None) -> tuple:
+        """``POST /v2/images/{image_id}/import`` with the body as given.
+
+        :param body: the whole request body, e.g. ``{'method': {'name':
+            'glance-direct'}, 'stores': ['beta']}``; nothing is added.
+        :param headers: extra request headers.
+        :returns: ``(resp, body)``.
+        """
+        sent = {'Content-Type': 'application/json'}
+        sent.update(headers or {})
+        resp, resp_body = self.post('images/%s/import' % image_id,
+                                    json.dumps(body), headers=sent)
+        self.expected_success(202, resp.status)
+        return resp, resp_body
