@@ -15,6 +15,8 @@ import shutil
 import time
 from pathlib import Path
 
+from cinder_multistore.stack import cinder
+from cinder_multistore.stack import common
 from cinder_multistore.stack import database
 from cinder_multistore.stack import env as stack_env
 from cinder_multistore.stack import glance
@@ -22,6 +24,7 @@ from cinder_multistore.stack import keystone
 from cinder_multistore.stack import mounts
 from cinder_multistore.stack import ports
 from cinder_multistore.stack import process
+from cinder_multistore.stack import rabbit
 from cinder_multistore.stack import tempest_conf
 from cinder_multistore.stack import www
 from cinder_multistore.stack.process import ServiceError, StackError
@@ -31,9 +34,6 @@ __all__ = ['up', 'down', 'load_env', 'StackError', 'ServiceError',
            'IMAGE_DRIVERS']
 
 LOG = logging.getLogger(__name__)
-
-# Step 1 of the stack: Cinder is added next.
-_HAVE_CINDER = False
 
 #: Values of ``up(cinder_image_driver=...)``.
 IMAGE_DRIVERS = ('multistore', 'upstream')
@@ -88,9 +88,6 @@ def up(directory: str | Path, with_cinder: bool = True,
     if cinder_image_driver not in IMAGE_DRIVERS:
         raise ValueError('cinder_image_driver must be one of %s, not %r'
                          % (', '.join(IMAGE_DRIVERS), cinder_image_driver))
-    if with_cinder and not _HAVE_CINDER:
-        raise StackError('Cinder is not part of the embedded cloud yet: '
-                         'use with_cinder=False (--no-cinder)')
     directory = Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
     running = _running_services(directory)
@@ -127,7 +124,6 @@ def _up(state: State, with_cinder: bool,
     state.sql = database.detect()
     names = [keystone.NAME, glance.NAME, www.NAME]
     if with_cinder:
-        from cinder_multistore.stack import cinder
         names.append(cinder.NAME)
     state.ports = dict(zip(names, ports.free_ports(len(names))))
     state.save()
@@ -142,7 +138,6 @@ def _up(state: State, with_cinder: bool,
         database.create(state.sql, name)
 
     if with_cinder:
-        from cinder_multistore.stack import rabbit
         rabbit.create_vhost(state)
 
     www.prepare(state)
@@ -169,10 +164,15 @@ def _up(state: State, with_cinder: bool,
         glance_sync.kill()
         if cinder_sync is not None:
             cinder_sync.kill()
-    glance.start(state)
+    # Start everything, then wait: the services load side by side.
+    glance_proc = glance.start(state, block=False)
+    cinder_services = (cinder.start(state, block=False) if with_cinder
+                       else None)
+    glance.wait(state, glance_proc)
     glance.check(state)
-    if with_cinder:
-        cinder.start(state)
+    glance.create_test_image(state)
+    if cinder_services is not None:
+        cinder.wait(state, cinder_services)
         cinder.create_default_type(state)
 
     tempest_conf.write(state, with_cinder)
@@ -228,18 +228,17 @@ def _variables(state: State, with_cinder: bool) -> dict[str, str]:
         'KEYSTONE_LOG': str(keystone.log_path(directory)),
         'HTTP_IMAGE_URL': www.url(state, www.RAW_IMAGE),
         'HTTP_QCOW2_IMAGE_URL': www.url(state, www.QCOW2_IMAGE),
+        'STACK_IMAGE_ID': str(state.extra.get('test_image', '')),
         'TEMPEST_CONF': str(tempest_conf.path(directory)),
         'TEMPEST_CONFIG_DIR': str(directory),
         'TEMPEST_CONFIG': tempest_conf.FILE_NAME,
     })
     if with_cinder:
-        from cinder_multistore.stack import cinder
         v.update(cinder.variables(state))
     return v
 
 
 def _venv_python() -> str:
-    from cinder_multistore.stack import common
     return common.python()
 
 
@@ -277,7 +276,6 @@ def down(directory: str | Path) -> None:
                 errors.append('drop database %s: %s' % (name, exc))
         if state.vhost:
             try:
-                from cinder_multistore.stack import rabbit
                 rabbit.delete_vhost(state.vhost)
             except Exception as exc:
                 errors.append('delete vhost %s: %s' % (state.vhost, exc))

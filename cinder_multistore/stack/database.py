@@ -2,7 +2,8 @@
 
 Each run creates databases named ``cms_<run id>_<service>`` and drops them
 on ``down``. MariaDB is reached as ``root`` without a password on
-127.0.0.1:3306 and PostgreSQL as ``postgres`` (trust) on 127.0.0.1:5432;
+127.0.0.1:3306 and PostgreSQL as ``postgres`` (trust) on 127.0.0.1:5432
+(``CMS_STACK_SQL`` picks one);
 ``CMS_MYSQL_USER``/``CMS_MYSQL_PASSWORD`` and ``CMS_PG_USER``/
 ``CMS_PG_PASSWORD`` override the credentials.
 """
@@ -28,8 +29,20 @@ _NAME = re.compile(r'^[a-z0-9_]{1,63}$')
 def detect() -> str:
     """Return ``mysql`` or ``postgresql``, whichever answers first.
 
+    ``CMS_STACK_SQL=mysql|postgresql`` chooses one explicitly.
+
     :raises StackError: when neither server answers.
     """
+    forced = os.environ.get('CMS_STACK_SQL', '').strip().lower()
+    if forced:
+        if forced not in ('mysql', 'postgresql'):
+            raise process.StackError('CMS_STACK_SQL must be mysql or '
+                                     'postgresql, not %r' % forced)
+        port = MYSQL_PORT if forced == 'mysql' else PG_PORT
+        if not process.port_open(HOST, port):
+            raise process.StackError('CMS_STACK_SQL=%s but nothing answers '
+                                     'on %s:%d' % (forced, HOST, port))
+        return forced
     if process.port_open(HOST, MYSQL_PORT):
         return 'mysql'
     if process.port_open(HOST, PG_PORT):

@@ -207,8 +207,11 @@ def db_sync(state: State) -> process.Background:
         Path(state.directory) / 'logs' / 'glance-manage.log', NAME)
 
 
-def start(state: State) -> process.Process:
-    """Start Glance under uwsgi and wait until it answers."""
+def start(state: State, block: bool = True) -> process.Process:
+    """Start Glance under uwsgi; wait until it answers when ``block``.
+
+    With ``block=False`` call :func:`wait` later.
+    """
     port = state.ports[NAME]
     proc = process.start(
         state.directory, NAME,
@@ -216,8 +219,14 @@ def start(state: State) -> process.Process:
         env={'OS_GLANCE_CONFIG_DIR': str(etc(state.directory))})
     state.services.append(NAME)
     state.save()
-    process.wait_for_http(proc, port, '/healthcheck')
+    if block:
+        wait(state, proc)
     return proc
+
+
+def wait(state: State, proc: process.Process) -> None:
+    """Wait until Glance answers its health check."""
+    process.wait_for_http(proc, state.ports[NAME], '/healthcheck')
 
 
 def register(state: State) -> None:
@@ -258,3 +267,37 @@ def check(state: State) -> None:
     resp = sess.delete(base + '/v2/images/' + image_id, raise_exc=False)
     if resp.status_code != 204:
         fail('DELETE /v2/images/%s' % image_id, resp)
+
+
+#: Name of the public raw image every stack has (tempest's image_ref).
+TEST_IMAGE_NAME = 'cms-test-image'
+
+
+def create_test_image(state: State) -> str:
+    """Upload ``www/image.raw`` as a public image (as admin); return its id.
+
+    Tempest's volume tests use it as ``[compute] image_ref``.
+    """
+    sess = keystone.admin_session(state)
+    base = url(state)
+    resp = sess.post(base + '/v2/images', raise_exc=False, json={
+        'name': TEST_IMAGE_NAME, 'disk_format': 'raw',
+        'container_format': 'bare', 'visibility': 'public'})
+    if resp.status_code != 201:
+        raise process.ServiceError(NAME, log_path(state.directory),
+                                   'creating %s: %s %s' % (
+                                       TEST_IMAGE_NAME, resp.status_code,
+                                       resp.text[:300]))
+    image_id = resp.json()['id']
+    data = (www.root(state.directory) / www.RAW_IMAGE).read_bytes()
+    resp = sess.put(base + '/v2/images/%s/file' % image_id, data=data,
+                    headers={'Content-Type': 'application/octet-stream'},
+                    raise_exc=False)
+    if resp.status_code != 204:
+        raise process.ServiceError(NAME, log_path(state.directory),
+                                   'uploading %s: %s %s' % (
+                                       TEST_IMAGE_NAME, resp.status_code,
+                                       resp.text[:300]))
+    state.extra['test_image'] = image_id
+    state.save()
+    return image_id

@@ -74,11 +74,19 @@ def prepare(state: State) -> None:
     conf = str(conf_path(state.directory))
     manage = common.tool('keystone-manage')
     log = log_path(state.directory)
-    process.run([manage, '--config-file', conf, 'db_sync'], log, NAME)
-    for what in ('fernet_setup', 'credential_setup'):
-        process.run([manage, '--config-file', conf, what,
-                     '--keystone-user', 'root', '--keystone-group', 'root'],
-                    log, NAME)
+    # The key repositories do not need the schema: make them meanwhile.
+    keys = [process.Background(
+        [manage, '--config-file', conf, what, '--keystone-user', 'root',
+         '--keystone-group', 'root'],
+        Path(state.directory) / 'logs' / ('keystone-%s.log' % what), NAME)
+        for what in ('fernet_setup', 'credential_setup')]
+    try:
+        process.run([manage, '--config-file', conf, 'db_sync'], log, NAME)
+        for job in keys:
+            job.wait()
+    finally:
+        for job in keys:
+            job.kill()
     process.run([manage, '--config-file', conf, 'bootstrap',
                  '--bootstrap-username', ADMIN_USER,
                  '--bootstrap-password', state.password(ADMIN_USER),

@@ -75,6 +75,10 @@ def write(state: State, with_cinder: bool) -> Path:
             'http_store_enabled': True,
             'store_weight_enabled': True,
         },
+        'compute': {
+            # No Nova: the volume tests only read image_ref.
+            'image_ref': state.extra.get('test_image', ''),
+        },
         'enforce_scope': {'glance': False, 'cinder': False,
                           'keystone': False},
     }
@@ -89,6 +93,8 @@ def write(state: State, with_cinder: bool) -> Path:
             'backend_names': ['nfs'],
             'volume_size': 1,
             'disk_format': ['raw', 'qcow2'],
+            'min_microversion': '3.0',
+            'max_microversion': 'latest',
         }
         sections['volume-feature-enabled'] = {
             'backup': False,

@@ -1,0 +1,384 @@
+"""Cinder: the API under uwsgi, cinder-scheduler and cinder-volume.
+
+The volume backend is the upstream NFS driver. Its one share,
+``127.0.0.1:/srv/cms-<run id>``, is "mounted" as a tmpfs at
+``<nfs_mount_point_base>/<md5 of the share>`` before cinder-volume starts:
+os-brick only checks that the mount point is in ``/proc/mounts``.
+
+How cinder-volume talks to Glance is chosen by ``cinder_image_driver``
+(``multistore`` or ``upstream``); :func:`volume_service` is the one place
+that turns that choice into a command line and configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import importlib.util
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from cinder_multistore.stack import common
+from cinder_multistore.stack import database
+from cinder_multistore.stack import glance
+from cinder_multistore.stack import keystone
+from cinder_multistore.stack import mounts
+from cinder_multistore.stack import process
+from cinder_multistore.stack import rabbit
+from cinder_multistore.stack.state import State
+
+LOG = logging.getLogger(__name__)
+
+NAME = 'cinder'
+API = 'cinder-api'
+SCHEDULER = 'cinder-scheduler'
+VOLUME = 'cinder-volume'
+WSGI_MODULE = 'cinder.wsgi.api'
+HOST = 'cinder-multistore'
+BACKEND = 'nfs'
+VOLUME_TYPE = 'default'
+SHARE_SIZE = '6g'
+NFS_DRIVER = 'cinder.volume.drivers.nfs.NfsDriver'
+
+
+def etc(directory: Path) -> Path:
+    """Cinder's config folder."""
+    return Path(directory) / 'etc' / 'cinder'
+
+
+def conf_path(directory: Path) -> Path:
+    """cinder.conf."""
+    return etc(directory) / 'cinder.conf'
+
+
+def log_path(directory: Path, service: str) -> Path:
+    """The log of ``service`` (``cinder-api``, ``cinder-volume``...)."""
+    return Path(directory) / 'logs' / ('%s.log' % service)
+
+
+def url(state: State) -> str:
+    """Cinder's endpoint (without version)."""
+    return 'http://%s:%d' % (common.HOST, state.ports[NAME])
+
+
+def share(state: State) -> str:
+    """The NFS share string of the run."""
+    return '127.0.0.1:/srv/cms-%s' % state.run_id
+
+
+def mount_base(directory: Path) -> Path:
+    """``nfs_mount_point_base``."""
+    return Path(directory) / 'cinder' / 'mnt'
+
+
+def share_mount_point(state: State) -> Path:
+    """Where the NFS driver expects the share to be mounted."""
+    digest = hashlib.md5(share(state).encode(),
+                         usedforsecurity=False).hexdigest()
+    return mount_base(state.directory) / digest
+
+
+# ---------------------------------------------------------------------------
+# ACTIVATION OF THE MULTISTORE IMAGE DRIVER IN CINDER-VOLUME
+#
+# volume_service() is the single switch between Cinder's own image service
+# and cinder-multistore's. The multistore driver is activated by starting
+# the volume service through its launcher (cinder_multistore.image.launcher,
+# console script cinder-multistore-volume) instead of cinder-volume, with
+# the same arguments. While MULTISTORE_LAUNCHER_READY is False (the driver
+# is still being written), both choices start plain cinder-volume: set it to
+# True once the launcher is committed and works.
+# ---------------------------------------------------------------------------
+
+#: True once the launcher exists; until then both choices are 'upstream'.
+MULTISTORE_LAUNCHER_READY = False
+#: The launcher module run as ``python -m`` for ``multistore``.
+MULTISTORE_LAUNCHER = 'cinder_multistore.image.launcher'
+#: The line the launcher logs when its image service is active.
+MULTISTORE_ACTIVE_LINE = 'cinder-multistore image service is active'
+
+
+@dataclasses.dataclass(frozen=True)
+class VolumeService:
+    """How to run the volume service for one image-driver choice.
+
+    :param argv: the command line (the config file is appended).
+    :param conf: extra cinder.conf sections/options.
+    :param ready_line: a log line that proves the choice is active, if any.
+    :param image_driver: the choice actually in effect.
+    """
+
+    argv: tuple[str, ...]
+    conf: dict[str, dict[str, object]]
+    ready_line: str | None
+    image_driver: str
+
+
+def volume_service(image_driver: str) -> VolumeService:
+    """The volume service's command line and config for ``image_driver``.
+
+    :param image_driver: ``multistore`` (cinder-multistore's image service,
+        through its launcher) or ``upstream`` (Cinder's own).
+    """
+    if image_driver == 'multistore' and _launcher_available():
+        return VolumeService(
+            argv=(common.python(), '-m', MULTISTORE_LAUNCHER),
+            conf={},
+            ready_line=MULTISTORE_ACTIVE_LINE,
+            image_driver='multistore')
+    if image_driver == 'multistore':
+        LOG.warning('the multistore image driver is not available yet: '
+                    'starting plain cinder-volume')
+    elif image_driver != 'upstream':
+        raise ValueError('unknown cinder image driver %r' % image_driver)
+    return VolumeService(argv=(common.tool('cinder-volume'),), conf={},
+                         ready_line=None, image_driver='upstream')
+
+
+def _launcher_available() -> bool:
+    if not MULTISTORE_LAUNCHER_READY:
+        return False
+    try:
+        return importlib.util.find_spec(MULTISTORE_LAUNCHER) is not None
+    except ImportError:
+        return False
+
+
+# ---------------------------------------------------------------------------
+
+
+def _installed_file(relative: str) -> Path:
+    """A data file of the cinder package (``etc/cinder/...``)."""
+    candidate = Path(sys.prefix) / relative
+    if candidate.exists():
+        return candidate
+    dist = importlib.metadata.distribution('cinder')
+    for entry in dist.files or ():
+        if str(entry).endswith(relative.split('/', 1)[-1]):
+            path = Path(dist.locate_file(entry))
+            if path.exists():
+                return path
+    raise process.StackError('%s of the cinder package was not found'
+                             % relative)
+
+
+def configure(state: State, image_driver: str) -> Path:
+    """Write cinder.conf, api-paste.ini, the shares file; return the conf."""
+    directory = Path(state.directory)
+    cetc = etc(directory)
+    cetc.mkdir(parents=True, exist_ok=True)
+    for name in ('api-paste.ini', 'resource_filters.json'):
+        shutil.copy(_installed_file('etc/cinder/%s' % name), cetc / name)
+    shares = cetc / 'nfs_shares'
+    shares.write_text(share(state) + '\n')
+    state_path = directory / 'cinder' / 'state'
+    for path in (state_path, directory / 'cinder' / 'locks',
+                 directory / 'cinder' / 'conversion', mount_base(directory)):
+        path.mkdir(parents=True, exist_ok=True)
+    conf = conf_path(directory)
+    helper = '%s --config-file %s' % (common.tool('privsep-helper'), conf)
+    service = volume_service(image_driver)
+    state.extra['cinder_image_driver_effective'] = service.image_driver
+    state.save()
+    sections: dict[str, dict[str, object]] = {
+        'DEFAULT': {
+            'debug': False,
+            'use_stderr': True,
+            'host': HOST,
+            'my_ip': common.HOST,
+            'state_path': state_path,
+            'transport_url': rabbit.transport_url(state),
+            'auth_strategy': 'keystone',
+            'api_paste_config': cetc / 'api-paste.ini',
+            'resource_query_filters_file': cetc / 'resource_filters.json',
+            'public_endpoint': url(state),
+            'enabled_backends': BACKEND,
+            'default_volume_type': VOLUME_TYPE,
+            'glance_api_servers': glance.url(state),
+            'glance_num_retries': 2,
+            'image_conversion_dir': directory / 'cinder' / 'conversion',
+            'scheduler_driver_init_wait_time': 10,
+            'report_interval': 5,
+            'periodic_interval': 10,
+            'rpc_response_timeout': 120,
+        },
+        'database': {
+            'connection': database.url(state.sql, '%s_cinder' %
+                                       keystone.db_prefix(state)),
+            'max_retries': -1,
+        },
+        'keystone_authtoken': keystone.authtoken_section(state, NAME),
+        BACKEND: {
+            'volume_driver': NFS_DRIVER,
+            'volume_backend_name': BACKEND,
+            'nfs_shares_config': shares,
+            'nfs_mount_point_base': mount_base(directory),
+            'nfs_snapshot_support': True,
+            'nfs_sparsed_volumes': True,
+            'nas_secure_file_operations': False,
+            'nas_secure_file_permissions': False,
+        },
+        'oslo_concurrency': {'lock_path': directory / 'cinder' / 'locks'},
+        'coordination': {
+            'backend_url': 'file://%s' % (directory / 'cinder' / 'locks')},
+        'cinder_sys_admin': {'helper_command': helper},
+        'privsep_osbrick': {'helper_command': helper},
+        'oslo_policy': {'enforce_new_defaults': True,
+                        'enforce_scope': False},
+    }
+    for section, options in service.conf.items():
+        sections.setdefault(section, {}).update(options)
+    return common.write_ini(conf, sections)
+
+
+def mount_share(state: State) -> None:
+    """Mount the share's tmpfs where the NFS driver looks for it."""
+    point = share_mount_point(state)
+    mounts.mount_tmpfs(point, SHARE_SIZE, source=share(state))
+    state.mounts.append(str(point))
+    state.save()
+
+
+def db_sync(state: State) -> process.Background:
+    """Start ``cinder-manage db sync`` in the background."""
+    return process.Background(
+        [common.tool('cinder-manage'), '--config-file',
+         str(conf_path(state.directory)), 'db', 'sync'],
+        Path(state.directory) / 'logs' / 'cinder-manage.log', NAME)
+
+
+def register(state: State) -> None:
+    """The cinder service user and the block-storage services."""
+    keystone.register_service_user(state, NAME)
+    endpoint = url(state) + '/v3/$(project_id)s'
+    keystone.ensure_service(state, 'cinder', 'block-storage', endpoint,
+                            'Cinder block storage')
+    keystone.ensure_service(state, 'cinderv3', 'volumev3', endpoint,
+                            'Cinder block storage v3')
+
+
+def _start(state: State, name: str, argv: list[str],
+           env: dict[str, str] | None = None) -> process.Process:
+    proc = process.start(state.directory, name, argv, env=env)
+    state.services.append(name)
+    state.save()
+    return proc
+
+
+@dataclasses.dataclass
+class Services:
+    """The started Cinder processes."""
+
+    api: process.Process
+    scheduler: process.Process
+    volume: process.Process
+    ready_line: str | None
+
+
+def start(state: State, block: bool = True) -> Services:
+    """Mount the share, start the API, scheduler and volume service.
+
+    :param block: wait until all are ready (else call :func:`wait`).
+    :raises ServiceError: naming the service that did not come up.
+    """
+    conf = str(conf_path(state.directory))
+    mount_share(state)
+    service = volume_service(state.extra.get('cinder_image_driver',
+                                             'multistore'))
+    api = _start(state, API, common.uwsgi_argv(
+        WSGI_MODULE, state.ports[NAME], processes=1, threads=4,
+        pyargv=['--config-file', conf]))
+    scheduler = _start(state, SCHEDULER,
+                       [common.tool('cinder-scheduler'), '--config-file',
+                        conf])
+    volume = _start(state, VOLUME, [*service.argv, '--config-file', conf])
+    services = Services(api, scheduler, volume, service.ready_line)
+    if block:
+        wait(state, services)
+    return services
+
+
+def wait(state: State, services: Services) -> None:
+    """Wait until the API answers and the backend's pool is scheduled."""
+    process.wait_for_http(services.api, state.ports[NAME], '/')
+    if services.ready_line:
+        process.wait_for_log(services.volume, services.ready_line)
+    _wait_for_backend(state, services.scheduler, services.volume)
+
+
+def _admin_get(sess, state: State, path: str):
+    project = sess.get_project_id()
+    return sess.get('%s/v3/%s%s' % (url(state), project, path),
+                    raise_exc=False)
+
+
+def _wait_for_backend(state: State, scheduler: process.Process,
+                      volume: process.Process,
+                      timeout: float = 120.0) -> None:
+    """Wait until both services are up and the scheduler knows the pool."""
+    sess = keystone.admin_session(state)
+    deadline = time.monotonic() + timeout
+    pool = '%s@%s#' % (HOST, BACKEND)
+    seen: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        for proc in (scheduler, volume):
+            if not proc.running():
+                raise process.ServiceError(proc.name, proc.log_path,
+                                           'the process exited')
+        resp = _admin_get(sess, state, '/os-services')
+        if resp.status_code == 200:
+            seen = {s['binary']: s['state']
+                    for s in resp.json().get('services', [])}
+        if seen.get(SCHEDULER) == 'up' and seen.get(VOLUME) == 'up':
+            resp = _admin_get(sess, state, '/scheduler-stats/get_pools')
+            if resp.status_code == 200 and any(
+                    p['name'].startswith(pool)
+                    for p in resp.json().get('pools', [])):
+                LOG.info('cinder backend %s%s is ready', pool, BACKEND)
+                return
+        time.sleep(1)
+    blamed = volume if seen.get(SCHEDULER) == 'up' else scheduler
+    raise process.ServiceError(blamed.name, blamed.log_path,
+                               'backend %s not ready within %.0f s '
+                               '(services: %s)' % (pool, timeout, seen))
+
+
+def create_default_type(state: State) -> None:
+    """Create volume type ``default`` (the configured default type)."""
+    sess = keystone.admin_session(state)
+    project = sess.get_project_id()
+    base = '%s/v3/%s/types' % (url(state), project)
+    resp = sess.get(base, raise_exc=False)
+    if resp.status_code == 200 and any(
+            t['name'] == VOLUME_TYPE for t in resp.json()['volume_types']):
+        return
+    resp = sess.post(base, raise_exc=False, json={'volume_type': {
+        'name': VOLUME_TYPE, 'description': 'NFS backend of the stack',
+        'extra_specs': {'volume_backend_name': BACKEND}}})
+    if resp.status_code != 200:
+        raise process.ServiceError(API, log_path(state.directory, API),
+                                   'creating volume type %s: %d %s' % (
+                                       VOLUME_TYPE, resp.status_code,
+                                       resp.text[:300]))
+
+
+def variables(state: State) -> dict[str, str]:
+    """The stack.env variables of Cinder."""
+    directory = Path(state.directory)
+    return {
+        'CINDER_ENDPOINT': url(state),
+        'CINDER_CONF': str(conf_path(directory)),
+        'CINDER_API_LOG': str(log_path(directory, API)),
+        'CINDER_SCHEDULER_LOG': str(log_path(directory, SCHEDULER)),
+        'CINDER_VOLUME_LOG': str(log_path(directory, VOLUME)),
+        'CINDER_VOLUME_TYPE': VOLUME_TYPE,
+        'CINDER_BACKEND_HOST': '%s@%s' % (HOST, BACKEND),
+        'CINDER_NFS_SHARE': share(state),
+        'CINDER_NFS_MOUNT': str(share_mount_point(state)),
+        'CINDER_IMAGE_DRIVER': str(state.extra.get(
+            'cinder_image_driver_effective', 'upstream')),
+    }
