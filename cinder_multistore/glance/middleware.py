@@ -46,6 +46,12 @@ _ROUTE = re.compile(r'/v2/images/(?P<image_id>[^/]+)/(?P<action>file|import)$')
 _WSGI_STORE = 'HTTP_' + placement.STORE_HEADER.upper().replace('-', '_')
 
 
+def _context(req: webob.Request) -> Any:
+    # NOTE: Glance's context filter stores the RequestContext as an ad-hoc
+    # attribute of the webob request, which lives in the WSGI environ.
+    return getattr(req, 'context', None)
+
+
 def _bad_request(decision: placement.Decision) -> webob.Response:
     return webob.exc.HTTPBadRequest(explanation=decision.reason,
                                     content_type='text/plain')
@@ -76,7 +82,7 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
     def __call__(self, req: webob.Request) -> Any:
         match = _ROUTE.search(req.path_info)
         if (match is None or not self.adapter.multi_store_enabled()
-                or req.environ.get('glance.context') is None):
+                or _context(req) is None):
             return req.get_response(self.application)
         image_id = match.group('image_id')
         if match.group('action') == 'file' and req.method == 'PUT':
@@ -92,7 +98,7 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
         base_id = placement.base_lookup_needed(store_header, base_header)
         if base_id is None:
             return None
-        return self.adapter.base_image(req.environ['glance.context'], base_id)
+        return self.adapter.base_image(_context(req), base_id)
 
     def _base_header(self, req: webob.Request) -> str | None:
         if not self._option('colocation'):
@@ -123,7 +129,7 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
 
     def _colocated_upload(self, req: webob.Request, image_id: str,
                           decision: placement.Decision) -> Any:
-        context = req.environ['glance.context']
+        context = _context(req)
         size = req.content_length or 0
         depth = self._option('buffer_chunks')
         writers = [
@@ -168,7 +174,7 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
                 decision: placement.Decision, writers: list,
                 resp: webob.Response) -> webob.Response:
         """Check the secondary copies, register the good ones, report."""
-        context = req.environ['glance.context']
+        context = _context(req)
         image = self.adapter.image(context, image_id)
         good, failed = [], {}
         for writer in writers:

@@ -106,7 +106,7 @@ def _put(filt, headers, data=DATA):
                               headers=headers)
     req.body_file = io.BytesIO(data)
     req.content_length = len(data)
-    req.environ['glance.context'] = object()
+    req.context = object()
     return req.get_response(filt)
 
 
@@ -114,7 +114,7 @@ def test_other_requests_pass_through():
     app = FakeGlance(200)
     filt = _filter(app, FakeAdapter())
     req = webob.Request.blank('/v2/images/%s' % IMAGE)
-    req.environ['glance.context'] = object()
+    req.context = object()
     assert req.get_response(filt).status_int == 200
     assert app.calls
 
@@ -199,7 +199,7 @@ def test_import_body_store_rejected():
     req = webob.Request.blank('/v2/images/%s/import' % IMAGE, method='POST',
                               json={'method': {'name': 'glance-direct'},
                                     'stores': ['alpha', 'web']})
-    req.environ['glance.context'] = object()
+    req.context = object()
     resp = req.get_response(filt)
     assert resp.status_int == 400 and b"'web'" in resp.body
     assert app.calls == []
@@ -217,7 +217,7 @@ def test_import_colocation_rewrites_body():
     req = webob.Request.blank('/v2/images/%s/import' % IMAGE, method='POST',
                               json={'method': {'name': 'glance-direct'}},
                               headers={'x-openstack-base-image-ref': BASE})
-    req.environ['glance.context'] = object()
+    req.context = object()
     assert req.get_response(filt).status_int == 202
     assert seen['body']['stores'] == ['beta', 'gamma']
     assert seen['store'] is None
