@@ -188,9 +188,11 @@ class BaseMultiStoreTest(test.BaseTestCase):
 
     def assertWritten(self, resp, stores: list[str], rule: str) -> None:
         """The response reports ``stores`` written, none failed, ``rule``."""
-        self.assertEqual(stores, split_stores(resp.get(WRITTEN_HEADER)))
-        self.assertEqual([], split_stores(resp.get(FAILED_HEADER)))
-        self.assertEqual(rule, resp.get(RULE_HEADER))
+        reported = {'written': split_stores(resp.get(WRITTEN_HEADER)),
+                    'failed': split_stores(resp.get(FAILED_HEADER)),
+                    'rule': resp.get(RULE_HEADER)}
+        self.assertEqual({'written': list(stores), 'failed': [],
+                          'rule': rule}, reported)
 
     def assertImageIn(self, image_id: str, stores: list[str], data: bytes,
                       wait: bool = False) -> dict:
