@@ -147,14 +147,24 @@ class GlanceAdapter:
         except glance_store.NotFound:
             pass
 
-    def register(self, context: Any, image_id: str,
+    @staticmethod
+    def register(context: Any, image_id: str,
                  copies: list[StoredCopy]) -> None:
-        """Add the copies as locations of the image, each with its store."""
-        repo = self._repo(context)
+        """Add the copies as locations of the image, each with its store.
+
+        :raises: glance.common.exception.NotFound when the image is gone.
+        """
+        # NOTE: the layered repo's location proxy only accepts external
+        # locations (it refuses file:// as a security measure); these copies
+        # are Glance's own data, registered the way Glance registers the
+        # primary after its write: on the DB-level image.
+        import glance.db
+        repo = glance.db.ImageRepo(context, glance.db.get_api())
         image = repo.get(image_id)
         for copy in copies:
             image.locations.append({'url': copy.url,
-                                    'metadata': dict(copy.metadata)})
+                                    'metadata': dict(copy.metadata),
+                                    'status': 'active'})
         repo.save(image)
 
     def revert_upload(self, context: Any, image_id: str) -> None:
