@@ -9,33 +9,44 @@ Headers are passed per request; the client is never mutated.
 from oslo_serialization import jsonutils as json
 from tempest.lib.common import rest_client
 
+CHUNK_SIZE = 64 * 1024
+
 
 class MultiStoreImagesClient(rest_client.RestClient):
     """Upload, stage and import image data with per-request headers."""
 
     api_version = 'v2'
 
-    def _put_data(self, url: str, data: bytes,
-                  headers: dict | None) -> tuple:
+    def _put_data(self, url: str, data: bytes, headers: dict | None,
+                  chunked: bool = False) -> tuple:
         sent = {'Content-Type': 'application/octet-stream'}
         sent.update(headers or {})
-        resp, body = self.request('PUT', url, headers=sent, body=data)
+        body = data
+        if chunked:
+            body = (data[i:i + CHUNK_SIZE]
+                    for i in range(0, len(data), CHUNK_SIZE))
+        resp, body = self.request('PUT', url, headers=sent, body=body,
+                                  chunked=chunked)
         self.expected_success(204, resp.status)
         return resp, body
 
     def upload_image_file(self, image_id: str, data: bytes,
-                          headers: dict | None = None) -> tuple:
+                          headers: dict | None = None,
+                          chunked: bool = False) -> tuple:
         """``PUT /v2/images/{image_id}/file`` with extra headers.
 
         :param image_id: a queued image.
         :param data: the image data.
         :param headers: extra request headers, for example
             ``{'x-image-meta-store': 'beta'}``.
+        :param chunked: send the data with ``Transfer-Encoding: chunked``
+            and no ``Content-Length``, as python-glanceclient and Cinder do.
         :returns: ``(resp, body)``; ``resp`` holds the response headers
             (lower-case keys) and ``resp.status``.
         :raises tempest.lib.exceptions.BadRequest: on a 400.
         """
-        return self._put_data('images/%s/file' % image_id, data, headers)
+        return self._put_data('images/%s/file' % image_id, data, headers,
+                              chunked)
 
     def stage_image_file(self, image_id: str, data: bytes,
                          headers: dict | None = None) -> tuple:

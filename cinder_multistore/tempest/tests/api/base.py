@@ -173,7 +173,8 @@ class BaseMultiStoreTest(test.BaseTestCase):
             time.sleep(images_client.build_interval)
 
     def upload(self, image_id: str, data: bytes, store: str | None = None,
-               base: str | None = None, placement_client=None):
+               base: str | None = None, placement_client=None,
+               chunked: bool = False):
         """Upload data with the placement headers; return the response."""
         headers = {}
         if store is not None:
@@ -181,7 +182,8 @@ class BaseMultiStoreTest(test.BaseTestCase):
         if base is not None:
             headers[BASE_IMAGE_HEADER] = base
         client = placement_client or self.placement_client
-        resp, _ = client.upload_image_file(image_id, data, headers=headers)
+        resp, _ = client.upload_image_file(image_id, data, headers=headers,
+                                           chunked=chunked)
         return resp
 
     # -- assertions -----------------------------------------------------

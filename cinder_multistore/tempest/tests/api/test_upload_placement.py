@@ -125,9 +125,10 @@ class UploadColocationTest(base.BaseColocationTest):
         cls.base_image = cls.create_image_in_stores(
             cls.random_data(4096), cls.colocation_stores)
 
-    def _colocated_upload(self, data: bytes) -> dict:
+    def _colocated_upload(self, data: bytes, chunked: bool = False) -> dict:
         image = self.create_queued_image()
-        resp = self.upload(image['id'], data, base=self.base_image['id'])
+        resp = self.upload(image['id'], data, base=self.base_image['id'],
+                           chunked=chunked)
         self.assertWritten(resp, self.colocation_stores, 'colocate')
         return self.assertImageIn(image['id'], self.colocation_stores, data)
 
@@ -140,6 +141,15 @@ class UploadColocationTest(base.BaseColocationTest):
             self.assertEqual(
                 sorted(self.colocation_stores),
                 sorted(loc['metadata'].get('store') for loc in locations))
+
+    @decorators.idempotent_id('0724197b-95a3-408f-b82b-8c02850808f9')
+    def test_colocation_with_chunked_upload(self):
+        """A chunked upload (no Content-Length) is co-located in full.
+
+        python-glanceclient and Cinder send image data with
+        ``Transfer-Encoding: chunked``; every copy must hold all of it.
+        """
+        self._colocated_upload(self.random_data(), chunked=True)
 
     @decorators.idempotent_id('e89e508a-08ae-4b90-8519-cc0039a9c971')
     def test_every_colocated_copy_holds_the_data(self):
