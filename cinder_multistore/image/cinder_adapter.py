@@ -1,0 +1,276 @@
+"""The multistore image service: the one module that uses Cinder internals.
+
+Cinder uploads a volume to an image through its image service's
+``update(context, image_id, image_meta, data, store_id=...,
+base_image_ref=...)`` (``cinder.image.image_utils.upload_volume``).
+:class:`MultistoreImageService` subclasses Cinder's own
+``GlanceImageService`` and changes only the data upload:
+
+* it sends one placement header, chosen by
+  :func:`cinder_multistore.placement.choose_headers` (a store named by the
+  volume type wins; else the base image from the volume's glance metadata;
+  else none), attached to that one request, so it reaches Glance with both
+  glanceclient HTTP clients and never sticks to a later call;
+* it checks a named store against ``GET /v2/info/stores`` before sending a
+  byte, and deletes the queued image when the store cannot take the data;
+* it sends ``x-openstack-image-size`` when the size is known, and streams
+  the volume in ``[cinder_multistore] upload_chunk_size`` reads;
+* it retries through Cinder's ``GlanceClientWrapper.call``
+  (``glance_num_retries``), rewinding the volume before each attempt.
+
+Everything else (show, download, locations, create, delete) is Cinder's.
+
+Activation: :func:`install` points ``cinder.image.glance``'s two factories,
+``get_default_image_service`` and ``get_remote_image_service``, at this
+module's. Every place ``cinder-volume`` obtains an image service calls one
+of them through the module: ``glance.get_remote_image_service(...)`` in the
+volume manager and the create-volume flow,
+``glance.get_default_image_service()`` in ``image_utils`` and
+``volume.api``. Replacing the module attributes covers them all;
+``tests/unit/image/test_cinder_adapter.py`` checks that against the
+installed Cinder source. Nothing happens on import:
+:func:`install` is called by the ``cinder-multistore-volume`` launcher
+(:mod:`cinder_multistore.image.launcher`).
+"""
+
+from typing import Any
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from cinder.common import config  # noqa: F401  (glance_* options)
+from cinder import exception
+# NOTE: cinder.image.glance and image_utils import each other; Cinder
+# itself always imports image_utils first, and importing glance first
+# fails with a partially initialized module.
+from cinder.image import image_utils  # noqa: F401,I100
+from cinder.image import glance  # noqa: I100
+
+from cinder_multistore import opts
+from cinder_multistore import placement
+from cinder_multistore.image import stream
+from cinder_multistore.image import targets
+from cinder_multistore.image import uploads
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+#: Attribute under which the upload controller hangs on each client.
+UPLOAD_CONTROLLER = 'multistore_uploads'
+
+ACTIVE_MESSAGE = ('cinder-multistore image service is active: volume uploads '
+                  'go through cinder_multistore.image.cinder_adapter.'
+                  'MultistoreImageService (one placement header per request, '
+                  'store checked against Glance, image size sent)')
+
+_FACTORIES = ('get_default_image_service', 'get_remote_image_service')
+_originals: dict[str, Any] = {}
+
+
+class GlanceStoreRejected(exception.ImageUnacceptable):
+    """The store named by the volume type cannot take the image data.
+
+    Raised before any data is sent; the queued image has been deleted.
+    Keyword arguments: ``image_id``, ``store_id``, ``problem`` (a
+    :class:`cinder_multistore.placement.StoreProblem` value) and ``reason``
+    (a sentence naming the store).
+    """
+
+    message = 'Image %(image_id)s was not uploaded: %(reason)s'
+
+
+class _UploadingClient:
+    """A glanceclient ``Client`` that also carries the upload controller."""
+
+    def __init__(self, client):
+        self._client = client
+        setattr(self, UPLOAD_CONTROLLER,
+                uploads.FileUploads(client.http_client))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+class MultistoreClientWrapper(glance.GlanceClientWrapper):
+    """Cinder's client wrapper, with an upload controller on each client.
+
+    Cinder's ``call()`` keeps doing the retries; the only difference is that
+    ``call(context, 'put', ..., controller=UPLOAD_CONTROLLER)`` reaches a
+    controller that passes headers per request.
+    """
+
+    def _create_static_client(self, context, netloc, use_ssl,
+                              privileged_user=False):
+        return _UploadingClient(super()._create_static_client(
+            context, netloc, use_ssl, privileged_user))
+
+    def _create_onetime_client(self, context, privileged_user=False):
+        return _UploadingClient(super()._create_onetime_client(
+            context, privileged_user))
+
+
+class MultistoreImageService(glance.GlanceImageService):
+    """Cinder's Glance image service with multistore-aware uploads.
+
+    :param client: a :class:`MultistoreClientWrapper`; by default one that
+        finds Glance the way Cinder does (``glance_api_servers`` or the
+        service catalog).
+    """
+
+    def __init__(self, client: MultistoreClientWrapper | None = None):
+        if client is not None and not isinstance(client,
+                                                 MultistoreClientWrapper):
+            raise TypeError('MultistoreImageService needs a '
+                            'MultistoreClientWrapper, got %r' % (client,))
+        opts.register_cinder_opts(CONF)
+        super().__init__(client or MultistoreClientWrapper())
+
+    def update(self, context, image_id: str, image_meta: dict, data=None,
+               purge_props: bool = True, store_id: str | None = None,
+               base_image_ref: str | None = None) -> dict:
+        """Upload ``data`` (if any), then update the image's metadata.
+
+        Same contract as ``GlanceImageService.update``.
+
+        :raises GlanceStoreRejected: when the store named by the volume type
+            cannot take the data; nothing was sent and the image is deleted.
+        :raises cinder.exception.GlanceConnectionFailed: when Glance cannot
+            be reached after ``glance_num_retries`` retries.
+        """
+        if data is not None:
+            self._upload(context, image_id, data, store_id, base_image_ref)
+        return super().update(context, image_id, image_meta,
+                              purge_props=purge_props)
+
+    def _upload(self, context, image_id: str, data, store_id: str | None,
+                base_image_ref: str | None) -> None:
+        conf = CONF[opts.CINDER_GROUP]
+        target = targets.choose_target(store_id, base_image_ref)
+        if target.store_id is not None and conf.validate_store:
+            self._check_store(context, image_id, target.store_id)
+        size = stream.measure_size(data)
+        headers = targets.upload_headers(target, size)
+        LOG.info('Uploading volume data to image %s with %s: %s',
+                 image_id, _describe(target.headers), target.reason)
+        if size is None:
+            LOG.info('Size of the data for image %s is unknown; %s is not '
+                     'sent', image_id, targets.IMAGE_SIZE_HEADER)
+        else:
+            LOG.info('Sending %s bytes to image %s (%s sent)', size,
+                     image_id, targets.IMAGE_SIZE_HEADER)
+        body = stream.UploadBody(data, conf.upload_chunk_size)
+        try:
+            self._client.call(context, 'put', image_id, body, headers,
+                              controller=UPLOAD_CONTROLLER)
+        except stream.StreamNotRewindable as exc:
+            raise exception.GlanceConnectionFailed(reason=exc) from exc
+        except Exception:
+            glance._reraise_translated_image_exception(image_id)
+
+    def _check_store(self, context, image_id: str, store_id: str) -> None:
+        try:
+            listing = self.get_stores(context)
+        except exception.NotFound:
+            LOG.warning('Glance lists no stores (multiple stores are not '
+                        'enabled there): store %s is sent unchecked', store_id)
+            return
+        problem = targets.store_rejection(store_id, listing)
+        if problem is None:
+            LOG.debug('Store %s is enabled and writable in Glance', store_id)
+            return
+        reason = placement.describe_problem(store_id, problem)
+        LOG.error('Not uploading volume data to image %s: %s Deleting the '
+                  'queued image.', image_id, reason)
+        self._discard(context, image_id)
+        raise GlanceStoreRejected(image_id=image_id, store_id=store_id,
+                                  problem=problem.value, reason=reason)
+
+    def _discard(self, context, image_id: str) -> None:
+        try:
+            self.delete(context, image_id)
+        except exception.ImageNotFound:
+            pass
+        except Exception:
+            LOG.warning('Could not delete queued image %s', image_id,
+                        exc_info=True)
+
+
+def _describe(headers) -> str:
+    if not headers:
+        return 'no placement header'
+    return ', '.join('%s: %s' % item for item in sorted(headers.items()))
+
+
+def get_default_image_service() -> MultistoreImageService:
+    """Replacement for ``cinder.image.glance.get_default_image_service``."""
+    return MultistoreImageService()
+
+
+def get_remote_image_service(context, image_href
+                             ) -> tuple[MultistoreImageService, str]:
+    """Replacement for ``cinder.image.glance.get_remote_image_service``.
+
+    Same contract: a bare image id gets the default service; an href gets
+    a service bound to the Glance server it names.
+    """
+    if '/' not in str(image_href):
+        return get_default_image_service(), image_href
+    try:
+        image_id, netloc, use_ssl = glance._parse_image_ref(image_href)
+        client = MultistoreClientWrapper(context=context, netloc=netloc,
+                                         use_ssl=use_ssl)
+    except ValueError:
+        raise exception.InvalidImageRef(image_href=image_href)
+    return MultistoreImageService(client=client), image_id
+
+
+def installed() -> bool:
+    """True when Cinder's image service factories return this service."""
+    return all(getattr(glance, name) is globals()[name]
+               for name in _FACTORIES)
+
+
+def install() -> bool:
+    """Make ``cinder.image.glance`` hand out :class:`MultistoreImageService`.
+
+    Idempotent. Registers the ``[cinder_multistore]`` options on Cinder's
+    global configuration so that ``cinder.conf`` can set them.
+
+    :returns: True when this call installed it, False when it already was.
+    """
+    opts.register_cinder_opts(CONF)
+    if installed():
+        return False
+    for name in _FACTORIES:
+        _originals[name] = getattr(glance, name)
+        setattr(glance, name, globals()[name])
+    return True
+
+
+def uninstall() -> None:
+    """Give ``cinder.image.glance`` its own factories back."""
+    for name, original in list(_originals.items()):
+        setattr(glance, name, original)
+        del _originals[name]
+
+
+def run_volume_service() -> None:
+    """Install the service, then run ``cinder-volume``'s own ``main()``.
+
+    The caller must already have applied Cinder's eventlet monkey patching
+    (:mod:`cinder_multistore.image.launcher` does), exactly as
+    ``cinder.cmd.volume`` does on import.
+    """
+    from cinder.cmd import volume as volume_cmd
+
+    install()
+    launch_services = volume_cmd._launch_services
+
+    def announce_and_launch() -> None:
+        # NOTE: main() sets logging up just before it launches the
+        # services; a line logged earlier would be lost.
+        LOG.info(ACTIVE_MESSAGE)
+        launch_services()
+
+    volume_cmd._launch_services = announce_and_launch
+    volume_cmd.main()

@@ -1,0 +1,117 @@
+"""The volume's data on its way to Glance: size, large reads, rewinding.
+
+Cinder hands the image driver an open file (a volume path or a converted
+temporary file, wrapped in ``eventlet.tpool.Proxy`` so that each read runs
+in a native thread). This module never imports Cinder: it only reads,
+seeks and measures such a file-like object.
+"""
+
+import io
+import os
+
+from oslo_log import log as logging
+
+from cinder_multistore.image import targets
+
+LOG = logging.getLogger(__name__)
+
+# What a file-like object raises when it cannot tell, seek or give a fd.
+_UNSUPPORTED = (AttributeError, OSError, ValueError, io.UnsupportedOperation)
+
+
+class StreamNotRewindable(Exception):
+    """A retry needs the data again, but the source cannot seek back."""
+
+    def __init__(self, bytes_sent: int):
+        super().__init__('the connection to Glance failed after %d bytes '
+                         'were sent and the volume data cannot be read again '
+                         'from its start' % bytes_sent)
+        self.bytes_sent = bytes_sent
+
+
+def _tell(source) -> int | None:
+    try:
+        return source.tell()
+    except _UNSUPPORTED:
+        return None
+
+
+def measure_size(source) -> int | None:
+    """Bytes that ``source`` will yield from its current position.
+
+    A regular file is measured with ``fstat``; a block device (and any
+    other seekable object, an RBD image wrapper for one) by seeking to its
+    end and back. A pipe has no size.
+
+    :param source: an open file-like object, possibly a ``tpool.Proxy``.
+    :returns: the byte count, or None when it cannot be known.
+    """
+    position = _tell(source)
+    try:
+        info = os.fstat(source.fileno())
+    except _UNSUPPORTED:
+        info = None
+    if info is not None and position is not None:
+        size = targets.remaining_size(info.st_mode, info.st_size, position)
+        if size is not None:
+            return size
+    if position is None:
+        return None
+    try:
+        end = source.seek(0, os.SEEK_END)
+        source.seek(position, os.SEEK_SET)
+    except _UNSUPPORTED:
+        return None
+    return max(end - position, 0)
+
+
+class UploadBody:
+    """The volume's data as glanceclient reads it.
+
+    glanceclient reads an upload body with ``read(1 MiB)``; this object
+    answers every read with one read of ``chunk_size`` bytes from the
+    volume, never more, so memory stays bounded by one chunk whatever the
+    volume size, and large volumes are read in large pieces.
+
+    The retry loop calls :meth:`rewind` before each attempt: a failed
+    attempt may have consumed part of the data, and a retry must send all
+    of it again, not the rest of it.
+
+    :param source: the open volume or image file.
+    :param chunk_size: bytes per read.
+    """
+
+    def __init__(self, source, chunk_size: int):
+        self._source = source
+        self._chunk_size = chunk_size
+        self._start = _tell(source)
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        """Return the next chunk of at most ``chunk_size`` bytes.
+
+        ``size`` is ignored on purpose: a read of everything (-1) must not
+        load a volume in memory, and glanceclient's 1 MiB is too small to
+        read a volume efficiently.
+        """
+        chunk = self._source.read(self._chunk_size)
+        self.bytes_read += len(chunk)
+        return chunk
+
+    def rewind(self) -> None:
+        """Go back to where the upload started.
+
+        :raises StreamNotRewindable: when data was read and the source
+            cannot seek.
+        """
+        if self.bytes_read == 0:
+            return
+        if self._start is None:
+            raise StreamNotRewindable(self.bytes_read)
+        try:
+            self._source.seek(self._start, os.SEEK_SET)
+        except _UNSUPPORTED as exc:
+            raise StreamNotRewindable(self.bytes_read) from exc
+        LOG.info('Sending the volume data again from offset %s after %s '
+                 'bytes of a failed attempt', self._start, self.bytes_read)
+        self.bytes_read = 0

@@ -1,0 +1,123 @@
+"""What an upload sends: the Cinder side's decisions, pure and without I/O.
+
+The image driver (:mod:`cinder_multistore.image.cinder_adapter`) looks
+things up and sends requests; every choice it acts on is made here, from
+plain values, so that each can be tested on its own:
+
+* :func:`choose_target`: which placement header goes with the upload, and a
+  sentence saying why, for the logs;
+* :func:`store_rejection`: whether Glance's store listing lets the targeted
+  store take the data;
+* :func:`upload_headers`: the complete header set of one upload request;
+* :func:`remaining_size`: how many bytes an open volume will yield.
+"""
+
+import dataclasses
+import stat
+from collections.abc import Mapping
+
+from cinder_multistore import placement
+
+#: Header carrying the number of bytes the upload sends.
+IMAGE_SIZE_HEADER = 'x-openstack-image-size'
+#: Volume type extra spec naming the Glance store (read by Cinder itself).
+STORE_EXTRA_SPEC = 'image_service:store_id'
+#: Key of the volume's glance metadata naming the image it was built from.
+BASE_IMAGE_METADATA_KEY = 'image_id'
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadTarget:
+    """Where the driver asks Glance to put an upload, and why.
+
+    :param headers: the placement headers to send, at most one of
+        ``x-image-meta-store`` and ``x-openstack-base-image-ref``.
+    :param reason: one sentence for the logs explaining the choice.
+    """
+
+    headers: Mapping[str, str]
+    reason: str
+
+    @property
+    def store_id(self) -> str | None:
+        """The store the upload names, or None."""
+        return self.headers.get(placement.STORE_HEADER)
+
+    @property
+    def base_image_ref(self) -> str | None:
+        """The base image the upload names, or None."""
+        return self.headers.get(placement.BASE_IMAGE_HEADER)
+
+
+def choose_target(store_id: str | None,
+                  base_image_ref: str | None) -> UploadTarget:
+    """Apply the placement precedence to what Cinder passes to ``update()``.
+
+    :param store_id: ``image_service:store_id`` from the volume type.
+    :param base_image_ref: ``image_id`` from the volume's glance metadata.
+    :returns: an :class:`UploadTarget` carrying the headers chosen by
+        :func:`cinder_multistore.placement.choose_headers`.
+    """
+    headers = placement.choose_headers(store_id, base_image_ref)
+    if placement.STORE_HEADER in headers:
+        store = headers[placement.STORE_HEADER]
+        reason = ('the volume type names store %s in %s'
+                  % (store, STORE_EXTRA_SPEC))
+        base = placement.normalize_header(base_image_ref)
+        if base is not None:
+            reason += ('; base image %s is not sent because a named store '
+                       'wins' % base)
+    elif placement.BASE_IMAGE_HEADER in headers:
+        reason = ('the volume was built from image %s (glance metadata %s) '
+                  'and its volume type names no store, so Glance may '
+                  'co-locate the new image with it'
+                  % (headers[placement.BASE_IMAGE_HEADER],
+                     BASE_IMAGE_METADATA_KEY))
+    else:
+        reason = ('the volume type names no store and the volume has no '
+                  'base image, so Glance chooses its default store')
+    return UploadTarget(headers, reason)
+
+
+def store_rejection(store_id: str,
+                    listing: Mapping) -> placement.StoreProblem | None:
+    """Tell why Glance's store listing refuses ``store_id``, or None.
+
+    :param store_id: the store the upload names.
+    :param listing: the body of ``GET /v2/info/stores``
+        (``{"stores": [{"id": ..., "default": ..., "read-only": ...}]}``).
+    :returns: the problem (reserved, unknown, read-only, malformed), or None
+        when the store may take the data.
+    """
+    catalog = placement.catalog_from_listing(listing.get('stores') or [])
+    return placement.store_problem(store_id, catalog)
+
+
+def upload_headers(target: UploadTarget, size: int | None) -> dict[str, str]:
+    """The headers of one ``PUT /v2/images/{id}/file`` request.
+
+    :param target: the placement decision.
+    :param size: bytes that will be sent, or None when unknown.
+    :returns: a new dict, owned by the caller and by this request alone.
+    """
+    headers = {'Content-Type': 'application/octet-stream'}
+    headers.update(target.headers)
+    if size is not None:
+        headers[IMAGE_SIZE_HEADER] = str(size)
+    return headers
+
+
+def remaining_size(mode: int, total: int, position: int) -> int | None:
+    """Bytes left to read in a file, from its ``fstat`` and position.
+
+    Only a regular file's ``st_size`` is its length; for a block device,
+    a pipe or a socket this returns None and the caller must ask the file
+    itself (a block device can seek to its end, a pipe cannot).
+
+    :param mode: ``st_mode`` of the open file.
+    :param total: ``st_size`` of the open file.
+    :param position: the current read offset.
+    """
+    if not stat.S_ISREG(mode):
+        return None
+    return max(total - position, 0)

@@ -1,0 +1,382 @@
+"""The multistore image service inside real Cinder code, against a local
+Glance: both glanceclient HTTP clients, store checks, size, retries,
+activation."""
+
+import hashlib
+import logging
+import os
+import pathlib
+import re
+import types
+
+import pytest
+
+from cinder_multistore import placement
+from cinder_multistore.image import cinder_adapter  # noqa: I100
+from cinder import exception  # noqa: I100
+from cinder.image import glance as cinder_glance
+from cinder.image import image_utils
+from cinder.volume import volume_utils
+from cinder_multistore.image import targets
+
+STORE = placement.STORE_HEADER
+BASE = placement.BASE_IMAGE_HEADER
+SIZE = targets.IMAGE_SIZE_HEADER
+BASE_ID = '6e8a1c2c-4d39-4a7f-9a43-2f1c4f7d0b11'
+DATA = os.urandom(512 * 1024 + 3)
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+@pytest.fixture(params=['noauth', 'keystone'])
+def auth_strategy(request, cinder_conf):
+    """Run with glanceclient's HTTPClient (noauth) and SessionClient."""
+    cinder_conf(auth_strategy=request.param)
+    return request.param
+
+
+@pytest.fixture
+def volume_path(tmp_path):
+    path = tmp_path / 'volume'
+    path.write_bytes(DATA)
+    return str(path)
+
+
+def _volume(store_id=None, base_image_id=None):
+    """What volume_utils.upload_volume reads from a Volume object."""
+    extra_specs = {}
+    if store_id is not None:
+        extra_specs['image_service:store_id'] = store_id
+    glance_metadata = {'image_id': base_image_id} if base_image_id else {}
+    return types.SimpleNamespace(
+        volume_type=types.SimpleNamespace(extra_specs=extra_specs),
+        glance_metadata=glance_metadata)
+
+
+def _upload(context, glance, volume_path, store_id=None, base_image_id=None,
+            service=None):
+    """Upload the way the volume manager's drivers do, unchanged."""
+    image_id = glance.queued_image()
+    service = service or cinder_adapter.MultistoreImageService()
+    image_meta = {'id': image_id, 'disk_format': 'raw',
+                  'container_format': 'bare'}
+    volume_utils.upload_volume(context, service, image_meta, volume_path,
+                               _volume(store_id, base_image_id),
+                               volume_format='raw', run_as_root=False)
+    return image_id
+
+
+# --- which header, with both clients -------------------------------------
+
+@pytest.mark.parametrize('store_id, base_image_id, expected', [
+    ('beta', BASE_ID, {STORE: 'beta'}),
+    ('beta', None, {STORE: 'beta'}),
+    (None, BASE_ID, {BASE: BASE_ID}),
+    (None, None, {}),
+])
+def test_one_placement_header_reaches_glance(auth_strategy, context, glance,
+                                             volume_path, store_id,
+                                             base_image_id, expected):
+    image_id = _upload(context, glance, volume_path, store_id, base_image_id)
+    [put] = glance.of('PUT')
+    sent = {k: put.headers[k] for k in (STORE, BASE) if k in put.headers}
+    assert sent == expected
+    assert put.headers[SIZE] == str(len(DATA))
+    assert put.body_sha256 == SHA
+    assert glance.images[image_id]['status'] == 'active'
+    assert bool(glance.of('GET', '/v2/info/stores')) == (STORE in expected)
+    if auth_strategy == 'keystone':
+        assert put.headers['x-auth-token'] == 'tok'
+
+
+def test_update_returns_the_image_as_cinder_does(cinder_conf, context,
+                                                 glance, volume_path):
+    image_id = glance.queued_image()
+    service = cinder_adapter.MultistoreImageService()
+    with open(volume_path, 'rb') as f:
+        meta = service.update(context, image_id, {}, f, store_id='alpha')
+    assert meta['id'] == image_id
+    assert meta['status'] == 'active'
+    assert meta['size'] == len(DATA)
+
+
+def test_metadata_only_update_sends_no_data(cinder_conf, context, glance):
+    image_id = glance.queued_image()
+    cinder_adapter.MultistoreImageService().update(context, image_id, {},
+                                                   store_id='alpha')
+    assert not glance.of('PUT') and not glance.of('GET', '/v2/info')
+
+
+def test_headers_do_not_stick_to_a_reused_client(auth_strategy, context,
+                                                 glance, volume_path):
+    # An image href binds the service to one client for every call.
+    service, _ = cinder_adapter.get_remote_image_service(
+        context, '%s/v2/images/%s' % (glance.url, BASE_ID))
+    first = _upload(context, glance, volume_path, 'beta', None, service)
+    service.show(context, first)
+    _upload(context, glance, volume_path, None, BASE_ID, service)
+    _upload(context, glance, volume_path, None, None, service)
+    put_store, put_base, put_none = glance.of('PUT')
+    assert put_store.headers[STORE] == 'beta'
+    for later in [put_base, put_none] + glance.of('GET', '/v2/images/'):
+        assert STORE not in later.headers
+    assert put_base.headers[BASE] == BASE_ID
+    assert BASE not in put_none.headers
+
+
+def test_decisions_are_logged(cinder_conf, context, glance, volume_path,
+                              caplog):
+    caplog.set_level(logging.INFO, logger=cinder_adapter.__name__)
+    image_id = _upload(context, glance, volume_path, 'beta', BASE_ID)
+    text = caplog.text
+    assert 'Uploading volume data to image %s with %s: beta' % (
+        image_id, STORE) in text
+    assert 'image_service:store_id' in text and 'not sent' in text
+    assert 'Sending %d bytes' % len(DATA) in text
+
+
+def test_converted_images_go_through_the_same_path(cinder_conf, context,
+                                                   glance, volume_path):
+    # Cinder's image_utils.upload_volume opens the file and wraps it in
+    # tpool.Proxy before calling update(); a qcow2 upload would go through
+    # a temporary file the same way.
+    image_id = glance.queued_image()
+    image_utils.upload_volume(
+        context, cinder_adapter.MultistoreImageService(),
+        {'id': image_id, 'disk_format': 'raw', 'container_format': 'bare'},
+        volume_path, volume_format='raw', run_as_root=False,
+        store_id=None, base_image_ref=BASE_ID)
+    [put] = glance.of('PUT')
+    assert put.headers[BASE] == BASE_ID and put.body_sha256 == SHA
+
+
+# --- store validation -----------------------------------------------------
+
+@pytest.mark.parametrize('store_id, problem', [
+    ('os_glance_staging_store', placement.StoreProblem.RESERVED),
+    ('os_glance_tasks_store', placement.StoreProblem.RESERVED),
+    ('gamma', placement.StoreProblem.UNKNOWN),
+    ('web', placement.StoreProblem.READ_ONLY),
+    ('bad/store', placement.StoreProblem.MALFORMED),
+])
+def test_unusable_store_fails_before_data_and_deletes_image(
+        auth_strategy, context, glance, volume_path, store_id, problem):
+    with pytest.raises(cinder_adapter.GlanceStoreRejected) as info:
+        _upload(context, glance, volume_path, store_id, BASE_ID)
+    error = info.value
+    assert isinstance(error, exception.ImageUnacceptable)
+    assert error.kwargs['store_id'] == store_id
+    assert error.kwargs['problem'] == problem.value
+    assert repr(store_id) in str(error)
+    assert placement.describe_problem(store_id, problem) in str(error)
+    assert not glance.of('PUT')
+    [delete] = glance.of('DELETE')
+    assert glance.images == {}
+    assert delete.path.endswith(error.kwargs['image_id'])
+
+
+def test_store_check_can_be_turned_off(cinder_conf, context, glance,
+                                       volume_path):
+    cinder_conf(group='cinder_multistore', validate_store=False)
+    _upload(context, glance, volume_path, 'gamma')
+    assert not glance.of('GET', '/v2/info/stores')
+    assert glance.of('PUT')[0].headers[STORE] == 'gamma'
+
+
+def test_glance_without_stores_gets_the_store_unchecked(
+        cinder_conf, context, glance, volume_path, caplog):
+    glance.stores = None
+    image_id = _upload(context, glance, volume_path, 'beta')
+    assert glance.of('PUT')[0].headers[STORE] == 'beta'
+    assert glance.images[image_id]['status'] == 'active'
+    assert 'Glance lists no stores' in caplog.text
+
+
+def test_the_volume_manager_cleanup_tolerates_the_deleted_image(
+        cinder_conf, context, glance, volume_path):
+    # copy_volume_to_image calls show() to clean up after any error; the
+    # image is already gone, which it handles as "not found".
+    service = cinder_adapter.MultistoreImageService()
+    with pytest.raises(cinder_adapter.GlanceStoreRejected) as info:
+        _upload(context, glance, volume_path, 'gamma', service=service)
+    with pytest.raises(exception.ImageNotFound):
+        service.show(context, info.value.kwargs['image_id'])
+
+
+# --- size and streaming ---------------------------------------------------
+
+def test_no_size_header_for_a_pipe(cinder_conf, context, glance):
+    image_id = glance.queued_image()
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, b'pipe data')
+    os.close(write_fd)
+    with os.fdopen(read_fd, 'rb', buffering=0) as f:
+        cinder_adapter.MultistoreImageService().update(context, image_id, {},
+                                                       f)
+    [put] = glance.of('PUT')
+    assert SIZE not in put.headers and put.body_length == 9
+
+
+def test_reads_are_large_and_memory_is_bounded(cinder_conf, context, glance,
+                                               tmp_path):
+    chunk = 1024 * 1024
+    cinder_conf(group='cinder_multistore', upload_chunk_size=chunk)
+    path = tmp_path / 'sparse-volume'
+    with open(path, 'wb') as f:
+        f.truncate(64 * chunk)
+
+    reads = []
+
+    class Recording:
+        def __init__(self, f):
+            self._f = f
+
+        def read(self, size=-1):
+            data = self._f.read(size)
+            reads.append(len(data))
+            return data
+
+        def __getattr__(self, name):
+            return getattr(self._f, name)
+
+    import tracemalloc
+    image_id = glance.queued_image()
+    tracemalloc.start()
+    try:
+        with open(path, 'rb') as f:
+            cinder_adapter.MultistoreImageService().update(
+                context, image_id, {}, Recording(f))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    [put] = glance.of('PUT')
+    assert put.body_length == 64 * chunk
+    assert put.headers[SIZE] == str(64 * chunk)
+    assert max(reads) == chunk and len(reads) == 65
+    assert peak < 16 * chunk  # a 64 MiB volume, a few chunks in memory
+
+
+# --- retries --------------------------------------------------------------
+
+def test_connection_lost_mid_upload_is_retried_from_the_start(
+        auth_strategy, context, glance, volume_path, cinder_conf):
+    cinder_conf(glance_num_retries=2)
+    glance.drop_puts, glance.drop_after = 1, 100 * 1024
+    image_id = _upload(context, glance, volume_path, 'beta')
+    dropped, sent = glance.of('PUT')
+    assert not dropped.complete and dropped.body_length >= 100 * 1024
+    assert sent.complete and sent.body_sha256 == SHA
+    assert sent.headers[STORE] == 'beta' and sent.headers[SIZE] == str(
+        len(DATA))
+    assert glance.images[image_id]['size'] == len(DATA)
+
+
+def test_retries_give_up_as_cinder_does(cinder_conf, context, glance,
+                                        volume_path):
+    cinder_conf(glance_num_retries=1)
+    glance.drop_puts = 2
+    with pytest.raises(exception.GlanceConnectionFailed):
+        _upload(context, glance, volume_path, 'beta')
+    assert len(glance.of('PUT')) == 2
+
+
+def test_unrewindable_data_is_not_resent_half_way(cinder_conf, context,
+                                                  glance):
+    cinder_conf(glance_num_retries=3)
+    glance.drop_puts, glance.drop_after = 1, 1
+    image_id = glance.queued_image()
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, b'x' * 60000)
+    os.close(write_fd)
+    with os.fdopen(read_fd, 'rb', buffering=0) as f:
+        with pytest.raises(exception.GlanceConnectionFailed) as info:
+            cinder_adapter.MultistoreImageService().update(
+                context, image_id, {}, f)
+    assert 'cannot be read again' in str(info.value)
+    assert len(glance.of('PUT')) == 1
+
+
+def test_unreachable_glance_is_a_connection_failure(cinder_conf, context,
+                                                    volume_path):
+    cinder_conf(glance_api_servers=['http://127.0.0.1:9'])
+    service = cinder_adapter.MultistoreImageService()
+    with open(volume_path, 'rb') as f:
+        with pytest.raises(exception.GlanceConnectionFailed):
+            service.update(context, 'some-image', {}, f)
+
+
+# --- activation -----------------------------------------------------------
+
+@pytest.fixture
+def installed(cinder_conf):
+    assert not cinder_adapter.installed()
+    assert cinder_adapter.install() is True
+    yield
+    cinder_adapter.uninstall()
+    assert not cinder_adapter.installed()
+
+
+def test_install_swaps_cinders_factories(installed, context, glance):
+    from cinder import objects
+    objects.register_all()  # as cinder-volume's main() does first
+    from cinder.volume import manager
+    from cinder.volume.flows.manager import create_volume
+    assert cinder_adapter.install() is False  # idempotent
+    for module in (manager, create_volume, image_utils):
+        assert module.glance is cinder_glance
+    service, image_id = cinder_glance.get_remote_image_service(context, 'x')
+    assert isinstance(service, cinder_adapter.MultistoreImageService)
+    assert image_id == 'x'
+    service, image_id = cinder_glance.get_remote_image_service(
+        context, '%s/v2/images/y' % glance.url)
+    assert isinstance(service, cinder_adapter.MultistoreImageService)
+    assert image_id == 'y'
+    assert isinstance(cinder_glance.get_default_image_service(),
+                      cinder_adapter.MultistoreImageService)
+
+
+def test_uninstall_restores_cinder():
+    original = cinder_glance.get_default_image_service
+    cinder_adapter.install()
+    cinder_adapter.uninstall()
+    assert cinder_glance.get_default_image_service is original
+    assert type(original()) is cinder_glance.GlanceImageService
+
+
+def test_bad_remote_href_is_cinders_error(installed, context):
+    with pytest.raises(exception.InvalidImageRef):
+        cinder_glance.get_remote_image_service(context, 'http://[bad/x')
+
+
+def test_only_a_multistore_client_is_accepted():
+    with pytest.raises(TypeError):
+        cinder_adapter.MultistoreImageService(
+            client=cinder_glance.GlanceClientWrapper())
+
+
+def test_every_image_service_in_cinder_comes_from_the_factories():
+    """Cinder obtains image services only through the two module
+    attributes that install() replaces; a new way in a later Cinder
+    fails here."""
+    root = pathlib.Path(cinder_glance.__file__).parents[1]
+    seen = 0
+    for path in root.rglob('*.py'):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith('tests/') or rel == 'image/glance.py':
+            continue
+        text = path.read_text(errors='replace')
+        assert not re.search(r'from cinder\.image\.glance import', text), rel
+        assert 'GlanceImageService(' not in text, rel
+        for match in re.finditer(
+                r'(\w+)\.(get_(?:default|remote)_image_service)\b', text):
+            assert match.group(1) == 'glance', (rel, match.group(0))
+            seen += 1
+    assert seen >= 8
+
+
+def test_cinder_volume_entry_point_is_what_the_launcher_wraps():
+    import importlib.util
+    spec = importlib.util.find_spec('cinder.cmd.volume')
+    source = pathlib.Path(spec.origin).read_text()
+    assert 'def main()' in source
+    assert re.search(r'^\s+_launch_services\(\)', source, re.M)
+    assert 'def _launch_services()' in source
