@@ -56,11 +56,15 @@ Possible values:
 
 cinder_opts = [
     cfg.IntOpt('upload_chunk_size',
-               default=4 * 1024 * 1024,
+               default=1024 * 1024,
                min=64 * 1024,
                help="""
 Size, in bytes, of the reads the Cinder image driver makes from a volume
-when it uploads it to Glance.
+when it uploads it to Glance; each read is sent as one HTTP chunk.
+
+Keep it below the chunk limit of the server in front of glance-api (uwsgi's
+``--chunked-input-limit``, often 4096000 bytes), or Glance answers "unable
+to receive chunked part".
 
 Possible values:
     * An integer of at least 65536.

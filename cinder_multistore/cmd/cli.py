@@ -36,10 +36,23 @@ def _stack_tempest(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from cinder_multistore import demo
+    return demo.main(args.dir, args.keep)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog='cinder-multistore')
     sub = parser.add_subparsers(dest='command', required=True)
+    demo = sub.add_parser(
+        'demo', help='start the embedded cloud and show where Cinder '
+        'uploads land, case by case')
+    demo.add_argument('--dir', help='state directory (default: a new '
+                      'temporary one)')
+    demo.add_argument('--keep', action='store_true',
+                      help='leave the cloud running and print how to use it')
+    demo.set_defaults(func=_demo)
     st = sub.add_parser('stack', help='start or stop the embedded cloud')
     st_sub = st.add_subparsers(dest='action', required=True)
     up = st_sub.add_parser('up', help='start the embedded cloud')

@@ -83,7 +83,7 @@ def _tempest(suite: str, stack_dir: str, test_ids: list[str]) -> Counts:
 
 def _summary(results: list[Counts]) -> bool:
     print('\n%-34s %7s %7s %7s %8s' % ('suite', 'passed', 'failed',
-                                        'skipped', 'seconds'))
+                                       'skipped', 'seconds'))
     for r in results:
         print('%-34s %7d %7d %7d %8.1f %s' % (r.suite, r.passed, r.failed,
                                               r.skipped, r.seconds, r.note))

@@ -69,6 +69,19 @@ class GlanceAdapter:
         return bool(getattr(CONF, 'enabled_backends', None))
 
     @staticmethod
+    def request_body(environ: dict) -> BinaryIO:
+        """The raw request body as Glance itself would read it.
+
+        Under uwsgi, Glance reads chunked bodies with ``uwsgi.chunked_read``
+        instead of ``wsgi.input``; the filter must read them the same way.
+        """
+        from glance.common import wsgi as glance_wsgi
+        chunked = environ.get('HTTP_TRANSFER_ENCODING', '').lower()
+        if chunked == 'chunked' and glance_wsgi._get_uwsgi():
+            return glance_wsgi._UWSGIChunkFile()
+        return environ['wsgi.input']
+
+    @staticmethod
     def catalog() -> placement.Catalog:
         """The enabled stores in Glance's own order (highest weight first).
 

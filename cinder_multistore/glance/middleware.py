@@ -41,6 +41,7 @@ LOG = logging.getLogger(__name__)
 WRITTEN_HEADER = 'X-Image-Stores-Written'
 FAILED_HEADER = 'X-Image-Stores-Failed'
 RULE_HEADER = 'X-Image-Placement-Rule'
+SIZE_HEADER = 'x-openstack-image-size'
 
 _ROUTE = re.compile(r'/v2/images/(?P<image_id>[^/]+)/(?P<action>file|import)$')
 _WSGI_STORE = 'HTTP_' + placement.STORE_HEADER.upper().replace('-', '_')
@@ -50,6 +51,14 @@ def _context(req: webob.Request) -> Any:
     # NOTE: Glance's context filter stores the RequestContext as an ad-hoc
     # attribute of the webob request, which lives in the WSGI environ.
     return getattr(req, 'context', None)
+
+
+def _declared_size(req: webob.Request) -> int:
+    """The size a chunked upload announces, 0 when unknown."""
+    try:
+        return max(int(req.headers.get(SIZE_HEADER, 0)), 0)
+    except ValueError:
+        return 0
 
 
 def _bad_request(decision: placement.Decision) -> webob.Response:
@@ -130,7 +139,7 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
     def _colocated_upload(self, req: webob.Request, image_id: str,
                           decision: placement.Decision) -> Any:
         context = _context(req)
-        size = req.content_length or 0
+        size = req.content_length or _declared_size(req)
         depth = self._option('buffer_chunks')
         writers = [
             fanout.StoreWriter(
@@ -139,8 +148,14 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
             for store in decision.secondaries]
         for writer in writers:
             writer.start()
-        tee = fanout.TeeInput(req.environ['wsgi.input'], writers)
+        tee = fanout.TeeInput(self.adapter.request_body(req.environ),
+                              writers)
         req.environ['wsgi.input'] = tee
+        if req.environ.pop('HTTP_TRANSFER_ENCODING', None) is not None:
+            # NOTE: Glance must read the chunked body through the tee; a
+            # body without length or chunking is readable when webob is
+            # told so, and is read until the tee returns b''.
+            req.environ['webob.is_body_readable'] = True
         try:
             resp = req.get_response(self.application)
         except BaseException:

@@ -89,13 +89,11 @@ def share_mount_point(state: State) -> Path:
 # and cinder-multistore's. The multistore driver is activated by starting
 # the volume service through its launcher (cinder_multistore.image.launcher,
 # console script cinder-multistore-volume) instead of cinder-volume, with
-# the same arguments. While MULTISTORE_LAUNCHER_READY is False (the driver
-# is still being written), both choices start plain cinder-volume: set it to
-# True once the launcher is committed and works.
+# the same arguments.
 # ---------------------------------------------------------------------------
 
-#: True once the launcher exists; until then both choices are 'upstream'.
-MULTISTORE_LAUNCHER_READY = False
+#: False makes both choices start plain cinder-volume.
+MULTISTORE_LAUNCHER_READY = True
 #: The launcher module run as ``python -m`` for ``multistore``.
 MULTISTORE_LAUNCHER = 'cinder_multistore.image.launcher'
 #: The line the launcher logs when its image service is active.

@@ -219,3 +219,13 @@ def test_import_all_stores_skips_reserved_and_read_only(stack_env, demo):
     got = demo.wait(image.id, stores=len(usable))
     assert sorted(cloud.stores_of(got)) == sorted(usable)
     assert not any(s.startswith('os_glance') for s in cloud.stores_of(got))
+
+
+def test_colocation_with_chunked_upload(stack_env, demo, two_store_base):
+    """Cinder and glanceclient send chunked bodies without a length."""
+    chunks = [DATA[i:i + 65536] for i in range(0, len(DATA), 65536)]
+    image = demo.create()
+    resp = demo.upload(image.id, iter(chunks), base=two_store_base['id'])
+    assert resp.status_code == 204, resp.text
+    assert cloud.written(resp) == ['beta', 'gamma']
+    _assert_only_in(stack_env, demo, image.id, ['beta', 'gamma'])

@@ -54,6 +54,10 @@ class FakeAdapter:
         self.registered = []
         self.reverted = False
 
+    @staticmethod
+    def request_body(environ):
+        return environ['wsgi.input']
+
     def multi_store_enabled(self):
         return True
 

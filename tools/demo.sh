@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job: set up the machine, then run the demo on the embedded cloud.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+bash "$top/tools/setup.sh"
+venv=${CMS_VENV:-$top/.venv}
+exec "$venv/bin/cinder-multistore" demo "$@"
