@@ -5,4 +5,4 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bash "$top/tools/setup.sh"
 venv=${CMS_VENV:-$top/.venv}
-exec "$venv/bin/python" -m cinder_multistore.cmd.testrun --unit-only "$@"
+exec "$venv/bin/python" -m cinder_multistore.cmd.testrun "$@"

@@ -81,6 +81,10 @@ def write(state: State, with_cinder: bool) -> Path:
         },
         'enforce_scope': {'glance': False, 'cinder': False,
                           'keystone': False},
+        # This project's plugin: the three large file stores (delta is a
+        # small tmpfs kept for failure tests, too small for volume images).
+        'multistore': {'stores': ['alpha', 'beta', 'gamma']},
+        'multistore_feature_enabled': {'volume_upload': with_cinder},
     }
     if with_cinder:
         sections['volume'] = {
