@@ -103,6 +103,8 @@ def run_cases(env: dict, status: Status) -> list[dict]:
     finally:
         for vol in cloud.cinder.volumes.list():
             if vol.name == 'cms-demo':
+                if vol.status in ('available', 'error'):
+                    cloud.cinder.volumes.delete(vol.id)
                 workflow.wait_for(
                     'volume %s deleted' % vol.id,
                     lambda v=vol: v.id not in [
