@@ -153,8 +153,9 @@ class Cloud:
                disk_format: str = 'raw', timeout: float = 600) -> dict:
         """Upload a volume to a new image; wait for image and volume."""
         vol = self.cinder.volumes.get(volume_id)
+        # From microversion 3.1 on, visibility and protected are required.
         _, body = self.cinder.volumes.upload_to_image(
-            vol, False, image_name, 'bare', disk_format)
+            vol, False, image_name, 'bare', disk_format, 'private', False)
         image_id = body['os-volume_upload_image']['image_id']
         self.wait_volume(volume_id, timeout=timeout)
         return self.wait_image(image_id, timeout=timeout)
