@@ -129,7 +129,11 @@ def run_tests(directory: str | Path, test_ids: Sequence[str],
         # report the failure.
         return TempestResult(0, 1, 0, output)
     passed, failed, skipped = count_subunit(last.stdout)
-    if run.returncode != 0 and failed == 0:
+    # NOTE: stestr exits 1 when every test skipped ("No tests were
+    # successful"); that is not a failure, the skips carry their reasons.
+    all_skipped = (passed == 0 and skipped > 0
+                   and 'No tests were successful' in output)
+    if run.returncode != 0 and failed == 0 and not all_skipped:
         failed = 1  # the runner failed outside any test (import error...)
     return TempestResult(passed, failed, skipped, output)
 
