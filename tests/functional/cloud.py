@@ -5,24 +5,15 @@ import os
 import time
 
 from glanceclient import client as glance_client
-from keystoneauth1 import loading
 from keystoneauth1 import session as ks_session
 
 from cinder_multistore import placement
+from cinder_multistore import workflow
 from cinder_multistore.glance import middleware
 
 
-def keystone_session(env: dict, prefix: str) -> ks_session.Session:
-    """A keystoneauth session for the user named by ``prefix`` in env."""
-    loader = loading.get_plugin_loader('password')
-    auth = loader.load_from_options(
-        auth_url=env['OS_AUTH_URL'],
-        username=env['%s_USERNAME' % prefix],
-        password=env['%s_PASSWORD' % prefix],
-        project_name=env['%s_PROJECT_NAME' % prefix],
-        user_domain_name=env.get('OS_USER_DOMAIN_NAME', 'Default'),
-        project_domain_name=env.get('OS_PROJECT_DOMAIN_NAME', 'Default'))
-    return ks_session.Session(auth=auth)
+#: A keystoneauth session for ``OS`` (admin), ``DEMO`` or ``ALT``.
+keystone_session = workflow.session_for
 
 
 class ImageClient:
