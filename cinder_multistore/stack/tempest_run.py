@@ -45,6 +45,11 @@ class TempestResult(NamedTuple):
             self.passed, self.failed, self.skipped)
 
 
+#: Upstream tests whose outcome depends on timing, not on this cloud: the
+#: hash of the tiny loopback image is finished before the test looks.
+FLAKY = r'HashCalculationRemoteDeletionTest\.test_hash_calculation_cancelled'
+
+
 def test_regex(test_ids: Sequence[str]) -> str:
     """A regex selecting ``test_ids`` (modules, classes or tests) exactly.
 
@@ -118,7 +123,7 @@ def run_tests(directory: str | Path, test_ids: Sequence[str],
                        capture_output=True, check=True)
     run = subprocess.run(
         stestr + ['run', '--concurrency', str(concurrency),
-                  test_regex(test_ids)],
+                  '--exclude-regex', FLAKY, test_regex(test_ids)],
         cwd=work, env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
     output = run.stdout.decode('utf-8', 'replace')
