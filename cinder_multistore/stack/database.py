@@ -67,21 +67,23 @@ def _check(name: str) -> None:
         raise ValueError('bad database name %r' % name)
 
 
+def _userinfo(user: str, password: str) -> str:
+    """``user[:password]``, quoted for a URL."""
+    auth = urllib.parse.quote(user, safe='')
+    if password:
+        auth += ':' + urllib.parse.quote(password, safe='')
+    return auth
+
+
 def url(backend: str, name: str) -> str:
     """The SQLAlchemy URL of database ``name`` on ``backend``."""
     _check(name)
     if backend == 'mysql':
-        user, password = _mysql_creds()
-        auth = urllib.parse.quote(user, safe='')
-        if password:
-            auth += ':' + urllib.parse.quote(password, safe='')
+        auth = _userinfo(*_mysql_creds())
         return 'mysql+pymysql://%s@%s:%d/%s?charset=utf8' % (
             auth, HOST, MYSQL_PORT, name)
     if backend == 'postgresql':
-        user, password = _pg_creds()
-        auth = urllib.parse.quote(user, safe='')
-        if password:
-            auth += ':' + urllib.parse.quote(password, safe='')
+        auth = _userinfo(*_pg_creds())
         return 'postgresql+psycopg2://%s@%s:%d/%s' % (
             auth, HOST, PG_PORT, name)
     raise ValueError('unknown SQL backend %r' % backend)
