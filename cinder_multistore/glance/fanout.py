@@ -1,13 +1,14 @@
 """Feed one request stream to several store writers at once.
 
 Glance reads the request body to write the primary store; :class:`TeeInput`
-sits in ``wsgi.input`` and hands every chunk Glance reads to one bounded
-queue per secondary store. Each secondary store is written by a
-:class:`StoreWriter` thread that reads its queue through a file-like
-:class:`QueueReader`. The data is read from the client once; nothing is
-staged or read back.
+sits in ``wsgi.input``, reads the client's body in 1 MiB blocks and hands
+each block to one bounded queue per secondary store. Each secondary store
+is written by a :class:`StoreWriter` thread that reads its queue through a
+file-like :class:`QueueReader`. The data is read from the client once;
+nothing is staged or read back, and a block a store reads whole is never
+copied.
 
-Memory stays bounded: a queue holds at most ``depth`` chunks, and a slow
+Memory stays bounded: a queue holds at most ``depth`` blocks, and a slow
 secondary slows the upload down instead of buffering the image. A writer
 that fails keeps draining its queue so the others never stall.
 """
@@ -21,6 +22,9 @@ from typing import Any, BinaryIO
 
 LOG = logging.getLogger(__name__)
 
+#: Bytes read from the client at a time and queued as one block.
+BLOCK_SIZE = 1 << 20
+
 _EOF = object()
 _ABORT = object()
 
@@ -29,8 +33,29 @@ class UploadAborted(IOError):
     """The upload stopped before the end of the data (client or primary)."""
 
 
+class _Block:
+    """The unread part of one block; whole blocks are handed out uncopied."""
+
+    def __init__(self, data: bytes = b'') -> None:
+        self.data = data
+        self.offset = 0
+
+    def __len__(self) -> int:
+        return len(self.data) - self.offset
+
+    def take(self, size: int) -> bytes:
+        """Up to ``size`` bytes from the front."""
+        if self.offset == 0 and len(self.data) <= size:
+            data, self.data = self.data, b''
+            return data
+        end = self.offset + size
+        data = self.data[self.offset:end]
+        self.offset = min(end, len(self.data))
+        return data
+
+
 class QueueReader:
-    """A read-only file object over chunks arriving on a queue.
+    """A read-only file object over blocks arriving on a queue.
 
     :param chunks: the queue; ``_EOF`` ends the data, ``_ABORT`` makes the
         next read raise :class:`UploadAborted`.
@@ -38,7 +63,7 @@ class QueueReader:
 
     def __init__(self, chunks: 'queue.Queue[Any]') -> None:
         self._chunks = chunks
-        self._pending = memoryview(b'')
+        self._pending = _Block()
         self._done = False
         self.bytes_read = 0
 
@@ -47,7 +72,7 @@ class QueueReader:
         if size is None or size < 0:
             parts = []
             while True:
-                part = self.read(1 << 20)
+                part = self.read(BLOCK_SIZE)
                 if not part:
                     return b''.join(parts)
                 parts.append(part)
@@ -59,11 +84,8 @@ class QueueReader:
                 self._done = True
                 raise UploadAborted('upload aborted before the end of data')
             else:
-                self._pending = memoryview(item)
-        if not self._pending:
-            return b''
-        data = bytes(self._pending[:size])
-        self._pending = self._pending[size:]
+                self._pending = _Block(item)
+        data = self._pending.take(size)
         self.bytes_read += len(data)
         return data
 
@@ -116,30 +138,64 @@ class StoreWriter(threading.Thread):
 class TeeInput:
     """A ``wsgi.input`` replacement that copies what is read to writers.
 
+    The client's body is read in blocks of at least ``block_size`` bytes
+    (Glance may ask for less at a time); each block is queued once for
+    every writer and Glance is served from it, so the number of queue
+    operations, thread wake-ups and copies does not depend on the chunk
+    size of the primary store.
+
     :param source: the original ``wsgi.input``.
     :param writers: the secondary store writers, already started.
+    :param block_size: bytes read from the client at a time.
     """
 
-    def __init__(self, source: BinaryIO, writers: list[StoreWriter]) -> None:
+    def __init__(self, source: BinaryIO, writers: list[StoreWriter],
+                 block_size: int = BLOCK_SIZE) -> None:
         self._source = source
         self._writers = writers
+        self._block_size = block_size
+        self._buffer = _Block()
         self._closed = False
         self.bytes_read = 0
 
-    def _fan(self, data: bytes) -> bytes:
-        if data:
-            self.bytes_read += len(data)
-            for writer in self._writers:
-                writer.chunks.put(data)
-        return data
+    def _fill(self, size: int) -> bool:
+        """Read the next block from the client; False at the end."""
+        block = self._source.read(max(size, self._block_size))
+        if not block:
+            return False
+        self.bytes_read += len(block)
+        for writer in self._writers:
+            writer.chunks.put(block)
+        self._buffer = _Block(block)
+        return True
 
     def read(self, size: int = -1) -> bytes:
         """Read from the client and copy the bytes to every writer."""
-        return self._fan(self._source.read(size))
+        if size is None or size < 0:
+            parts = [self._buffer.take(len(self._buffer))]
+            while self._fill(self._block_size):
+                parts.append(self._buffer.take(len(self._buffer)))
+            return b''.join(parts)
+        if not self._buffer and not self._fill(size):
+            return b''
+        return self._buffer.take(size)
 
     def readline(self, size: int = -1) -> bytes:
-        """Read a line from the client and copy it to every writer."""
-        return self._fan(self._source.readline(size))
+        """Read up to and including the next newline (or ``size`` bytes)."""
+        line = bytearray()
+        while size is None or size < 0 or len(line) < size:
+            if not self._buffer and not self._fill(self._block_size):
+                break
+            buf = self._buffer
+            end = buf.data.find(b'\n', buf.offset)
+            want = len(buf) if end < 0 else end + 1 - buf.offset
+            if size is not None and size >= 0:
+                want = min(want, size - len(line))
+            part = buf.take(want)
+            line += part
+            if part.endswith(b'\n'):
+                break
+        return bytes(line)
 
     def __iter__(self):
         return iter(lambda: self.read(64 * 1024), b'')

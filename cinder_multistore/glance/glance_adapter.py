@@ -29,7 +29,7 @@ class StoredCopy:
     :param url: the location URL in the store.
     :param size: bytes written.
     :param checksum: MD5 hex digest of the data.
-    :param multihash: hex digest with Glance's ``hashing_algorithm``.
+    :param multihash: hex digest with the algorithm the write used.
     :param metadata: the store's location metadata.
     """
 
@@ -133,20 +133,26 @@ class GlanceAdapter:
         return placement.BaseImage(record.id, record.status, record.stores)
 
     @staticmethod
+    def hashing_algorithm() -> str:
+        """Glance's multihash algorithm (``[DEFAULT] hashing_algorithm``)."""
+        return CONF.hashing_algorithm
+
+    @staticmethod
     def write(context: Any, store_id: str, image_id: str, data: BinaryIO,
-              size: int) -> StoredCopy:
+              size: int, hashing_algo: str) -> StoredCopy:
         """Write ``data`` to ``store_id`` as Glance would.
 
         The store driver removes its partial data when it raises.
 
         :param size: expected size in bytes, 0 when unknown.
+        :param hashing_algo: the multihash the driver computes on the way.
         :raises: glance_store exceptions (StorageFull, StorageWriteDenied,
             Duplicate, Invalid...).
         """
         url, written, checksum, multihash, metadata = (
             multi_backend.add_with_multihash(
                 CONF, image_id, data, size, store_id,
-                CONF.hashing_algorithm, context=context))
+                hashing_algo, context=context))
         metadata = dict(metadata or {})
         metadata['store'] = store_id
         return StoredCopy(store_id, url, written, checksum, multihash,

@@ -175,9 +175,11 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
     def _writer_for(self, context: Any, store: str, image_id: str,
                     size: int) -> Any:
         adapter = self.adapter
+        algorithm = self._option('copy_hash_algorithm')
 
         def write(reader: fanout.QueueReader) -> Any:
-            return adapter.write(context, store, image_id, reader, size)
+            return adapter.write(context, store, image_id, reader, size,
+                                 algorithm)
         return write
 
     def _discard(self, context: Any, writers: list) -> None:
@@ -192,8 +194,10 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
         context = _context(req)
         image = self.adapter.image(context, image_id)
         good, failed = [], {}
+        same_hash = (self._option('copy_hash_algorithm')
+                     == self.adapter.hashing_algorithm())
         for writer in writers:
-            problem = self._copy_problem(writer, image)
+            problem = self._copy_problem(writer, image, same_hash)
             if problem is None:
                 good.append(writer.result)
                 continue
@@ -235,7 +239,13 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
         return resp
 
     @staticmethod
-    def _copy_problem(writer: fanout.StoreWriter, image: Any) -> str | None:
+    def _copy_problem(writer: fanout.StoreWriter, image: Any,
+                      same_hash: bool) -> str | None:
+        """Why a secondary copy cannot be kept, or None when it is good.
+
+        :param same_hash: the copy's multihash used Glance's algorithm and
+            is compared too.
+        """
         if writer.failed:
             error = writer.error
             return '%s: %s' % (type(error).__name__, error)
@@ -243,7 +253,7 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
         if image is None:
             return 'image disappeared during the upload'
         if (copy.size != image.size or copy.checksum != image.checksum
-                or copy.multihash != image.os_hash_value):
+                or (same_hash and copy.multihash != image.os_hash_value)):
             return ('copy differs from the primary (size %s/%s, checksum '
                     '%s/%s)' % (copy.size, image.size, copy.checksum,
                                 image.checksum))

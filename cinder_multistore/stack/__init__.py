@@ -30,8 +30,8 @@ from cinder_multistore.stack import www
 from cinder_multistore.stack.process import ServiceError, StackError
 from cinder_multistore.stack.state import State
 
-__all__ = ['up', 'down', 'load_env', 'StackError', 'ServiceError',
-           'IMAGE_DRIVERS']
+__all__ = ['up', 'down', 'load_env', 'add_bench_services', 'StackError',
+           'ServiceError', 'IMAGE_DRIVERS']
 
 LOG = logging.getLogger(__name__)
 
@@ -236,6 +236,48 @@ def _variables(state: State, with_cinder: bool) -> dict[str, str]:
     if with_cinder:
         v.update(cinder.variables(state))
     return v
+
+
+def add_bench_services(directory: str | Path) -> dict[str, str]:
+    """Start the benchmark's reference services in a running stack.
+
+    A second glance-api with upstream's pipeline (no filter), on the same
+    database and stores, and, when the stack has Cinder, a plain
+    cinder-volume with Cinder's own image service on backend
+    ``nfs_upstream``, reached with volume type ``upstream-image-service``.
+    Already running ones are kept. ``down`` stops them with the rest.
+
+    :returns: the updated variables of ``DIR/stack.env``
+        (``GLANCE_PLAIN_ENDPOINT``, ``CINDER_UPSTREAM_VOLUME_TYPE``).
+    """
+    directory = Path(directory).resolve()
+    state = State.load(directory)
+    if state is None or not stack_env.path(directory).exists():
+        raise StackError('no stack runs in %s' % directory)
+    variables = stack_env.load(directory)
+    with_cinder = bool(state.extra.get('with_cinder'))
+    glance_proc = volume_proc = None
+    if glance.PLAIN not in state.services:
+        state.ports[glance.PLAIN] = ports.free_port()
+        state.save()
+        glance.configure(state, glance.PLAIN)
+        glance_proc = glance.start(state, block=False, name=glance.PLAIN)
+    if with_cinder and cinder.UPSTREAM_VOLUME not in state.services:
+        volume_proc = cinder.start_upstream_volume(state)
+    if glance_proc is not None:
+        glance.wait(state, glance_proc)
+    if volume_proc is not None:
+        cinder.wait_upstream_volume(state, volume_proc)
+    variables['GLANCE_PLAIN_ENDPOINT'] = glance.url(state, glance.PLAIN)
+    variables['GLANCE_PLAIN_LOG'] = str(glance.log_path(directory,
+                                                        glance.PLAIN))
+    if with_cinder:
+        variables['CINDER_UPSTREAM_VOLUME_TYPE'] = (
+            cinder.UPSTREAM_VOLUME_TYPE)
+        variables['CINDER_UPSTREAM_VOLUME_LOG'] = str(
+            cinder.log_path(directory, cinder.UPSTREAM_VOLUME))
+    stack_env.write(directory, variables)
+    return variables
 
 
 def _venv_python() -> str:

@@ -43,6 +43,12 @@ BACKEND = 'nfs'
 VOLUME_TYPE = 'default'
 SHARE_SIZE = '6g'
 NFS_DRIVER = 'cinder.volume.drivers.nfs.NfsDriver'
+#: A second volume service with Cinder's own image service, on backend
+#: ``nfs_upstream`` (same share), reached through volume type
+#: ``upstream-image-service``; started only for the benchmark.
+UPSTREAM_VOLUME = 'cinder-volume-upstream'
+UPSTREAM_BACKEND = 'nfs_upstream'
+UPSTREAM_VOLUME_TYPE = 'upstream-image-service'
 
 
 def etc(directory: Path) -> Path:
@@ -210,16 +216,7 @@ def configure(state: State, image_driver: str) -> Path:
             'max_retries': -1,
         },
         'keystone_authtoken': keystone.authtoken_section(state, NAME),
-        BACKEND: {
-            'volume_driver': NFS_DRIVER,
-            'volume_backend_name': BACKEND,
-            'nfs_shares_config': shares,
-            'nfs_mount_point_base': mount_base(directory),
-            'nfs_snapshot_support': True,
-            'nfs_sparsed_volumes': True,
-            'nas_secure_file_operations': False,
-            'nas_secure_file_permissions': False,
-        },
+        BACKEND: _backend_section(directory, BACKEND),
         'oslo_concurrency': {'lock_path': directory / 'cinder' / 'locks'},
         'coordination': {
             'backend_url': 'file://%s' % (directory / 'cinder' / 'locks')},
@@ -231,6 +228,19 @@ def configure(state: State, image_driver: str) -> Path:
     for section, options in service.conf.items():
         sections.setdefault(section, {}).update(options)
     return common.write_ini(conf, sections)
+
+
+def _backend_section(directory: Path, backend: str) -> dict[str, object]:
+    return {
+        'volume_driver': NFS_DRIVER,
+        'volume_backend_name': backend,
+        'nfs_shares_config': etc(directory) / 'nfs_shares',
+        'nfs_mount_point_base': mount_base(directory),
+        'nfs_snapshot_support': True,
+        'nfs_sparsed_volumes': True,
+        'nas_secure_file_operations': False,
+        'nas_secure_file_permissions': False,
+    }
 
 
 def mount_share(state: State) -> None:
@@ -315,12 +325,13 @@ def _admin_get(sess, state: State, path: str):
 
 
 def _wait_for_backend(state: State, scheduler: process.Process,
-                      volume: process.Process,
+                      volume: process.Process, backend: str = BACKEND,
                       timeout: float = 120.0) -> None:
     """Wait until both services are up and the scheduler knows the pool."""
     sess = keystone.admin_session(state)
     deadline = time.monotonic() + timeout
-    pool = '%s@%s#' % (HOST, BACKEND)
+    volume_host = '%s@%s' % (HOST, backend)
+    pool = volume_host + '#'
     seen: dict[str, str] = {}
     while time.monotonic() < deadline:
         for proc in (scheduler, volume):
@@ -329,14 +340,14 @@ def _wait_for_backend(state: State, scheduler: process.Process,
                                            'the process exited')
         resp = _admin_get(sess, state, '/os-services')
         if resp.status_code == 200:
-            seen = {s['binary']: s['state']
-                    for s in resp.json().get('services', [])}
-        if seen.get(SCHEDULER) == 'up' and seen.get(VOLUME) == 'up':
+            seen = {s['binary'] if s['binary'] != VOLUME else s['host']:
+                    s['state'] for s in resp.json().get('services', [])}
+        if seen.get(SCHEDULER) == 'up' and seen.get(volume_host) == 'up':
             resp = _admin_get(sess, state, '/scheduler-stats/get_pools')
             if resp.status_code == 200 and any(
                     p['name'].startswith(pool)
                     for p in resp.json().get('pools', [])):
-                LOG.info('cinder backend %s%s is ready', pool, BACKEND)
+                LOG.info('cinder backend %s is ready', pool)
                 return
         time.sleep(1)
     blamed = volume if seen.get(SCHEDULER) == 'up' else scheduler
@@ -345,23 +356,57 @@ def _wait_for_backend(state: State, scheduler: process.Process,
                                '(services: %s)' % (pool, timeout, seen))
 
 
-def create_default_type(state: State) -> None:
-    """Create volume type ``default`` (the configured default type)."""
+def create_default_type(state: State, name: str = VOLUME_TYPE,
+                        backend: str = BACKEND,
+                        description: str = 'NFS backend of the stack'
+                        ) -> None:
+    """Create volume type ``name`` (by default the configured default)."""
     sess = keystone.admin_session(state)
     project = sess.get_project_id()
     base = '%s/v3/%s/types' % (url(state), project)
     resp = sess.get(base, raise_exc=False)
     if resp.status_code == 200 and any(
-            t['name'] == VOLUME_TYPE for t in resp.json()['volume_types']):
+            t['name'] == name for t in resp.json()['volume_types']):
         return
     resp = sess.post(base, raise_exc=False, json={'volume_type': {
-        'name': VOLUME_TYPE, 'description': 'NFS backend of the stack',
-        'extra_specs': {'volume_backend_name': BACKEND}}})
+        'name': name, 'description': description,
+        'extra_specs': {'volume_backend_name': backend}}})
     if resp.status_code != 200:
         raise process.ServiceError(API, log_path(state.directory, API),
                                    'creating volume type %s: %d %s' % (
-                                       VOLUME_TYPE, resp.status_code,
+                                       name, resp.status_code,
                                        resp.text[:300]))
+
+
+def upstream_conf_path(directory: Path) -> Path:
+    """The extra config file of :data:`UPSTREAM_VOLUME`."""
+    return etc(directory) / ('%s.conf' % UPSTREAM_VOLUME)
+
+
+def start_upstream_volume(state: State) -> process.Process:
+    """Start a plain cinder-volume on backend :data:`UPSTREAM_BACKEND`.
+
+    It reads cinder.conf, then a file that enables only its own backend
+    (the same share), so the two volume services never share a volume.
+    Wait with :func:`wait_upstream_volume`.
+    """
+    directory = Path(state.directory)
+    extra = common.write_ini(upstream_conf_path(directory), {
+        'DEFAULT': {'enabled_backends': UPSTREAM_BACKEND},
+        UPSTREAM_BACKEND: _backend_section(directory, UPSTREAM_BACKEND),
+    })
+    service = volume_service('upstream')
+    return _start(state, UPSTREAM_VOLUME, [
+        *service.argv, '--config-file', str(conf_path(directory)),
+        '--config-file', str(extra)])
+
+
+def wait_upstream_volume(state: State, proc: process.Process) -> None:
+    """Wait for the upstream backend's pool, then create its volume type."""
+    scheduler = process.attach(state.directory, SCHEDULER)
+    _wait_for_backend(state, scheduler, proc, UPSTREAM_BACKEND)
+    create_default_type(state, UPSTREAM_VOLUME_TYPE, UPSTREAM_BACKEND,
+                        "Cinder's own image service (benchmark)")
 
 
 def variables(state: State) -> dict[str, str]:

@@ -192,6 +192,19 @@ def read_pid_file(pid_file: Path) -> tuple[int, int] | None:
         return None
 
 
+def attach(directory: Path, name: str) -> Process:
+    """The :class:`Process` of a service started earlier in ``directory``.
+
+    :raises StackError: when it has no pid file or no longer runs.
+    """
+    pid_file = run_dir(directory) / ('%s.pid' % name)
+    record = read_pid_file(pid_file)
+    if record is None or not alive(*record):
+        raise StackError('%s does not run in %s' % (name, directory))
+    return Process(name, record[0], record[1],
+                   Path(directory) / 'logs' / ('%s.log' % name), pid_file)
+
+
 def _signal_all(pids: Sequence[int], sig: int) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -88,7 +88,8 @@ def test_queue_is_bounded():
 
     writer = fanout.StoreWriter('slow', slow, depth=3)
     writer.start()
-    tee = fanout.TeeInput(io.BytesIO(b'z' * (1 << 20)), [writer])
+    tee = fanout.TeeInput(io.BytesIO(b'z' * (1 << 20)), [writer],
+                          block_size=1024)
     reads = []
 
     def reader():
@@ -124,3 +125,65 @@ def test_queue_reader_honours_size(size):
         assert len(chunk) <= size
         out += chunk
     assert out == b'helloworld'
+
+
+class _CountingQueue:
+    """Wraps a writer's queue to count the blocks put on it."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.puts = 0
+
+    def put(self, item):
+        self.puts += 1
+        self.inner.put(item)
+
+    def get(self):
+        return self.inner.get()
+
+
+def test_client_is_read_in_blocks_whatever_glance_asks():
+    data = os.urandom((1 << 20) * 3 + 5)
+    results = {}
+    writer = fanout.StoreWriter('b', _hash_writer(results, 'b'), depth=2)
+    writer.chunks = counting = _CountingQueue(writer.chunks)
+    writer.reader._chunks = counting
+    writer.start()
+    tee = fanout.TeeInput(io.BytesIO(data), [writer], block_size=1 << 20)
+    got = b''.join(iter(lambda: tee.read(65536), b''))
+    tee.finish(complete=True)
+    assert got == data
+    assert results['b'] == hashlib.sha256(data).hexdigest()
+    # 4 blocks and the end marker, not one put per 64 KiB read.
+    assert counting.puts == 5
+
+
+def test_whole_blocks_are_not_copied():
+    block = os.urandom(1 << 16)
+
+    class Source:
+        def read(self, size):
+            return block
+
+    tee = fanout.TeeInput(Source(), [], block_size=1 << 16)
+    assert tee.read(1 << 16) is block
+    import queue
+    q = queue.Queue()
+    q.put(block)
+    q.put(fanout._EOF)
+    assert fanout.QueueReader(q).read(1 << 20) is block
+
+
+def test_read_all_and_readline_through_the_tee():
+    data = b'first line\nsecond line\n' + b'x' * 5000 + b'\nend'
+    results = {}
+    writer = fanout.StoreWriter('b', _hash_writer(results, 'b'), depth=8)
+    writer.start()
+    tee = fanout.TeeInput(io.BytesIO(data), [writer], block_size=7)
+    assert tee.readline() == b'first line\n'
+    assert tee.readline(3) == b'sec'
+    assert tee.readline() == b'ond line\n'
+    rest = tee.read()
+    tee.finish(complete=True)
+    assert rest == b'x' * 5000 + b'\nend'
+    assert results['b'] == hashlib.sha256(data).hexdigest()

@@ -10,6 +10,7 @@ import io
 import uuid
 
 import glance_store
+import pytest
 import webob
 from oslo_config import cfg
 
@@ -53,6 +54,7 @@ class FakeAdapter:
         self.removed = []
         self.registered = []
         self.reverted = False
+        self.algorithms = []
 
     @staticmethod
     def request_body(environ):
@@ -74,14 +76,19 @@ class FakeAdapter:
             image_id, 'active', len(DATA), hashlib.md5(DATA).hexdigest(),
             'sha512', hashlib.sha512(DATA).hexdigest(), ('beta',))
 
-    def write(self, context, store, image_id, reader, size):
+    @staticmethod
+    def hashing_algorithm():
+        return 'sha512'
+
+    def write(self, context, store, image_id, reader, size, hashing_algo):
         data = reader.read()
         if store in self.fail:
             raise self.fail[store]
+        self.algorithms.append(hashing_algo)
         copy = glance_adapter.StoredCopy(
             store, 'file:///%s/%s' % (store, image_id), len(data),
-            hashlib.md5(data).hexdigest(), hashlib.sha512(data).hexdigest(),
-            {'store': store})
+            hashlib.md5(data).hexdigest(),
+            hashlib.new(hashing_algo, data).hexdigest(), {'store': store})
         self.copies[store] = copy
         return copy
 
@@ -176,8 +183,9 @@ def test_primary_failure_discards_secondaries():
 
 def test_copy_that_differs_is_removed():
     class Corrupting(FakeAdapter):
-        def write(self, context, store, image_id, reader, size):
-            copy = super().write(context, store, image_id, reader, size)
+        def write(self, context, store, image_id, reader, size, algo):
+            copy = super().write(context, store, image_id, reader, size,
+                                 algo)
             return glance_adapter.StoredCopy(
                 copy.store_id, copy.url, copy.size, 'bad', copy.multihash,
                 copy.metadata)
@@ -187,6 +195,34 @@ def test_copy_that_differs_is_removed():
     assert resp.status_int == 204
     assert resp.headers[middleware.FAILED_HEADER] == 'gamma'
     assert adapter.removed == ['gamma']
+
+
+def test_copies_hash_with_the_cheap_algorithm_by_default():
+    adapter = FakeAdapter()
+    resp = _put(_filter(FakeGlance(), adapter),
+                {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 204
+    assert adapter.algorithms == ['sha1']
+    assert adapter.registered == ['gamma']
+
+
+@pytest.mark.parametrize('algorithm,kept', [('sha512', False),
+                                            ('sha256', True)])
+def test_multihash_compared_only_with_glances_algorithm(algorithm, kept):
+    class WrongMultihash(FakeAdapter):
+        def write(self, context, store, image_id, reader, size, algo):
+            copy = super().write(context, store, image_id, reader, size,
+                                 algo)
+            return glance_adapter.StoredCopy(
+                copy.store_id, copy.url, copy.size, copy.checksum, 'bad',
+                copy.metadata)
+    adapter = WrongMultihash()
+    resp = _put(_filter(FakeGlance(), adapter,
+                        copy_hash_algorithm=algorithm),
+                {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 204
+    assert adapter.algorithms == [algorithm]
+    assert adapter.registered == (['gamma'] if kept else [])
 
 
 def test_colocation_can_be_disabled():

@@ -1,0 +1,1 @@
+"""The benchmark: uploads side by side on the embedded cloud."""

@@ -1,0 +1,346 @@
+"""The benchmark report: statistics, target checks, tables and chart."""
+
+import copy
+import io
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cinder_multistore.bench import report
+
+MIB256 = 268435456
+GIB = 1073741824
+SMALL, LARGE = str(MIB256), str(GIB)
+PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+
+
+def _entry(seconds, glance=None, cinder=None):
+    entry = {'seconds': seconds}
+    if glance is not None:
+        entry['glance_rss_mib'] = glance
+    if cinder is not None:
+        entry['cinder_rss_mib'] = cinder
+    return entry
+
+
+def full_results():
+    """Every case; Cinder only at 1 GiB; some targets met, some not."""
+    return {
+        'sizes': [MIB256, GIB],
+        'runs': 3,
+        'machine': {'cpus': 2, 'python': '3.11.7'},
+        'cases': {
+            'glance-no-filter': {
+                SMALL: _entry([1.5, 1.4, 1.6], [142.0, 143.1, 142.5]),
+                LARGE: _entry([6.0, 5.8, 6.2], [150.0, 151.0, 150.5])},
+            'glance-filter': {
+                SMALL: _entry([1.6, 1.5, 1.7], [144.0, 144.0, 144.0]),
+                LARGE: _entry([6.1, 6.0, 6.4], [152.0, 153.0, 152.5])},
+            'colocated-3': {
+                SMALL: _entry([2.0, 2.2, 1.9], [146.0, 146.5, 145.0]),
+                LARGE: _entry([8.0, 8.4, 7.9], [160.0, 158.0, 159.0])},
+            'upstream-copy-image': {
+                SMALL: _entry([4.5, 4.6, 4.4], [145.0, 145.0, 145.0]),
+                LARGE: _entry([18.0, 18.5, 17.5], [175.2, 170.0, 171.0])},
+            'dd-fsync-3': {
+                SMALL: _entry([1.0, 1.1, 0.9]),
+                LARGE: _entry([4.0, 4.1, 3.9])},
+            'cinder-multistore': {
+                LARGE: _entry([12.0, 11.8, 12.2], [150.0, 150.0, 150.0],
+                              [210.0, 212.0, 211.0])},
+            'cinder-upstream': {
+                LARGE: _entry([11.0, 11.5, 11.2], [149.0, 149.0, 149.0],
+                              [260.0, 255.0, 250.0])},
+        },
+    }
+
+
+def _by_name_size(checks):
+    return {(c['name'], c['size']): c for c in checks}
+
+
+COLOCATED_SINGLE = report.RATIOS[0].name
+COLOCATED_UPSTREAM = report.RATIOS[1].name
+FILTER = report.RATIOS[2].name
+CINDER = report.RATIOS[3].name
+
+
+# -- summarize ---------------------------------------------------------------
+
+def test_summarize_statistics():
+    stats = report.summarize(full_results())['glance-no-filter'][SMALL]
+    assert stats['median'] == 1.5
+    assert stats['min'] == 1.4
+    assert stats['max'] == 1.6
+    assert stats['mb_per_s'] == pytest.approx(MIB256 / 1e6 / 1.5)
+    assert stats['runs'] == 3
+    assert stats['glance_rss_mib'] == 143.1
+    assert stats['cinder_rss_mib'] is None
+
+
+def test_summarize_even_runs_median_and_cinder_rss():
+    results = {'sizes': [GIB], 'cases': {'cinder-multistore': {
+        LARGE: _entry([10.0, 14.0, 11.0, 12.0], [1.0], [200.0, 220.0])}}}
+    stats = report.summarize(results)['cinder-multistore'][LARGE]
+    assert stats['median'] == 11.5
+    assert stats['runs'] == 4
+    assert stats['cinder_rss_mib'] == 220.0
+
+
+def test_summarize_only_what_ran():
+    summary = report.summarize(full_results())
+    assert set(summary['cinder-multistore']) == {LARGE}
+    assert set(summary['colocated-3']) == {SMALL, LARGE}
+    assert len(summary) == len(report.CASES)
+
+
+def test_summarize_missing_or_empty_rss_and_timings():
+    results = {'sizes': [MIB256], 'cases': {
+        'glance-filter': {SMALL: {'seconds': [2.0], 'glance_rss_mib': []}},
+        'colocated-3': {SMALL: {'seconds': [3.0],
+                                'glance_rss_mib': [None, 150.0]}},
+        'dd-fsync-3': {SMALL: {'seconds': []}},
+    }}
+    summary = report.summarize(results)
+    assert summary['glance-filter'][SMALL]['glance_rss_mib'] is None
+    assert summary['colocated-3'][SMALL]['glance_rss_mib'] == 150.0
+    assert 'dd-fsync-3' not in summary
+
+
+@given(st.lists(st.floats(min_value=0.01, max_value=1e4), min_size=1,
+                max_size=9))
+def test_summarize_median_within_range(seconds):
+    results = {'sizes': [GIB], 'cases': {'glance-filter': {
+        LARGE: {'seconds': seconds}}}}
+    stats = report.summarize(results)['glance-filter'][LARGE]
+    assert stats['min'] <= stats['median'] <= stats['max']
+    assert stats['mb_per_s'] > 0
+
+
+# -- ratios ------------------------------------------------------------------
+
+def test_ratios_values_and_targets():
+    checks = _by_name_size(report.ratios(full_results()))
+    expected = {
+        (COLOCATED_SINGLE, SMALL): (2.0 / 1.6, 1.5, True),
+        (COLOCATED_SINGLE, LARGE): (8.0 / 6.1, 1.5, True),
+        (COLOCATED_UPSTREAM, SMALL): (2.0 / 4.5, 0.4, False),
+        (COLOCATED_UPSTREAM, LARGE): (8.0 / 18.0, 0.4, False),
+        (FILTER, SMALL): (1.6 / 1.5, 1.03, False),
+        (FILTER, LARGE): (6.1 / 6.0, 1.03, True),
+        (CINDER, LARGE): (12.0 / 11.2, 1.0, False),
+    }
+    for key, (value, target, met) in expected.items():
+        check = checks.pop(key)
+        assert check['value'] == pytest.approx(value), key
+        assert check['target'] == target
+        assert check['op'] == '<='
+        assert check['met'] is met, key
+        assert check['detail']
+    # What is left is the RSS growth.
+    assert [c['size'] for c in checks.values()] == [None]
+
+
+def test_ratio_met_at_exact_target():
+    results = {'sizes': [GIB], 'cases': {
+        'cinder-multistore': {LARGE: _entry([10.0])},
+        'cinder-upstream': {LARGE: _entry([10.0])}}}
+    [check] = report.ratios(results)
+    assert check['value'] == 1.0
+    assert check['met'] is True
+
+
+def test_ratios_names_and_order():
+    names = [c['name'] for c in report.ratios(full_results())]
+    assert names == [
+        'co-located 3 stores / single store (both through the filter)',
+        'co-located 3 stores / single store (both through the filter)',
+        'co-located 3 stores / upstream upload + copy-image',
+        'co-located 3 stores / upstream upload + copy-image',
+        'single store with the filter / without it',
+        'single store with the filter / without it',
+        'Cinder upload-to-image: this driver / upstream image service',
+        'Glance worker peak RSS growth, 1 GiB minus 256 MiB (MiB)',
+    ]
+
+
+def test_ratios_skip_missing_cases_and_sizes():
+    results = full_results()
+    del results['cases']['cinder-upstream']
+    del results['cases']['upstream-copy-image']
+    del results['cases']['glance-filter'][SMALL]
+    checks = _by_name_size(report.ratios(results))
+    assert set(checks) == {
+        (COLOCATED_SINGLE, LARGE), (FILTER, LARGE),
+        ('Glance worker peak RSS growth, 1 GiB minus 256 MiB (MiB)', None)}
+
+
+def test_ratios_without_cinder_or_anything():
+    results = full_results()
+    for case in ('cinder-multistore', 'cinder-upstream'):
+        del results['cases'][case]
+    assert CINDER not in {c['name'] for c in report.ratios(results)}
+    assert report.ratios({'sizes': [], 'runs': 0, 'cases': {}}) == []
+    assert report.ratios({}) == []
+
+
+def test_rss_growth_largest_minus_smallest():
+    checks = report.ratios(full_results())
+    [growth] = [c for c in checks if c['size'] is None]
+    # Glance cases only: 175.2 (upstream-copy-image, 1 GiB) minus 146.5
+    # (colocated-3, 256 MiB); the Cinder cases' 150 MiB does not count.
+    assert growth['value'] == pytest.approx(175.2 - 146.5)
+    assert growth['target'] == 32.0
+    assert growth['met'] is True
+    assert '1 GiB' in growth['detail'] and '256 MiB' in growth['detail']
+
+
+def test_rss_growth_uses_extreme_sizes_not_run_order():
+    sizes = [GIB, 4 * GIB, MIB256]
+    results = {'sizes': sizes, 'cases': {'glance-filter': {
+        str(GIB): _entry([1.0], [160.0]),
+        str(4 * GIB): _entry([4.0], [200.0]),
+        str(MIB256): _entry([0.3], [150.0])}}}
+    [growth] = report.ratios(results)
+    assert growth['name'] == (
+        'Glance worker peak RSS growth, 4 GiB minus 256 MiB (MiB)')
+    assert growth['value'] == pytest.approx(50.0)
+    assert growth['met'] is False
+    assert 'largest size' in growth['detail']
+    assert 'smallest size' in growth['detail']
+
+
+def test_rss_growth_needs_two_sizes_with_rss():
+    results = full_results()
+    for by_size in results['cases'].values():
+        by_size.get(SMALL, {}).pop('glance_rss_mib', None)
+    assert all(c['size'] is not None for c in report.ratios(results))
+
+
+# -- text --------------------------------------------------------------------
+
+@pytest.mark.parametrize('n, text', [
+    (268435456, '256 MiB'),
+    (1073741824, '1 GiB'),
+    (4294967296, '4 GiB'),
+    (8388608, '8 MiB'),
+    (1610612736, '1.5 GiB'),
+    (2048, '2 KiB'),
+    (512, '512 B'),
+])
+def test_human_size(n, text):
+    assert report.human_size(n) == text
+
+
+def test_format_table():
+    table = report.format_table(full_results())
+    for _name, label in report.CASES:
+        assert label in table
+    assert '== 256 MiB ==' in table
+    assert '== 1 GiB ==' in table
+    assert '== targets ==' in table
+    assert table.index('== 256 MiB ==') < table.index('== 1 GiB ==')
+    assert 'NOT met' in table
+    assert '<= 1.5' in table
+    assert '1.250' in table          # co-located / single store at 256 MiB
+
+
+def test_format_table_rows_in_case_order_and_aligned():
+    table = report.format_table(full_results())
+    block = table.split('== 1 GiB ==')[1].split('\n\n')[0]
+    lines = block.strip('\n').splitlines()
+    labels = [label for _name, label in report.CASES]
+    assert len(lines) == 2 + len(labels)
+    for line, label in zip(lines[2:], labels):
+        assert line.startswith(label + ' ')
+    # Numbers are right-aligned: each row's median ends in one column.
+    ends = {line.index('.') for line in lines[2:]}
+    assert len(ends) == 1
+    assert '-' in lines[2].split()      # no Cinder RSS for a Glance case
+
+
+def test_format_table_partial_and_empty():
+    results = full_results()
+    del results['cases']['cinder-multistore']
+    table = report.format_table(results)
+    assert 'Cinder upload-to-image, this driver' not in table
+    assert report.format_table({'sizes': [], 'cases': {}}).strip()
+
+
+def test_format_rst_list_tables():
+    rst = report.format_rst(full_results(), chart_name='bench.png')
+    lines = rst.splitlines()
+    assert lines[0] == '.. image:: bench.png'
+    assert rst.count('.. list-table::') == 3
+    assert rst.count('   :header-rows: 1') == 3
+    rows = [line for line in lines if line.startswith('   * - ')]
+    cells = [line for line in lines if line.startswith('     - ')]
+    # Header plus one row per case at each size, plus the checks.
+    assert len(rows) == (1 + 5) + (1 + 7) + (1 + 8)
+    assert len(cells) == 5 * (6 + 8) + 4 * 9
+    assert '**NOT met**' in rst
+    assert '     - -\n' not in rst
+    for line in lines:
+        assert line == line.rstrip()
+        assert not line or line.startswith(('.. ', '   '))
+
+
+def test_format_rst_without_chart():
+    rst = report.format_rst(full_results())
+    assert '.. image::' not in rst
+    assert rst.startswith('.. list-table:: Upload of 256 MiB\n')
+
+
+def test_format_rst_parses():
+    core = pytest.importorskip('docutils.core')
+    rst = report.format_rst(full_results(), chart_name='bench.png')
+    warnings = io.StringIO()
+    doctree = core.publish_doctree(
+        rst, settings_overrides={'report_level': 1, 'halt_level': 5,
+                                 'warning_stream': warnings})
+    assert warnings.getvalue() == ''
+    assert len(list(doctree.findall(
+        lambda node: node.tagname == 'table'))) == 3
+
+
+def test_write_json_round_trip(tmp_path):
+    results = full_results()
+    path = report.write_json(results, str(tmp_path / 'bench.json'))
+    assert path == tmp_path / 'bench.json'
+    document = json.loads(path.read_text())
+    assert document['results'] == results
+    assert document['summary'] == report.summarize(results)
+    assert document['ratios'] == report.ratios(results)
+    assert path.read_text().startswith('{\n  "ratios": ')
+
+
+def test_inputs_not_modified():
+    results = full_results()
+    before = copy.deepcopy(results)
+    report.format_table(results)
+    report.format_rst(results)
+    report.ratios(results)
+    assert results == before
+
+
+# -- chart -------------------------------------------------------------------
+
+def _partial_results():
+    results = full_results()
+    results['sizes'] = [MIB256]
+    results['cases'] = {'glance-no-filter': {SMALL: _entry([1.0])},
+                        'glance-filter': {SMALL: _entry([1.1], [])}}
+    return results
+
+
+@pytest.mark.parametrize('results', [
+    full_results(), _partial_results(), {'sizes': [], 'cases': {}}],
+    ids=['full', 'partial', 'empty'])
+def test_draw_chart_writes_png(tmp_path, results):
+    path = report.draw_chart(results, tmp_path / 'bench.png')
+    assert path == tmp_path / 'bench.png'
+    data = path.read_bytes()
+    assert data.startswith(PNG_MAGIC)
+    assert len(data) > 1000
