@@ -3,6 +3,7 @@
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 
 def _stack_up(args: argparse.Namespace) -> int:
@@ -41,6 +42,17 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.main(args.dir, args.keep)
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from cinder_multistore.bench import runner
+    sizes = [runner.parse_size(s) for s in args.sizes.split(',') if s]
+    if args.large:
+        sizes.append(4 * runner.GiB)
+    options = runner.Options(sizes=sizes, runs=args.runs,
+                             volume_gib=args.volume_gib, out=args.out)
+    return runner.main(args.dir, options, keep=args.keep,
+                       with_cinder=not args.no_cinder)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog='cinder-multistore')
@@ -53,6 +65,31 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--keep', action='store_true',
                       help='leave the cloud running and print how to use it')
     demo.set_defaults(func=_demo)
+    bench = sub.add_parser(
+        'bench', help='measure the upload paths side by side (co-location '
+        'vs upstream copy-image, filter overhead, Cinder driver) and write '
+        'a JSON file and a chart')
+    bench.add_argument('--dir', help='a running stack to use (default: '
+                       'start one in a temporary directory)')
+    bench.add_argument('--sizes', default='256M,1G',
+                       help='image sizes, comma separated (default: '
+                       '%(default)s)')
+    bench.add_argument('--large', action='store_true',
+                       help='also measure 4 GiB')
+    bench.add_argument('--runs', type=int, default=3,
+                       help='rounds per size; each round runs every case '
+                       'once (default: %(default)s)')
+    bench.add_argument('--volume-gib', type=int, default=1,
+                       help='size of the volumes uploaded by Cinder, 0 to '
+                       'skip the Cinder cases (default: %(default)s)')
+    bench.add_argument('--no-cinder', action='store_true',
+                       help='start the cloud without Cinder')
+    bench.add_argument('--out', default='bench-results', type=Path,
+                       help='folder for bench.json, bench.png, bench.rst '
+                       '(default: %(default)s)')
+    bench.add_argument('--keep', action='store_true',
+                       help='leave the cloud the bench started running')
+    bench.set_defaults(func=_bench)
     st = sub.add_parser('stack', help='start or stop the embedded cloud')
     st_sub = st.add_subparsers(dest='action', required=True)
     up = st_sub.add_parser('up', help='start the embedded cloud')

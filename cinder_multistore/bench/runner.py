@@ -1,0 +1,279 @@
+"""``cinder-multistore bench``: the upload paths side by side, in one run.
+
+On the embedded cloud (started for the run, or a running one given with
+``--dir``), with the benchmark's reference services added (Glance without
+the filter, cinder-volume with Cinder's own image service), every size is
+measured in rounds: each round runs every case once, so the cases
+alternate A B C A B C and share the machine's noise. Prints medians,
+min-max, MB/s, peak RSS and the target ratios, and writes
+``bench.json``, ``bench.png`` and ``bench.rst`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cinder_multistore import opts
+from cinder_multistore import workflow
+from cinder_multistore.bench import cinder_cases
+from cinder_multistore.bench import data
+from cinder_multistore.bench import glance_cases
+from cinder_multistore.bench import report
+from cinder_multistore.bench import rss
+
+MiB = 1 << 20
+GiB = 1 << 30
+#: The three stores of the co-location cases; the first is the default.
+STORES = ('alpha', 'beta', 'gamma')
+
+#: case name -> (GlanceCases method, Glance service whose RSS is taken).
+GLANCE_CASES = {
+    'glance-no-filter': ('single_without_filter', 'glance-plain'),
+    'glance-filter': ('single_with_filter', 'glance'),
+    'colocated-3': ('colocated', 'glance'),
+    'upstream-copy-image': ('upstream_copy_image', 'glance-plain'),
+    'dd-fsync-3': ('dd_fsync', None),
+}
+#: case name -> Cinder image driver.
+CINDER_CASES = {'cinder-multistore': 'multistore',
+                'cinder-upstream': 'upstream'}
+
+
+@dataclasses.dataclass
+class Options:
+    """What to measure.
+
+    :param sizes: image sizes in bytes, in the order measured.
+    :param runs: rounds per size (each case once per round).
+    :param volume_gib: size of the Cinder volumes (0: no Cinder cases).
+    :param out: where the JSON, PNG and reST files go.
+    """
+
+    sizes: list[int]
+    runs: int = 3
+    volume_gib: int = 1
+    out: Path = Path('bench-results')
+
+
+def parse_size(text: str) -> int:
+    """``256M``, ``1G``, ``4g``, ``8MiB`` or bytes -> bytes."""
+    text = text.strip().upper().removesuffix('IB').removesuffix('B')
+    units = {'K': 1 << 10, 'M': MiB, 'G': GiB}
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+class Bench:
+    """The cases of one run, with their peak-RSS monitors.
+
+    :param env: the stack's variables, with the reference services'.
+    :param directory: the stack directory (pid files, data files).
+    :param say: prints a progress line.
+    """
+
+    def __init__(self, env: dict[str, str], directory: Path,
+                 say: Callable[[str], None] = print) -> None:
+        self.env = env
+        self.directory = Path(directory)
+        self.say = say
+        self.data_dir = self.directory / 'bench-data'
+        self.glance = glance_cases.GlanceCases(
+            workflow.session_for(env, 'OS'), env['GLANCE_ENDPOINT'],
+            env['GLANCE_PLAIN_ENDPOINT'],
+            {s: env['GLANCE_STORE_DIR_%s' % s] for s in STORES}, STORES)
+        self.results: dict = {'sizes': [], 'cases': {},
+                              'machine': machine(env)}
+
+    def _monitor(self, service: str | None) -> rss.PeakRSS | None:
+        if service is None:
+            return None
+        return rss.PeakRSS(rss.service_pid(self.directory, service))
+
+    def _record(self, case: str, size: int, seconds: float,
+                **peaks: float | None) -> None:
+        entry = self.results['cases'].setdefault(case, {}).setdefault(
+            str(size), {'seconds': []})
+        entry['seconds'].append(seconds)
+        for name, value in peaks.items():
+            entry.setdefault(name, []).append(value)
+        rates = size / MiB / seconds
+        extra = ''.join(' %s %.0f MiB' % (n.split('_')[0], v)
+                        for n, v in peaks.items() if v is not None)
+        self.say('  %-22s %-8s %7.2f s %8.1f MiB/s%s'
+                 % (case, report.human_size(size), seconds, rates, extra))
+
+    def _timed(self, fn: Callable[[], float],
+               monitors: dict[str, rss.PeakRSS | None]) -> tuple:
+        for monitor in monitors.values():
+            if monitor is not None:
+                monitor.start()
+        seconds = fn()
+        peaks = {name: (m.stop() if m is not None else None)
+                 for name, m in monitors.items()}
+        return seconds, peaks
+
+    def glance_sizes(self, sizes: list[int], runs: int) -> None:
+        """Every Glance case at every size, ``runs`` rounds each."""
+        self.glance.prepare(data.make(self.data_dir, MiB))
+        try:
+            for size in sizes:
+                self.results['sizes'].append(size)
+                path = data.make(self.data_dir, size)
+                for run in range(1, runs + 1):
+                    self.say('%s, round %d of %d'
+                             % (report.human_size(size), run, runs))
+                    for case, (method, service) in GLANCE_CASES.items():
+                        fn = getattr(self.glance, method)
+                        seconds, peaks = self._timed(
+                            lambda: fn(path, size),
+                            {'glance_rss_mib': self._monitor(service)})
+                        if service is None:
+                            peaks = {}
+                        self._record(case, size, seconds, **peaks)
+        finally:
+            self.glance.delete(self.glance.base_image)
+
+    def cinder_volumes(self, gib: int, runs: int) -> None:
+        """Upload-to-image with each image driver, ``runs`` rounds."""
+        cloud = workflow.Cloud(self.env, 'DEMO')
+        cases = cinder_cases.CinderCases(
+            cloud, Path(self.env['CINDER_NFS_MOUNT']),
+            {'multistore': self.env['CINDER_VOLUME_TYPE'],
+             'upstream': self.env['CINDER_UPSTREAM_VOLUME_TYPE']})
+        size = gib * GiB
+        if size not in self.results['sizes']:
+            self.results['sizes'].append(size)
+        try:
+            cases.prepare(data.make(self.data_dir, size), gib)
+            for run in range(1, runs + 1):
+                self.say('Cinder upload-to-image of %s, round %d of %d'
+                         % (report.human_size(size), run, runs))
+                for case, driver in CINDER_CASES.items():
+                    seconds, peaks = self._timed(
+                        lambda: cases.upload(driver),
+                        {'glance_rss_mib': self._monitor('glance'),
+                         'cinder_rss_mib': self._monitor(
+                             cinder_cases.SERVICES[driver])})
+                    self._record(case, size, seconds, **peaks)
+        finally:
+            cases.cleanup()
+
+    def remove_data(self) -> None:
+        """Delete the data files."""
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def machine(env: dict[str, str]) -> dict[str, object]:
+    """What the numbers were measured on."""
+    def version(dist: str) -> str:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return 'not installed'
+    try:
+        with open('/proc/meminfo') as f:
+            mem_kib = int(f.readline().split()[1])
+    except OSError:
+        mem_kib = 0
+    return {
+        'cpus': os.cpu_count(),
+        'memory_gib': round(mem_kib / (1 << 20), 1),
+        'python': platform.python_version(),
+        'kernel': platform.release(),
+        'glance': version('glance'),
+        'glance_store': version('glance_store'),
+        'cinder': version('cinder'),
+        'sql': env.get('STACK_SQL', ''),
+        'filesystem_store_chunk_size': _chunk_size(env),
+        'copy_hash_algorithm': _default('copy_hash_algorithm'),
+        'buffer_chunks': _default('buffer_chunks'),
+    }
+
+
+def _default(name: str) -> object:
+    for opt in opts.glance_opts:
+        if opt.name == name:
+            return opt.default
+    return None
+
+
+def _chunk_size(env: dict[str, str]) -> str:
+    conf = env.get('GLANCE_CONF', '')
+    try:
+        for line in Path(conf).read_text().splitlines():
+            if line.startswith('filesystem_store_chunk_size'):
+                return line.split('=', 1)[1].strip()
+    except OSError:
+        pass
+    return '65536 (default)'
+
+
+def measure(env: dict[str, str], directory: Path, options: Options,
+            say: Callable[[str], None] = print) -> dict:
+    """Run every case on a stack with the reference services added."""
+    bench = Bench(env, directory, say)
+    try:
+        bench.glance_sizes(options.sizes, options.runs)
+        if options.volume_gib and 'CINDER_UPSTREAM_VOLUME_TYPE' in env:
+            bench.cinder_volumes(options.volume_gib, options.runs)
+    finally:
+        bench.remove_data()
+    bench.results['runs'] = options.runs
+    return bench.results
+
+
+def write_outputs(results: dict, out: Path) -> dict[str, Path]:
+    """bench.json, bench.png (chart) and bench.rst (tables) in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    chart = report.draw_chart(results, out / 'bench.png')
+    rst = out / 'bench.rst'
+    rst.write_text(report.format_rst(results, chart.name))
+    return {'json': report.write_json(results, out / 'bench.json'),
+            'chart': chart, 'rst': rst}
+
+
+def main(directory: str | None, options: Options, keep: bool = False,
+         with_cinder: bool = True) -> int:
+    """Measure on the stack in ``directory`` or on a new one.
+
+    :returns: 0 when every case ran (targets are reported, not enforced).
+    """
+    from cinder_multistore import stack
+    given = directory is not None and (Path(directory) / 'stack.env').exists()
+    stack_dir = Path(directory or tempfile.mkdtemp(prefix='cms-bench-'))
+    began = time.monotonic()
+    try:
+        if not given:
+            print('starting the embedded cloud in %s' % stack_dir,
+                  flush=True)
+            stack.up(stack_dir, with_cinder=with_cinder)
+        print('adding the reference services (Glance without the filter, '
+              "cinder-volume with Cinder's image service)", flush=True)
+        env = stack.add_bench_services(stack_dir)
+        if not with_cinder:
+            options.volume_gib = 0
+        results = measure(env, stack_dir, options,
+                          lambda line: print(line, flush=True))
+    except (stack.StackError, glance_cases.CaseFailed,
+            workflow.StepFailed) as exc:
+        print('bench failed: %s' % exc, file=sys.stderr)
+        return 1
+    finally:
+        if not given and not keep:
+            stack.down(stack_dir)
+    print()
+    print(report.format_table(results))
+    paths = write_outputs(results, Path(options.out))
+    written = ', '.join(str(p) for p in paths.values())
+    print('\nwrote %s in %.0f s' % (written, time.monotonic() - began))
+    return 0

@@ -1,0 +1,56 @@
+"""The benchmark's helpers that need no cloud: sizes, data, peak RSS."""
+
+import os
+
+import pytest
+
+from cinder_multistore.bench import data
+from cinder_multistore.bench import rss
+from cinder_multistore.bench import runner
+
+
+@pytest.mark.parametrize('text,expected', [
+    ('256M', 256 << 20), ('1G', 1 << 30), ('4g', 4 << 30),
+    ('8MiB', 8 << 20), ('1048576', 1 << 20), ('1.5G', 3 << 29)])
+def test_parse_size(text, expected):
+    assert runner.parse_size(text) == expected
+
+
+def test_data_file_blocks_differ_and_body_streams_it(tmp_path):
+    size = (9 << 20) + 3
+    path = data.make(tmp_path, size)
+    assert path.stat().st_size == size
+    raw = path.read_bytes()
+    assert raw[:4 << 20] != raw[4 << 20:8 << 20]
+    assert data.make(tmp_path, size) == path  # kept, not rewritten
+    body = data.Body(path)
+    assert len(body) == size
+    blocks = list(body)
+    assert max(map(len, blocks)) == data.BLOCK
+    assert b''.join(blocks) == raw
+    assert not hasattr(body, 'read')  # sent in whole blocks
+
+
+def test_copy_into_overwrites_the_start(tmp_path):
+    source = data.make(tmp_path, 3 << 20)
+    target = tmp_path / 'volume'
+    target.write_bytes(b'\0' * (4 << 20))
+    data.copy_into(source, target, 3 << 20)
+    content = target.read_bytes()
+    assert content[:3 << 20] == source.read_bytes()
+    assert content[3 << 20:] == b'\0' * (1 << 20)
+
+
+def test_peak_rss_of_own_process_tree():
+    monitor = rss.PeakRSS(os.getpid())
+    monitor.start()
+    assert os.getpid() in rss.tree(os.getpid())
+    ballast = bytearray(64 << 20)
+    ballast[::4096] = b'x' * len(ballast[::4096])
+    peak = monitor.stop()
+    del ballast
+    assert peak is not None and peak >= 64
+
+
+def test_peak_of_a_gone_process_is_none():
+    assert rss.peak_mib(2 ** 22 + 12345) is None
