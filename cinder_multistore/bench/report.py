@@ -62,7 +62,8 @@ RATIOS = (
 
 #: Column headers of a size block.
 CASE_HEADER = ['case', 'median s', 'min-max s', 'MB/s',
-               'Glance peak RSS MiB', 'Cinder peak RSS MiB']
+               'Glance peak RSS MiB', 'Cinder peak RSS MiB',
+               'Glance CPU s', 'machine busy %']
 #: Column headers of the target checks block.
 RATIO_HEADER = ['check', 'size', 'value', 'target', 'result']
 
@@ -100,7 +101,15 @@ def _stats(size_key: str, entry: dict[str, Any]) -> dict[str, Any] | None:
         'runs': len(seconds),
         'glance_rss_mib': _peak(entry.get('glance_rss_mib')),
         'cinder_rss_mib': _peak(entry.get('cinder_rss_mib')),
+        'glance_cpu_s': _median(entry.get('glance_cpu_s')),
+        'busy_pct': _median(entry.get('busy_pct')),
     }
+
+
+def _median(values: Iterable[float | None] | None) -> float | None:
+    """The median of ``values`` (``None`` entries ignored), or None."""
+    present = [v for v in values or () if v is not None]
+    return statistics.median(present) if present else None
 
 
 def summarize(results: Results) -> Summary:
@@ -254,7 +263,9 @@ def _case_rows(summary: Summary, size_key: str) -> list[list[str]]:
                      '%.2f-%.2f' % (stats['min'], stats['max']),
                      _fmt(stats['mb_per_s'], 1),
                      _fmt(stats['glance_rss_mib'], 1),
-                     _fmt(stats['cinder_rss_mib'], 1)])
+                     _fmt(stats['cinder_rss_mib'], 1),
+                     _fmt(stats.get('glance_cpu_s'), 1),
+                     _fmt(stats.get('busy_pct'), 0)])
     return rows
 
 

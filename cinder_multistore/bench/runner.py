@@ -28,7 +28,7 @@ from cinder_multistore.bench import cinder_cases
 from cinder_multistore.bench import data
 from cinder_multistore.bench import glance_cases
 from cinder_multistore.bench import report
-from cinder_multistore.bench import rss
+from cinder_multistore.bench import usage
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -94,10 +94,10 @@ class Bench:
         self.results: dict = {'sizes': [], 'cases': {},
                               'machine': machine(env)}
 
-    def _monitor(self, service: str | None) -> rss.PeakRSS | None:
+    def _monitor(self, service: str | None) -> usage.PeakRSS | None:
         if service is None:
             return None
-        return rss.PeakRSS(rss.service_pid(self.directory, service))
+        return usage.PeakRSS(usage.service_pid(self.directory, service))
 
     def _record(self, case: str, size: int, seconds: float,
                 **peaks: float | None) -> None:
@@ -106,20 +106,33 @@ class Bench:
         entry['seconds'].append(seconds)
         for name, value in peaks.items():
             entry.setdefault(name, []).append(value)
-        rates = size / MiB / seconds
-        extra = ''.join(' %s %.0f MiB' % (n.split('_')[0], v)
-                        for n, v in peaks.items() if v is not None)
-        self.say('  %-22s %-8s %7.2f s %8.1f MiB/s%s'
-                 % (case, report.human_size(size), seconds, rates, extra))
+        units = {'mib': 'MiB', 's': 'CPU s', 'pct': '% busy'}
+        extra = ''.join(
+            ' %s %.1f %s' % (n.split('_')[0], v, units[n.split('_')[-1]])
+            for n, v in peaks.items() if v is not None)
+        self.say('  %-20s %-8s %6.2f s %7.1f MB/s%s'
+                 % (case, report.human_size(size), seconds,
+                    size / 1e6 / seconds, extra))
 
     def _timed(self, fn: Callable[[], float],
-               monitors: dict[str, rss.PeakRSS | None]) -> tuple:
+               monitors: dict[str, usage.PeakRSS | None]) -> tuple:
+        """Run a case; its seconds, and peak RSS and CPU of each monitor.
+
+        ``glance_rss_mib`` also yields ``glance_cpu_s``; ``busy_pct`` is
+        the share of the machine's CPUs that was busy.
+        """
+        busy = usage.MachineBusy()
         for monitor in monitors.values():
             if monitor is not None:
                 monitor.start()
+        busy.start()
         seconds = fn()
-        peaks = {name: (m.stop() if m is not None else None)
-                 for name, m in monitors.items()}
+        peaks = {'busy_pct': busy.stop()}
+        for name, monitor in monitors.items():
+            peaks[name] = monitor.stop() if monitor is not None else None
+            if name == 'glance_rss_mib':
+                peaks['glance_cpu_s'] = (monitor.cpu_seconds
+                                         if monitor is not None else None)
         return seconds, peaks
 
     def glance_sizes(self, sizes: list[int], runs: int) -> None:
@@ -137,8 +150,6 @@ class Bench:
                         seconds, peaks = self._timed(
                             lambda: fn(path, size),
                             {'glance_rss_mib': self._monitor(service)})
-                        if service is None:
-                            peaks = {}
                         self._record(case, size, seconds, **peaks)
         finally:
             self.glance.delete(self.glance.base_image)

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from cinder_multistore.bench import data
-from cinder_multistore.bench import rss
+from cinder_multistore.bench import usage
 from cinder_multistore.bench import runner
 
 
@@ -42,9 +42,9 @@ def test_copy_into_overwrites_the_start(tmp_path):
 
 
 def test_peak_rss_of_own_process_tree():
-    monitor = rss.PeakRSS(os.getpid())
+    monitor = usage.PeakRSS(os.getpid())
     monitor.start()
-    assert os.getpid() in rss.tree(os.getpid())
+    assert os.getpid() in usage.tree(os.getpid())
     ballast = bytearray(64 << 20)
     ballast[::4096] = b'x' * len(ballast[::4096])
     peak = monitor.stop()
@@ -53,4 +53,16 @@ def test_peak_rss_of_own_process_tree():
 
 
 def test_peak_of_a_gone_process_is_none():
-    assert rss.peak_mib(2 ** 22 + 12345) is None
+    assert usage.peak_mib(2 ** 22 + 12345) is None
+
+
+def test_cpu_seconds_and_machine_busy_grow_with_work():
+    pids = [os.getpid()]
+    busy = usage.MachineBusy()
+    before = usage.cpu_seconds(pids)
+    busy.start()
+    total = 0
+    for i in range(3_000_000):
+        total += i
+    assert usage.cpu_seconds(pids) > before
+    assert 0 < busy.stop() <= 100
