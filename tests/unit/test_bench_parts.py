@@ -66,3 +66,11 @@ def test_cpu_seconds_and_machine_busy_grow_with_work():
         total += i
     assert usage.cpu_seconds(pids) > before
     assert 0 < busy.stop() <= 100
+
+
+def test_rounds_rotate_the_case_order():
+    cases = ['a', 'b', 'c']
+    orders = [runner.rotated(cases, r) for r in range(3)]
+    assert orders == [['a', 'b', 'c'], ['b', 'c', 'a'], ['c', 'a', 'b']]
+    assert {o[0] for o in orders} == set(cases)
+    assert runner.rotated([], 2) == []

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The benchmark: set up the machine, start the embedded cloud, measure the
+# upload paths side by side and write bench-results/bench.{json,png,rst}.
+# Arguments go to "cinder-multistore bench" (--large adds 4 GiB).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+bash "$top/tools/setup.sh"
+venv=${CMS_VENV:-$top/.venv}
+exec "$venv/bin/cinder-multistore" bench "$@"
