@@ -294,7 +294,8 @@ def test_format_rst_without_chart():
 
 
 def test_format_rst_parses():
-    core = pytest.importorskip('docutils.core')
+    from docutils import core
+
     rst = report.format_rst(full_results(), chart_name='bench.png')
     warnings = io.StringIO()
     doctree = core.publish_doctree(
