@@ -8,6 +8,8 @@ produces and does no other I/O than writing the file it is asked to write::
      'cases': {'glance-filter': {           # case -> str(size) -> lists
          '268435456': {'seconds': [1.5, 1.4, 1.6],
                        'glance_rss_mib': [142.0, 143.1, 142.5]}}},
+     'model': {'model-single': {            # bench.bound, same shape
+         '268435456': {'seconds': [0.9], 'cpu_s': [0.9]}}},
      'machine': {'cpus': 2}}                # copied through
 
 A case may be missing for some sizes or altogether, and the RSS lists may
@@ -34,6 +36,16 @@ CASES = (
     ('cinder-multistore', 'Cinder upload-to-image, this driver'),
     ('cinder-upstream', "Cinder upload-to-image, Cinder's image service"),
 )
+#: The cases of the hashing model (:mod:`cinder_multistore.bench.bound`).
+MODEL_CASES = (
+    ('model-single', 'one store: MD5 + SHA-512, write'),
+    ('model-colocated-3',
+     '3 stores from one stream: + 2 copies, each MD5 + SHA-1, write'),
+    ('model-colocated-3-no-md5',
+     '3 stores, copies without MD5 (glance_store cannot)'),
+)
+#: The model case the others are divided by.
+MODEL_BASE = 'model-single'
 #: The cases whose Glance worker RSS counts for the RSS growth check.
 GLANCE_CASES = ('glance-no-filter', 'glance-filter', 'colocated-3',
                 'upstream-copy-image')
@@ -66,6 +78,12 @@ CASE_HEADER = ['case', 'median s', 'min-max s', 'MB/s',
                'Glance CPU s', 'machine busy %']
 #: Column headers of the target checks block.
 RATIO_HEADER = ['check', 'size', 'value', 'target', 'result']
+#: Column headers of the hashing model block.
+MODEL_HEADER = ['model case', 'size', 'median s', 'min-max s', 'CPU s',
+                '/ one store']
+#: Titles of the hashing model block.
+MODEL_TITLE = ("what bounds co-location: glance_store's per-store hashing "
+               "and writes, without Glance")
 
 _UNITS = (('TiB', 1 << 40), ('GiB', 1 << 30), ('MiB', 1 << 20),
           ('KiB', 1 << 10))
@@ -103,6 +121,7 @@ def _stats(size_key: str, entry: dict[str, Any]) -> dict[str, Any] | None:
         'cinder_rss_mib': _peak(entry.get('cinder_rss_mib')),
         'glance_cpu_s': _median(entry.get('glance_cpu_s')),
         'busy_pct': _median(entry.get('busy_pct')),
+        'cpu_s': _median(entry.get('cpu_s')),
     }
 
 
@@ -275,23 +294,53 @@ def _ratio_rows(checks: list[dict[str, Any]]) -> list[list[str]]:
              'met' if c['met'] else 'NOT met'] for c in checks]
 
 
-Block = tuple[str | None, list[str], list[list[str]]]
+def _model_rows(results: Results) -> list[list[str]]:
+    """One row per model case and size, with its ratio to one store."""
+    summary = summarize({'cases': results.get('model') or {}})
+    labels = dict(MODEL_CASES)
+    rows = []
+    for key in size_keys({'sizes': results.get('sizes'),
+                          'cases': results.get('model') or {}}):
+        base = summary.get(MODEL_BASE, {}).get(key)
+        for case in [name for name, _label in MODEL_CASES] + sorted(
+                set(summary) - set(labels)):
+            stats = summary.get(case, {}).get(key)
+            if stats is None:
+                continue
+            ratio = (stats['median'] / base['median']
+                     if base and base['median'] > 0 else None)
+            rows.append([labels.get(case, case), _size_label(key),
+                         _fmt(stats['median'], 2),
+                         '%.2f-%.2f' % (stats['min'], stats['max']),
+                         _fmt(stats['cpu_s'], 1), _fmt(ratio, 2)])
+    return rows
+
+
+#: ``(terminal title, reST title, header, rows)``.
+Block = tuple[str, str, list[str], list[list[str]]]
 
 
 def _blocks(results: Results) -> list[Block]:
-    """The report as ``(size_key, header, rows)`` blocks, none empty.
+    """The report as blocks, none empty.
 
-    One block per size, then one block of target checks (size None).
+    One block per size, then the target checks, then the hashing model.
     """
     summary = summarize(results)
     blocks: list[Block] = []
     for key in size_keys(results):
         rows = _case_rows(summary, key)
         if rows:
-            blocks.append((key, CASE_HEADER, rows))
+            blocks.append((human_size(int(key)),
+                           'Upload of %s' % human_size(int(key)),
+                           CASE_HEADER, rows))
     checks = ratios(results)
     if checks:
-        blocks.append((None, RATIO_HEADER, _ratio_rows(checks)))
+        blocks.append(('targets', 'Targets (medians; value %s target)' % OP,
+                       RATIO_HEADER, _ratio_rows(checks)))
+    rows = _model_rows(results)
+    if rows:
+        blocks.append((MODEL_TITLE, MODEL_TITLE[0].upper() + MODEL_TITLE[1:],
+                       MODEL_HEADER, rows))
     return blocks
 
 
@@ -314,12 +363,12 @@ def format_table(results: Results) -> str:
     """The report as plain text for a terminal.
 
     :param results: the benchmark results.
-    :returns: one ``== <size> ==`` block per size with a row per case, then
-        a ``== targets ==`` block with the checks of :func:`ratios`.
+    :returns: one ``== <size> ==`` block per size with a row per case, a
+        ``== targets ==`` block with the checks of :func:`ratios`, then the
+        hashing model's block when it ran.
     """
     parts = []
-    for size_key, header, rows in _blocks(results):
-        title = 'targets' if size_key is None else human_size(int(size_key))
+    for title, _rst_title, header, rows in _blocks(results):
         parts.append('\n'.join(['== %s ==' % title]
                                + _aligned(header, rows)))
     return '\n\n'.join(parts or ['no results']) + '\n'
@@ -353,11 +402,7 @@ def format_rst(results: Results, chart_name: str | None = None) -> str:
     if chart_name:
         parts.append('.. image:: %s\n   :alt: cinder-multistore benchmark'
                      % chart_name)
-    for size_key, header, rows in _blocks(results):
-        if size_key is None:
-            title = 'Targets (medians; value %s target)' % OP
-        else:
-            title = 'Upload of %s' % human_size(int(size_key))
+    for _title, title, header, rows in _blocks(results):
         parts.append('\n'.join(_list_table(title, header, rows)))
     return '\n\n'.join(parts) + '\n'
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from cinder_multistore import opts
 from cinder_multistore import workflow
+from cinder_multistore.bench import bound
 from cinder_multistore.bench import cinder_cases
 from cinder_multistore.bench import data
 from cinder_multistore.bench import glance_cases
@@ -91,7 +92,7 @@ class Bench:
             workflow.session_for(env, 'OS'), env['GLANCE_ENDPOINT'],
             env['GLANCE_PLAIN_ENDPOINT'],
             {s: env['GLANCE_STORE_DIR_%s' % s] for s in STORES}, STORES)
-        self.results: dict = {'sizes': [], 'cases': {},
+        self.results: dict = {'sizes': [], 'cases': {}, 'model': {},
                               'machine': machine(env)}
 
     def _monitor(self, service: str | None) -> usage.PeakRSS | None:
@@ -100,8 +101,8 @@ class Bench:
         return usage.PeakRSS(usage.service_pid(self.directory, service))
 
     def _record(self, case: str, size: int, seconds: float,
-                **peaks: float | None) -> None:
-        entry = self.results['cases'].setdefault(case, {}).setdefault(
+                kind: str = 'cases', **peaks: float | None) -> None:
+        entry = self.results[kind].setdefault(case, {}).setdefault(
             str(size), {'seconds': []})
         entry['seconds'].append(seconds)
         for name, value in peaks.items():
@@ -145,7 +146,11 @@ class Bench:
                 for run in range(1, runs + 1):
                     self.say('%s, round %d of %d'
                              % (report.human_size(size), run, runs))
-                    for case in rotated(list(GLANCE_CASES), run - 1):
+                    cases = list(GLANCE_CASES) + list(bound.CASES)
+                    for case in rotated(cases, run - 1):
+                        if case in bound.CASES:
+                            self._model(case, path, size)
+                            continue
                         method, service = GLANCE_CASES[case]
                         fn = getattr(self.glance, method)
                         seconds, peaks = self._timed(
@@ -154,6 +159,21 @@ class Bench:
                         self._record(case, size, seconds, **peaks)
         finally:
             self.glance.delete(self.glance.base_image)
+
+    def _model(self, case: str, path: Path, size: int) -> None:
+        """One case of :mod:`bound`, with the filter's buffer and hash."""
+        cpu: list[float] = []
+
+        def replay() -> float:
+            seconds, cpu_seconds = bound.run(
+                case, path, self.data_dir / 'model',
+                depth=_default('buffer_chunks'),
+                copy_algorithm=_default('copy_hash_algorithm'))
+            cpu.append(cpu_seconds)
+            return seconds
+        seconds, peaks = self._timed(replay, {})
+        self._record(case, size, seconds, kind='model', cpu_s=cpu[0],
+                     **peaks)
 
     def cinder_volumes(self, gib: int, runs: int) -> None:
         """Upload-to-image with each image driver, ``runs`` rounds."""
@@ -208,6 +228,8 @@ def _usage_text(peaks: dict[str, float | None]) -> str:
         parts.append(text)
     if peaks.get('cinder_rss_mib') is not None:
         parts.append('Cinder %.0f MiB' % peaks['cinder_rss_mib'])
+    if peaks.get('cpu_s') is not None:
+        parts.append('%.1f CPU s' % peaks['cpu_s'])
     if peaks.get('busy_pct') is not None:
         parts.append('machine %.0f%% busy' % peaks['busy_pct'])
     return ''.join('; ' + p for p in parts)

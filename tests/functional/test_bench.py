@@ -12,6 +12,7 @@ from pathlib import Path
 import requests
 
 from cinder_multistore import stack
+from cinder_multistore.bench import bound
 from cinder_multistore.bench import runner
 from cinder_multistore.glance import middleware
 
@@ -42,6 +43,11 @@ def test_bench_runs_every_case_and_cleans_up(stack_env, tmp_path, admin):
     for name in runner.CINDER_CASES:
         entry = cases[name][str(1 << 30)]
         assert entry['seconds'][0] > 0 and entry['cinder_rss_mib'][0] > 0
+    model = saved['results']['model']
+    assert set(model) == set(bound.CASES)
+    for name in bound.CASES:
+        entry = model[name][str(SIZE)]
+        assert entry['seconds'][0] > 0 and entry['cpu_s'][0] >= 0
     checked = {r['name'] for r in saved['ratios']}
     assert len(checked) == 4
     assert (tmp_path / 'bench.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'

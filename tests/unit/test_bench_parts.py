@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from cinder_multistore.bench import bound
 from cinder_multistore.bench import data
 from cinder_multistore.bench import usage
 from cinder_multistore.bench import runner
@@ -74,3 +75,38 @@ def test_rounds_rotate_the_case_order():
     assert orders == [['a', 'b', 'c'], ['b', 'c', 'a'], ['c', 'a', 'b']]
     assert {o[0] for o in orders} == set(cases)
     assert runner.rotated([], 2) == []
+
+
+# -- hashing model -----------------------------------------------------------
+
+@pytest.mark.parametrize('case', bound.CASES)
+def test_model_case_writes_every_copy_and_leaves_nothing(tmp_path, case,
+                                                         monkeypatch):
+    path = data.make(tmp_path / 'data', (3 << 20) + 5)
+    written = []
+    real = bound.store_write
+
+    def spy(target, algorithms, blocks):
+        size = real(target, algorithms, blocks)
+        written.append((target.name, tuple(algorithms), size,
+                        target.read_bytes() == path.read_bytes()))
+        return size
+    monkeypatch.setattr(bound, 'store_write', spy)
+    seconds, cpu = bound.run(case, path, tmp_path / 'work', depth=2)
+    assert seconds > 0 and cpu >= 0
+    assert not (tmp_path / 'work').exists()
+    copies = bound.copy_hashes('sha1')[case]
+    expected = [('primary', bound.PRIMARY_HASHES)]
+    expected += [('copy%d' % n, copies) for n in range(2 if copies else 0)]
+    assert sorted((name, algos) for name, algos, _s, _same in written) == (
+        sorted(expected))
+    assert all(size == (3 << 20) + 5 and same
+               for _n, _a, size, same in written)
+
+
+def test_model_copy_failure_is_raised_without_blocking(tmp_path):
+    path = data.make(tmp_path / 'data', 8 << 20)
+    with pytest.raises(ValueError):
+        bound.run('model-colocated-3', path, tmp_path / 'work', depth=1,
+                  copy_algorithm='no-such-hash')
+    assert not (tmp_path / 'work').exists()

@@ -345,3 +345,63 @@ def test_draw_chart_writes_png(tmp_path, results):
     data = path.read_bytes()
     assert data.startswith(PNG_MAGIC)
     assert len(data) > 1000
+
+
+# -- hashing model -----------------------------------------------------------
+
+def _with_model():
+    results = full_results()
+    results['model'] = {
+        'model-single': {SMALL: {'seconds': [1.0, 0.9, 1.1],
+                                 'cpu_s': [1.0, 0.9, 1.0]},
+                         LARGE: {'seconds': [4.0, 4.2, 3.8],
+                                 'cpu_s': [4.0, 4.1, 3.9]}},
+        'model-colocated-3': {LARGE: {'seconds': [6.4, 6.6, 6.5],
+                                      'cpu_s': [11.0, 11.2, 11.1]}},
+        'model-colocated-3-no-md5': {LARGE: {'seconds': [4.1, 4.0, 4.2],
+                                             'cpu_s': [6.0, 6.1, 6.2]}},
+    }
+    return results
+
+
+def test_model_block_divides_by_one_store_at_each_size():
+    text = report.format_table(_with_model())
+    block = text.split('== %s ==' % report.MODEL_TITLE)[1].strip()
+    lines = block.splitlines()
+    assert lines[0].split()[:2] == ['model', 'case']
+    rows = lines[2:]
+    assert len(rows) == 4
+    assert rows[0].startswith('one store') and rows[0].endswith('1.00')
+    assert '256 MiB' in rows[0]
+    colocated = rows[2]
+    assert colocated.startswith('3 stores from one stream')
+    assert '6.50' in colocated and '11.1' in colocated
+    assert colocated.endswith('1.62')  # 6.5 / 4.0
+    assert rows[3].endswith('1.02')    # 4.1 / 4.0
+
+
+def test_model_block_absent_without_model_and_targets_unchanged():
+    assert report.MODEL_TITLE not in report.format_table(full_results())
+    assert report.ratios(_with_model()) == report.ratios(full_results())
+
+
+def test_model_row_without_one_store_has_no_ratio():
+    results = {'sizes': [GIB], 'model': {
+        'model-colocated-3': {LARGE: {'seconds': [6.0], 'cpu_s': [9.0]}}}}
+    text = report.format_table(results)
+    row = text.strip().splitlines()[-1]
+    assert row.startswith('3 stores') and row.endswith('-')
+
+
+def test_model_block_in_rst_parses():
+    from docutils import core
+
+    rst = report.format_rst(_with_model())
+    assert ".. list-table:: What bounds co-location" in rst
+    warnings = io.StringIO()
+    doctree = core.publish_doctree(
+        rst, settings_overrides={'report_level': 1, 'halt_level': 5,
+                                 'warning_stream': warnings})
+    assert warnings.getvalue() == ''
+    assert len(list(doctree.findall(
+        lambda node: node.tagname == 'table'))) == 4
