@@ -19,7 +19,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from cinder_multistore import opts
@@ -47,6 +47,8 @@ GLANCE_CASES = {
 #: case name -> Cinder image driver.
 CINDER_CASES = {'cinder-multistore': 'multistore',
                 'cinder-upstream': 'upstream'}
+#: Every case, in the order a round starts.
+ALL_CASES = tuple(GLANCE_CASES) + bound.CASES + tuple(CINDER_CASES)
 
 
 @dataclasses.dataclass
@@ -57,12 +59,25 @@ class Options:
     :param runs: rounds per size (each case once per round).
     :param volume_gib: size of the Cinder volumes (0: no Cinder cases).
     :param out: where the JSON, PNG and reST files go.
+    :param cases: the cases to run (None: all of :data:`ALL_CASES`).
     """
 
     sizes: list[int]
     runs: int = 3
     volume_gib: int = 1
     out: Path = Path('bench-results')
+    cases: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.cases or ()) - set(ALL_CASES)
+        if unknown:
+            raise ValueError('unknown case(s) %s; the cases are: %s'
+                             % (', '.join(sorted(unknown)),
+                                ', '.join(ALL_CASES)))
+
+    def selected(self, cases: Iterable[str]) -> list[str]:
+        """The cases of ``cases`` this run measures, in their order."""
+        return [c for c in cases if self.cases is None or c in self.cases]
 
 
 def parse_size(text: str) -> int:
@@ -107,7 +122,7 @@ class Bench:
         entry['seconds'].append(seconds)
         for name, value in peaks.items():
             entry.setdefault(name, []).append(value)
-        self.say('  %-20s %-8s %6.2f s %7.1f MB/s%s'
+        self.say('  %-24s %-8s %6.2f s %7.1f MB/s%s'
                  % (case, report.human_size(size), seconds,
                     size / 1e6 / seconds, _usage_text(peaks)))
 
@@ -136,8 +151,9 @@ class Bench:
                                          if monitor is not None else None)
         return seconds, peaks
 
-    def glance_sizes(self, sizes: list[int], runs: int) -> None:
-        """Every Glance case at every size, ``runs`` rounds each."""
+    def glance_sizes(self, sizes: list[int], runs: int,
+                     cases: list[str]) -> None:
+        """Glance and model ``cases`` at every size, ``runs`` rounds."""
         self.glance.prepare(data.make(self.data_dir, MiB))
         try:
             for size in sizes:
@@ -146,7 +162,6 @@ class Bench:
                 for run in range(1, runs + 1):
                     self.say('%s, round %d of %d'
                              % (report.human_size(size), run, runs))
-                    cases = list(GLANCE_CASES) + list(bound.CASES)
                     for case in rotated(cases, run - 1):
                         if case in bound.CASES:
                             self._model(case, path, size)
@@ -175,8 +190,9 @@ class Bench:
         self._record(case, size, seconds, kind='model', cpu_s=cpu[0],
                      **peaks)
 
-    def cinder_volumes(self, gib: int, runs: int) -> None:
-        """Upload-to-image with each image driver, ``runs`` rounds."""
+    def cinder_volumes(self, gib: int, runs: int,
+                       selected: list[str]) -> None:
+        """Upload-to-image with the ``selected`` drivers' cases."""
         cloud = workflow.Cloud(self.env, 'DEMO')
         cases = cinder_cases.CinderCases(
             cloud, Path(self.env['CINDER_NFS_MOUNT']),
@@ -190,7 +206,7 @@ class Bench:
             for run in range(1, runs + 1):
                 self.say('Cinder upload-to-image of %s, round %d of %d'
                          % (report.human_size(size), run, runs))
-                for case in rotated(list(CINDER_CASES), run - 1):
+                for case in rotated(selected, run - 1):
                     driver = CINDER_CASES[case]
                     seconds, peaks = self._timed(
                         lambda: cases.upload(driver),
@@ -284,10 +300,14 @@ def measure(env: dict[str, str], directory: Path, options: Options,
             say: Callable[[str], None] = print) -> dict:
     """Run every case on a stack with the reference services added."""
     bench = Bench(env, directory, say)
+    glance = options.selected(list(GLANCE_CASES) + list(bound.CASES))
+    cinder = options.selected(CINDER_CASES)
     try:
-        bench.glance_sizes(options.sizes, options.runs)
-        if options.volume_gib and 'CINDER_UPSTREAM_VOLUME_TYPE' in env:
-            bench.cinder_volumes(options.volume_gib, options.runs)
+        if glance:
+            bench.glance_sizes(options.sizes, options.runs, glance)
+        if (cinder and options.volume_gib
+                and 'CINDER_UPSTREAM_VOLUME_TYPE' in env):
+            bench.cinder_volumes(options.volume_gib, options.runs, cinder)
     finally:
         bench.remove_data()
     bench.results['runs'] = options.runs

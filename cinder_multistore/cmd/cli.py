@@ -47,8 +47,14 @@ def _bench(args: argparse.Namespace) -> int:
     sizes = [runner.parse_size(s) for s in args.sizes.split(',') if s]
     if args.large:
         sizes.append(4 * runner.GiB)
-    options = runner.Options(sizes=sizes, runs=args.runs,
-                             volume_gib=args.volume_gib, out=args.out)
+    cases = frozenset(c for c in (args.cases or '').split(',') if c)
+    try:
+        options = runner.Options(sizes=sizes, runs=args.runs,
+                                 volume_gib=args.volume_gib, out=args.out,
+                                 cases=cases or None)
+    except ValueError as exc:
+        print('cinder-multistore bench: %s' % exc, file=sys.stderr)
+        return 2
     return runner.main(args.dir, options, keep=args.keep,
                        with_cinder=not args.no_cinder)
 
@@ -82,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument('--volume-gib', type=int, default=1,
                        help='size of the volumes uploaded by Cinder, 0 to '
                        'skip the Cinder cases (default: %(default)s)')
+    bench.add_argument('--cases', metavar='CASE,...',
+                       help='only these cases (default: all), e.g. '
+                       'colocated-3 to profile it')
     bench.add_argument('--no-cinder', action='store_true',
                        help='start the cloud without Cinder')
     bench.add_argument('--out', default='bench-results', type=Path,

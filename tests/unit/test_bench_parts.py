@@ -110,3 +110,33 @@ def test_model_copy_failure_is_raised_without_blocking(tmp_path):
         bound.run('model-colocated-3', path, tmp_path / 'work', depth=1,
                   copy_algorithm='no-such-hash')
     assert not (tmp_path / 'work').exists()
+
+
+# -- case selection ----------------------------------------------------------
+
+def test_every_case_by_default_in_round_order():
+    options = runner.Options(sizes=[1 << 20])
+    assert options.selected(runner.ALL_CASES) == list(runner.ALL_CASES)
+    assert len(set(runner.ALL_CASES)) == len(runner.ALL_CASES)
+
+
+def test_selected_cases_keep_their_order():
+    options = runner.Options(sizes=[1 << 20], cases=frozenset(
+        {'model-single', 'colocated-3'}))
+    assert options.selected(runner.ALL_CASES) == ['colocated-3',
+                                                  'model-single']
+    assert options.selected(runner.CINDER_CASES) == []
+
+
+def test_unknown_case_names_every_case():
+    with pytest.raises(ValueError) as raised:
+        runner.Options(sizes=[1 << 20], cases=frozenset({'colocated'}))
+    assert 'unknown case(s) colocated' in str(raised.value)
+    assert 'colocated-3' in str(raised.value)
+
+
+def test_cli_refuses_an_unknown_case(capsys):
+    from cinder_multistore.cmd import cli
+    args = cli.build_parser().parse_args(['bench', '--cases', 'nope'])
+    assert args.func(args) == 2
+    assert 'unknown case(s) nope' in capsys.readouterr().err
