@@ -10,7 +10,8 @@ that work without Glance, on the benchmark's data file and disk:
 ``model-colocated-3``
     what the filter does for three stores: the same, plus two threads fed
     from the one stream through bounded queues, each computing MD5 and
-    ``copy_hash_algorithm`` and writing its copy.
+    ``copy_hash_algorithm`` and writing its copy, at the filter's
+    ``copy_writer_nice``.
 ``model-colocated-3-no-md5``
     the same with copies that skip the MD5, which glance_store does not
     allow: it shows what the copies' MD5 costs.
@@ -29,6 +30,8 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from cinder_multistore.glance import fanout
 
 #: Blocks of the stream, as the filter reads the request.
 BLOCK_SIZE = 1 << 20
@@ -76,14 +79,16 @@ class _Copy(threading.Thread):
     """One secondary store's writer, fed through a bounded queue."""
 
     def __init__(self, path: Path, algorithms: tuple[str, ...],
-                 depth: int) -> None:
+                 depth: int, nice: int) -> None:
         super().__init__(name='model-%s' % path.name, daemon=True)
         self.path = path
+        self.nice = nice
         self.algorithms = algorithms
         self.blocks: queue.Queue = queue.Queue(depth)
         self.error: BaseException | None = None
 
     def run(self) -> None:
+        fanout.lower_priority(self.nice)
         try:
             store_write(self.path, self.algorithms, _drain(self.blocks))
         except Exception as exc:
@@ -95,14 +100,15 @@ class _Copy(threading.Thread):
 
 
 def run(case: str, data_path: Path, workdir: Path, depth: int = 8,
-        copy_algorithm: str = 'sha1') -> tuple[float, float]:
+        copy_algorithm: str = 'sha1',
+        nice: int = 0) -> tuple[float, float]:
     """Replay one case on ``data_path``; files go to ``workdir``, removed.
 
     :returns: wall seconds and CPU seconds of this process.
     """
     hashes = copy_hashes(copy_algorithm)[case]
     workdir.mkdir(parents=True, exist_ok=True)
-    copies = [_Copy(workdir / ('copy%d' % n), hashes, depth)
+    copies = [_Copy(workdir / ('copy%d' % n), hashes, depth, nice)
               for n in range(2 if hashes is not None else 0)]
 
     def stream() -> Iterator[bytes]:

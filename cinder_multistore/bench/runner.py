@@ -183,7 +183,8 @@ class Bench:
             seconds, cpu_seconds = bound.run(
                 case, path, self.data_dir / 'model',
                 depth=_default('buffer_chunks'),
-                copy_algorithm=_default('copy_hash_algorithm'))
+                copy_algorithm=_default('copy_hash_algorithm'),
+                nice=_default('copy_writer_nice'))
             cpu.append(cpu_seconds)
             return seconds
         seconds, peaks = self._timed(replay, {})
@@ -275,6 +276,7 @@ def machine(env: dict[str, str]) -> dict[str, object]:
         'filesystem_store_chunk_size': _chunk_size(env),
         'copy_hash_algorithm': _default('copy_hash_algorithm'),
         'buffer_chunks': _default('buffer_chunks'),
+        'copy_writer_nice': _default('copy_writer_nice'),
     }
 
 

@@ -14,6 +14,7 @@ that fails keeps draining its queue so the others never stall.
 """
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -97,6 +98,24 @@ class QueueReader:
                 self._done = True
 
 
+def lower_priority(nice: int) -> bool:
+    """Raise the calling thread's nice value by ``nice``; True if done.
+
+    On Linux a thread's nice value is its own, so the rest of the process
+    keeps its priority. Elsewhere, or when refused, nothing changes.
+    """
+    if nice <= 0:
+        return False
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(current + nice, 19))
+    except (AttributeError, OSError) as exc:
+        LOG.debug('Thread priority left as it is: %s', exc)
+        return False
+    return True
+
+
 class StoreWriter(threading.Thread):
     """Write one secondary store from a queue, in a thread of its own.
 
@@ -105,12 +124,15 @@ class StoreWriter(threading.Thread):
         store returns (kept in :attr:`result`). It must remove any partial
         data it wrote when it raises.
     :param depth: how many chunks may wait in the queue.
+    :param nice: nice increment of this thread (0: none).
     """
 
     def __init__(self, store_id: str,
-                 write: Callable[[QueueReader], Any], depth: int) -> None:
+                 write: Callable[[QueueReader], Any], depth: int,
+                 nice: int = 0) -> None:
         super().__init__(name='cms-writer-%s' % store_id, daemon=True)
         self.store_id = store_id
+        self.nice = nice
         self.chunks: 'queue.Queue[Any]' = queue.Queue(maxsize=depth)
         self.reader = QueueReader(self.chunks)
         self._write = write
@@ -120,6 +142,7 @@ class StoreWriter(threading.Thread):
 
     def run(self) -> None:
         start = time.monotonic()
+        lower_priority(self.nice)
         try:
             self.result = self._write(self.reader)
         except BaseException as exc:  # reported, never raised in a thread

@@ -141,10 +141,11 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
         context = _context(req)
         size = req.content_length or _declared_size(req)
         depth = self._option('buffer_chunks')
+        nice = self._option('copy_writer_nice')
         writers = [
             fanout.StoreWriter(
                 store, self._writer_for(context, store, image_id, size),
-                depth)
+                depth, nice)
             for store in decision.secondaries]
         for writer in writers:
             writer.start()

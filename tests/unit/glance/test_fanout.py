@@ -187,3 +187,34 @@ def test_read_all_and_readline_through_the_tee():
     tee.finish(complete=True)
     assert rest == b'x' * 5000 + b'\nend'
     assert results['b'] == hashlib.sha256(data).hexdigest()
+
+
+def _priority():
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.parametrize('nice', [0, 3])
+def test_writer_thread_alone_runs_at_lower_priority(nice):
+    before = _priority()
+    seen = []
+
+    def write(reader):
+        seen.append(_priority())
+        return reader.read()
+    writer = fanout.StoreWriter('beta', write, depth=2, nice=nice)
+    writer.start()
+    tee = fanout.TeeInput(io.BytesIO(b'x' * 10), [writer])
+    assert tee.read() == b'x' * 10
+    tee.finish(complete=True)
+    writer.join()
+    assert writer.result == b'x' * 10
+    assert seen == [min(before + nice, 19)]
+    assert _priority() == before
+
+
+def test_lower_priority_refused_changes_nothing(monkeypatch):
+    def refuse(*args):
+        raise PermissionError(13, 'Permission denied')
+    monkeypatch.setattr(os, 'setpriority', refuse)
+    assert fanout.lower_priority(5) is False
+    assert fanout.lower_priority(0) is False

@@ -7,6 +7,8 @@ mandatory co-location option. Store errors are glance_store's own types.
 
 import hashlib
 import io
+import os
+import threading
 import uuid
 
 import glance_store
@@ -261,3 +263,22 @@ def test_import_colocation_rewrites_body():
     assert req.get_response(filt).status_int == 202
     assert seen['body']['stores'] == ['beta', 'gamma']
     assert seen['store'] is None
+
+
+@pytest.mark.parametrize('nice', [None, 0, 7])
+def test_copy_writers_run_at_the_configured_nice(nice):
+    class Recording(FakeAdapter):
+        def write(self, context, store, image_id, reader, size, algo):
+            self.priorities = getattr(self, 'priorities', [])
+            self.priorities.append(os.getpriority(
+                os.PRIO_PROCESS, threading.get_native_id()))
+            return super().write(context, store, image_id, reader, size,
+                                 algo)
+    adapter = Recording()
+    options = {} if nice is None else {'copy_writer_nice': nice}
+    resp = _put(_filter(FakeGlance(), adapter, **options),
+                {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 204
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    step = 5 if nice is None else nice
+    assert adapter.priorities == [min(own + step, 19)]
