@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from keystoneauth1 import session as ks_session
@@ -105,22 +106,43 @@ class GlanceCases:
         self._wait_stores(self.endpoint, image_id, set(self.stores), 120)
         self.base_image = image_id
 
-    def _wait_stores(self, endpoint: str, image_id: str, stores: set[str],
-                     timeout: float) -> None:
+    def _wait_image(self, endpoint: str, image_id: str,
+                    done: Callable[[dict], bool], what: str,
+                    timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             image = self._get(endpoint, image_id)
-            if stores <= _stores(image):
+            if done(image):
                 return
             failed = image.get('os_glance_failed_import')
             if failed:
                 raise CaseFailed('copy-image of %s failed in %s'
                                  % (image_id, failed))
             if time.monotonic() > deadline:
-                raise CaseFailed('image %s not in %s after %.0f s (has %s)'
-                                 % (image_id, sorted(stores), timeout,
+                raise CaseFailed('image %s: %s after %.0f s (stores %s)'
+                                 % (image_id, what, timeout,
                                     image.get('stores')))
             time.sleep(0.05)
+
+    def _wait_stores(self, endpoint: str, image_id: str, stores: set[str],
+                     timeout: float) -> None:
+        self._wait_image(endpoint, image_id,
+                         lambda image: stores <= _stores(image),
+                         'not in %s' % sorted(stores), timeout)
+
+    def _wait_import_finished(self, endpoint: str, image_id: str,
+                              timeout: float) -> None:
+        """Until the import task has let go of the image.
+
+        Glance's copy-image task still updates the image's properties
+        after the last store is listed; deleting the image before that
+        fails with a 500 (conflicting updates of ``image_properties``).
+        """
+        self._wait_image(
+            endpoint, image_id,
+            lambda image: (not image.get('os_glance_importing_to_stores')
+                           and 'os_glance_import_task' not in image),
+            'import task still running', timeout)
 
     # -- the cases -------------------------------------------------------
 
@@ -175,6 +197,7 @@ class GlanceCases:
                                      'stores': list(self.stores[1:])})
             self._wait_stores(endpoint, image_id, set(self.stores), 1800)
             seconds = time.monotonic() - start
+            self._wait_import_finished(endpoint, image_id, 300)
             self._expect(endpoint, image_id, set(self.stores), size)
             return seconds
         finally:
