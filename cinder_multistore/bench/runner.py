@@ -63,7 +63,7 @@ class Options:
     """
 
     sizes: list[int]
-    runs: int = 3
+    runs: int = 5
     volume_gib: int = 1
     out: Path = Path('bench-results')
     cases: frozenset[str] | None = None

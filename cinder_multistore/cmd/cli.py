@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                        '%(default)s)')
     bench.add_argument('--large', action='store_true',
                        help='also measure 4 GiB')
-    bench.add_argument('--runs', type=int, default=3,
+    bench.add_argument('--runs', type=int, default=5,
                        help='rounds per size; each round runs every case '
                        'once (default: %(default)s)')
     bench.add_argument('--volume-gib', type=int, default=1,
