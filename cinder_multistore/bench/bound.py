@@ -8,10 +8,10 @@ that work without Glance, on the benchmark's data file and disk:
 ``model-single``
     one store: MD5 and Glance's ``hashing_algorithm`` (SHA-512), write.
 ``model-colocated-3``
-    what the filter does for three stores: the same, plus two threads fed
-    from the one stream through bounded queues, each computing MD5 and
-    ``copy_hash_algorithm`` and writing its copy, at the filter's
-    ``copy_writer_nice``.
+    what the filter does for three stores: the same, plus two copies fed
+    from the one stream by the filter's own fan-out (bounded queues, a
+    writer thread each at ``copy_writer_nice``), each computing MD5 and
+    ``copy_hash_algorithm`` and writing its copy.
 ``model-colocated-3-no-md5``
     the same with copies that skip the MD5, which glance_store does not
     allow: it shows what the copies' MD5 costs.
@@ -24,12 +24,11 @@ cores and disk, not Glance and not the filter.
 from __future__ import annotations
 
 import hashlib
-import queue
 import shutil
-import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from cinder_multistore.glance import fanout
 
@@ -70,33 +69,9 @@ def store_write(path: Path, algorithms: Iterable[str],
     return written
 
 
-def _drain(blocks: queue.Queue) -> Iterator[bytes]:
-    while (block := blocks.get()) is not None:
-        yield block
-
-
-class _Copy(threading.Thread):
-    """One secondary store's writer, fed through a bounded queue."""
-
-    def __init__(self, path: Path, algorithms: tuple[str, ...],
-                 depth: int, nice: int) -> None:
-        super().__init__(name='model-%s' % path.name, daemon=True)
-        self.path = path
-        self.nice = nice
-        self.algorithms = algorithms
-        self.blocks: queue.Queue = queue.Queue(depth)
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        fanout.lower_priority(self.nice)
-        try:
-            store_write(self.path, self.algorithms, _drain(self.blocks))
-        except Exception as exc:
-            self.error = exc
-            # NOTE: keep taking blocks so the stream never blocks on a
-            # copy that has stopped writing.
-            for _block in _drain(self.blocks):
-                pass
+def _blocks(source: Any) -> Iterator[bytes]:
+    """``source`` read in blocks, as glance_store's ``chunkreadable``."""
+    return iter(lambda: source.read(BLOCK_SIZE), b'')
 
 
 def run(case: str, data_path: Path, workdir: Path, depth: int = 8,
@@ -104,34 +79,41 @@ def run(case: str, data_path: Path, workdir: Path, depth: int = 8,
         nice: int = 0) -> tuple[float, float]:
     """Replay one case on ``data_path``; files go to ``workdir``, removed.
 
+    The copies are fed by the filter's own fan-out
+    (:class:`~cinder_multistore.glance.fanout.TeeInput` and
+    :class:`~cinder_multistore.glance.fanout.StoreWriter`), with its
+    queues, threads and priorities.
+
     :returns: wall seconds and CPU seconds of this process.
     """
     hashes = copy_hashes(copy_algorithm)[case]
     workdir.mkdir(parents=True, exist_ok=True)
-    copies = [_Copy(workdir / ('copy%d' % n), hashes, depth, nice)
-              for n in range(2 if hashes is not None else 0)]
 
-    def stream() -> Iterator[bytes]:
-        with open(data_path, 'rb') as f:
-            while block := f.read(BLOCK_SIZE):
-                for copy in copies:
-                    copy.blocks.put(block)
-                yield block
+    def copy_to(path: Path) -> Callable[[fanout.QueueReader], int]:
+        return lambda reader: store_write(path, hashes, _blocks(reader))
+    writers = [fanout.StoreWriter('copy%d' % n,
+                                  copy_to(workdir / ('copy%d' % n)),
+                                  depth, nice)
+               for n in range(2 if hashes is not None else 0)]
 
     began, cpu = time.monotonic(), time.process_time()
-    for copy in copies:
-        copy.start()
+    for writer in writers:
+        writer.start()
     try:
-        store_write(workdir / 'primary', PRIMARY_HASHES, stream())
+        with open(data_path, 'rb') as source:
+            tee = fanout.TeeInput(source, writers, BLOCK_SIZE)
+            complete = False
+            try:
+                store_write(workdir / 'primary', PRIMARY_HASHES,
+                            _blocks(tee))
+                complete = True
+            finally:
+                tee.finish(complete)
     finally:
-        for copy in copies:
-            copy.blocks.put(None)
-        for copy in copies:
-            copy.join()
         seconds = time.monotonic() - began
         cpu_seconds = time.process_time() - cpu
         shutil.rmtree(workdir, ignore_errors=True)
-    for copy in copies:
-        if copy.error is not None:
-            raise copy.error
+    for writer in writers:
+        if writer.error is not None:
+            raise writer.error
     return seconds, cpu_seconds
