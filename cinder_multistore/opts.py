@@ -87,9 +87,9 @@ The request's own thread reads the client and writes the primary store; the
 copies follow it through bounded queues. When the copies' hashing takes more
 CPU than the machine has, threads of equal priority slow the request's own
 path down as much as the copies, and the whole upload waits for it. With a
-lower priority the copies use the CPU the request leaves: on two cores a
-co-located upload into three stores is about 10% faster. 0 keeps the
-worker's priority.
+lower priority the copies use the CPU the request leaves. Measured on two
+cores: about 9% faster in the benchmark's hashing model, 2 to 4% on a real
+co-located upload into three stores. 0 keeps the worker's priority.
 
 Possible values:
     * An integer from 0 (same priority) to 19 (lowest).
