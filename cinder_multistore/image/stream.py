@@ -59,8 +59,16 @@ def measure_size(source) -> int | None:
         return None
     try:
         end = source.seek(0, os.SEEK_END)
+        if end is None:
+            # NOTE: os-brick's RBDVolumeIOWrapper.seek() returns None instead
+            # of the new offset (io.IOBase returns it); its tell() is right.
+            end = source.tell()
         source.seek(position, os.SEEK_SET)
     except _UNSUPPORTED:
+        return None
+    if not isinstance(end, int):
+        LOG.warning('Cannot tell the size of %r: seek/tell gave %r',
+                    source, end)
         return None
     return max(end - position, 0)
 

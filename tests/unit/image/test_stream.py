@@ -71,6 +71,33 @@ def test_size_of_a_seekable_object_without_a_descriptor():
     assert data.read() == b'cdef'
 
 
+class _RBDImage:
+    """The part of ``rbd.Image`` that os-brick's wrapper reads."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def size(self) -> int:
+        return len(self.data)
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self.data[offset:offset + length]
+
+
+def test_size_of_an_rbd_volume_wrapper():
+    # os-brick's RBDVolumeIOWrapper (what Cinder's RBD driver hands to the
+    # image service for raw uploads) returns None from seek().
+    linuxrbd = pytest.importorskip('os_brick.initiator.linuxrbd')
+    meta = linuxrbd.RBDImageMetadata(_RBDImage(b'x' * 10 + b'y' * 5),
+                                     'volumes', 'cinder', 'ceph.conf')
+    wrapper = linuxrbd.RBDVolumeIOWrapper(meta)
+    assert wrapper.seek(0, os.SEEK_END) is None
+    wrapper.seek(10)
+    assert stream.measure_size(wrapper) == 5
+    assert wrapper.tell() == 10
+    assert wrapper.read(5) == b'y' * 5
+
+
 def test_size_of_a_pipe_is_unknown():
     read_fd, write_fd = os.pipe()
     try:
