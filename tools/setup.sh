@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian machine for cinder-multistore: Debian packages the
-# embedded cloud needs, a SQL server and RabbitMQ when none answers, and a
-# virtualenv (.venv, or $CMS_VENV) with the project and its [stack,test]
-# extras. Safe to run again; each step is skipped when already done.
+# embedded cloud needs (Ceph included), a SQL server and RabbitMQ when none
+# answers, and a virtualenv (.venv, or $CMS_VENV) with the project and its
+# [stack,test] extras and Debian's rados/rbd bindings. Safe to run again;
+# each step is skipped when already done.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 venv=${CMS_VENV:-$top/.venv}
@@ -34,6 +35,10 @@ apt_install() {
 
 # mount.nfs (os-brick checks for it), qemu-img (Cinder's image conversion).
 apt_install nfs-common qemu-utils
+# The two Ceph clusters of the stack (sites central and edge) and the
+# rados/rbd Python bindings that glance_store and Cinder's RBD driver load.
+# Nothing starts by itself: the stack runs the daemons.
+apt_install ceph-mon ceph-osd ceph-mgr ceph-common python3-rados python3-rbd
 
 if ! answers 127.0.0.1 3306 && ! answers 127.0.0.1 5432; then
     log "no SQL server answers: installing MariaDB"
@@ -61,5 +66,23 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "$want" > "$stamp"
 else
     "$venv/bin/pip" install -q --no-deps -e "$top" >/dev/null
+fi
+
+# Debian builds the rados/rbd bindings for its own python3 only; a venv of
+# the same minor version loads them through symlinks.
+read -r site suffix < <("$venv/bin/python" -c 'import sysconfig
+print(sysconfig.get_path("purelib"), sysconfig.get_config_var("EXT_SUFFIX"))')
+for module in rados rbd; do
+    so=/usr/lib/python3/dist-packages/$module$suffix
+    if [ ! -e "$so" ]; then
+        log "warning: $so is missing"
+    elif [ "$(readlink "$site/$module$suffix" 2>/dev/null)" != "$so" ]; then
+        log "linking $so into $site"
+        ln -sfn "$so" "$site/$module$suffix"
+    fi
+done
+if ! "$venv/bin/python" -c 'import rados, rbd' 2>/dev/null; then
+    log "warning: $venv cannot import rados/rbd (python minor version differs" \
+        "from Debian's python3?): the Ceph clusters of the stack will not work"
 fi
 log "ready: $venv"
