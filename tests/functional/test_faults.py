@@ -1,0 +1,166 @@
+"""Faults during uploads, on the real services of the embedded cloud.
+
+A client that dies half-way through a co-located upload, a secondary
+store that fills up, and cinder-volume killed while it uploads a volume.
+Whatever breaks, no image stays in ``saving``, no store folder keeps data
+the image does not list, and the Glance workers do not keep the threads
+that wrote the copies.
+"""
+
+import hashlib
+import os
+import time
+
+import pytest
+from glanceclient import exc as glance_exc
+
+from cinder_multistore import placement
+from cinder_multistore.stack import cinder as stack_cinder
+from tests.functional import cloud
+from tests.functional import probes
+from tests.functional.test_glance_placement import _assert_only_in
+
+MIB = probes.MIB
+#: Where the client gives up, and what it announced.
+SENT = 8 * MIB
+ANNOUNCED = 32 * MIB
+#: Bounds of the waits after a fault.
+SETTLE = 30.0
+COLOCATED = ['alpha', 'beta', 'gamma']
+
+
+@pytest.fixture(scope='module')
+def three_store_base(demo):
+    """An active image of the demo project in alpha, beta and gamma."""
+    base = demo.image_in(os.urandom(4096), COLOCATED)
+    yield base
+    demo.glance.images.delete(base['id'])
+
+
+def _status(client, image_id):
+    """The image's status, ``deleted`` when it is gone."""
+    try:
+        return client.get(image_id)['status']
+    except glance_exc.HTTPNotFound:
+        return 'deleted'
+
+
+def _wait_status(client, image_id, wanted, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        status = _status(client, image_id)
+        if status in wanted or time.monotonic() > deadline:
+            return status
+        time.sleep(0.3)
+
+
+def _evidence(log, image_id):
+    return '\n'.join(log.lines(image_id) + log.problems()[-20:])
+
+
+# -- a client that disconnects mid-upload ----------------------------------
+
+@pytest.mark.parametrize('chunked,reset', [
+    (True, False), (False, False), (True, True), (False, True)],
+    ids=['chunked-close', 'content-length-close', 'chunked-reset',
+         'content-length-reset'])
+def test_client_disconnect_mid_colocated_upload(stack_env, demo,
+                                                three_store_base, chunked,
+                                                reset):
+    before = probes.glance_usage(stack_env)
+    log = probes.LogWindow(stack_env['GLANCE_LOG'])
+    image = demo.create(name='cms-fault-disconnect')
+    upload = probes.RawUpload(
+        stack_env['GLANCE_ENDPOINT'], demo.session.get_token(), image.id,
+        headers={placement.BASE_IMAGE_HEADER: three_store_base['id']},
+        length=None if chunked else ANNOUNCED)
+    try:
+        for block in probes.blocks(SENT):
+            upload.send(block)
+        # The upload really is under way in all three stores.
+        assert _wait_status(demo, image.id, {'saving'}, 20) == 'saving'
+        deadline = time.monotonic() + 20
+        while (sorted(probes.leftovers(stack_env, image.id)) != COLOCATED
+               and time.monotonic() < deadline):
+            time.sleep(0.2)
+        during = probes.glance_usage(stack_env)
+        partial = probes.leftovers(stack_env, image.id)
+    finally:
+        upload.abort(reset=reset)
+    print('\nbefore: %s\nduring: %s (partial files: %s)'
+          % (before, during, partial))
+    assert sorted(partial) == COLOCATED, partial
+
+    status = _wait_status(demo, image.id, {'queued', 'deleted'}, SETTLE)
+    left = probes.wait_no_leftovers(stack_env, image.id, SETTLE)
+    after = probes.wait_threads(stack_env, before.threads, SETTLE)
+    print('after:  %s; image %s; files left %s' % (after, status, left))
+    evidence = _evidence(log, image.id)
+    assert status in ('queued', 'deleted'), evidence
+    assert left == {}, evidence
+    assert after.pids == before.pids, 'a Glance worker died:\n' + evidence
+    assert after.threads <= before.threads, evidence
+    if status == 'queued':
+        got = demo.get(image.id)
+        assert cloud.stores_of(got) == []
+        assert got['size'] in (None, 0)
+        demo.glance.images.delete(image.id)
+
+
+# -- a secondary store that fills up ----------------------------------------
+
+@pytest.fixture(scope='module')
+def small_store_base(demo):
+    """An active image in alpha and delta (the 16 MiB tmpfs store)."""
+    base = demo.image_in(os.urandom(1024), ['alpha', 'delta'])
+    yield base
+    demo.glance.images.delete(base['id'])
+
+
+def _free(path):
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize
+
+
+@pytest.mark.parametrize('chunked', [False, True],
+                         ids=['content-length', 'chunked'])
+def test_full_secondary_store_fails_alone(stack_env, demo, small_store_base,
+                                          chunked):
+    delta = stack_env['GLANCE_STORE_DIR_delta']
+    free_before = _free(delta)
+    log = probes.LogWindow(stack_env['GLANCE_LOG'])
+    data = os.urandom(24 * MIB)
+    body = data
+    if chunked:
+        body = iter([data[i:i + MIB] for i in range(0, len(data), MIB)])
+    image = demo.create(name='cms-fault-full-secondary')
+    resp = demo.upload(image.id, body, base=small_store_base['id'])
+    evidence = _evidence(log, image.id)
+    assert resp.status_code == 204, '%s %s\n%s' % (resp.status_code,
+                                                   resp.text, evidence)
+    assert cloud.written(resp) == ['alpha'], dict(resp.headers)
+    assert cloud.failed(resp) == ['delta'], dict(resp.headers)
+    assert resp.headers.get('X-Image-Placement-Rule') == 'colocate'
+    got = _assert_only_in(stack_env, demo, image.id, ['alpha'], data=data)
+    assert got['checksum'] == hashlib.md5(data).hexdigest()
+    # Nothing of the image in delta (no partial or temporary file either).
+    assert 'delta' not in probes.leftovers(stack_env, image.id)
+    assert _free(delta) == free_before
+    # The reason is logged, naming the store.
+    warned = log.lines(image.id, 'delta', 'failed')
+    assert warned, evidence
+    print('\n' + '\n'.join(warned))
+    demo.glance.images.delete(image.id)
+
+
+# -- cinder-volume killed mid-upload -----------------------------------------
+
+def test_cinder_volume_killed_mid_upload(stack_env):
+    restart = getattr(stack_cinder, 'restart_volume', None)
+    if restart is None:
+        pytest.skip('cinder_multistore.stack.cinder has no helper to '
+                    'restart cinder-volume (only start() of all three '
+                    'services and start_upstream_volume()); killing it '
+                    'would leave the rest of the session without a volume '
+                    'service')
+    pytest.skip('restart_volume exists now: write this case against it')
