@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -59,6 +60,36 @@ def _bench(args: argparse.Namespace) -> int:
                        with_cinder=not args.no_cinder)
 
 
+def _audit(args: argparse.Namespace) -> int:
+    import json
+    import warnings
+    # NOTE: the report is the output; Glance's imports log and warn.
+    logging.getLogger().setLevel(logging.WARNING)
+    warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
+    from cinder_multistore.glance import audit
+    options = audit.Options(
+        config_files=tuple(args.config_file or
+                           audit.default_config_files(os.environ)),
+        config_dirs=tuple(args.config_dir or ()),
+        stores=tuple(args.store or ()),
+        include_reserved=args.include_reserved, delete=args.delete,
+        min_age=args.min_age)
+    try:
+        report = audit.run(options)
+    except audit.AuditError as exc:
+        print('cinder-multistore audit: %s' % exc, file=sys.stderr)
+        return audit.EXIT_ERROR
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        for finding in report.findings:
+            print(audit.format_finding(finding))
+        for error in report.errors:
+            print('error: %s' % error, file=sys.stderr)
+        print(audit.summary(report))
+    return audit.exit_code(report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog='cinder-multistore')
@@ -99,6 +130,30 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument('--keep', action='store_true',
                        help='leave the cloud the bench started running')
     bench.set_defaults(func=_bench)
+    aud = sub.add_parser(
+        'audit', help='find (and optionally delete) data in file and rbd '
+        'stores that no image location points to; run on a glance-api host')
+    aud.add_argument('--config-file', action='append', metavar='PATH',
+                     help='glance-api.conf (repeatable; default: what '
+                     'glance-api reads: glance-image-import.conf if present '
+                     'and glance-api.conf of $OS_GLANCE_CONFIG_DIR, '
+                     '/etc/glance when unset)')
+    aud.add_argument('--config-dir', action='append', metavar='DIR',
+                     help='an oslo.config directory of *.conf files')
+    aud.add_argument('--store', action='append', metavar='STORE',
+                     help='audit only this store (repeatable; a reserved '
+                     'store named here is audited)')
+    aud.add_argument('--include-reserved', action='store_true',
+                     help='also audit os_glance_staging_store and '
+                     'os_glance_tasks_store')
+    aud.add_argument('--delete', action='store_true',
+                     help='delete stray data last written at least '
+                     '--min-age seconds ago')
+    aud.add_argument('--min-age', type=float, default=3600, metavar='SECONDS',
+                     help='with --delete (default: %(default)d)')
+    aud.add_argument('--json', action='store_true',
+                     help='print the report as JSON')
+    aud.set_defaults(func=_audit)
     st = sub.add_parser('stack', help='start or stop the embedded cloud')
     st_sub = st.add_subparsers(dest='action', required=True)
     up = st_sub.add_parser('up', help='start the embedded cloud')

@@ -1,0 +1,280 @@
+"""The audit's decisions: URL mapping, orphans, age, store selection."""
+
+import os
+import uuid
+
+import pytest
+
+from cinder_multistore.glance import audit
+
+FSID = 'c0ffee00-1111-2222-3333-444455556666'
+IMG = str(uuid.UUID(int=1))
+OTHER = str(uuid.UUID(int=2))
+
+
+def _file(store, path, mtime=0.0, size=10):
+    name = path.rsplit('/', 1)[-1]
+    return audit.StoredObject(store, audit.file_url(path), name, size, mtime)
+
+
+def _rbd(store, pool, name, mtime=0.0, fsid=FSID):
+    return audit.StoredObject(store, audit.rbd_url(fsid, pool, name), name,
+                              5, mtime)
+
+
+def _image(image_id, urls, status='active', deleted=False,
+           loc_status='active'):
+    return {'id': image_id, 'status': status, 'deleted': deleted,
+            'locations': [{'url': u, 'status': loc_status} for u in urls]}
+
+
+# -- URL mapping -----------------------------------------------------------
+
+def test_file_url_is_glance_store_location():
+    path = '/srv/alpha/%s' % IMG
+    assert audit.file_url(path) == 'file://' + path
+    assert audit.file_url('/srv//alpha/./x') == 'file:///srv/alpha/x'
+
+
+def test_rbd_url_is_glance_store_location():
+    assert audit.rbd_url(FSID, 'images', IMG) == (
+        'rbd://%s/images/%s/snap' % (FSID, IMG))
+    assert audit.rbd_url('f', 'my/pool', 'a b') == (
+        'rbd://f/my%2Fpool/a%20b/snap')
+
+
+def test_location_keys():
+    assert audit.location_key('file:///a//b/c') == ('file', '/a/b/c')
+    assert audit.location_key('rbd://%s/images/%s/snap' % (FSID, IMG)) == (
+        'rbd', FSID, 'images', IMG)
+    assert audit.location_key('rbd://f/my%2Fpool/a%20b/snap') == (
+        'rbd', 'f', 'my/pool', 'a b')
+    assert audit.location_key('rbd://%s' % IMG) == ('rbd', '', '', IMG)
+    assert audit.location_key('http://x/y') == ('url', 'http://x/y')
+    assert audit.location_key('') is None
+
+
+def test_rbd_key_ignores_the_snapshot_name():
+    obj = _rbd('ceph', 'images', IMG)
+    keys = audit.referenced_keys([_image(
+        IMG, ['rbd://%s/images/%s/other-snap' % (FSID, IMG)])])
+    assert audit.is_referenced(obj, keys)
+
+
+def test_rbd_key_needs_the_same_cluster_and_pool():
+    keys = audit.referenced_keys([_image(
+        IMG, [audit.rbd_url(FSID, 'images', IMG)])])
+    assert not audit.is_referenced(_rbd('c', 'images', IMG, fsid='other'),
+                                   keys)
+    assert not audit.is_referenced(_rbd('c', 'other', IMG), keys)
+    assert audit.is_referenced(_rbd('c', 'images', IMG), keys)
+
+
+def test_legacy_one_part_rbd_location_protects_every_pool():
+    keys = audit.referenced_keys([_image(IMG, ['rbd://%s' % IMG])])
+    assert audit.is_referenced(_rbd('c', 'any-pool', IMG, fsid='x'), keys)
+
+
+# -- references ------------------------------------------------------------
+
+def test_references_skip_deleted_images_and_locations():
+    rows = [
+        _image(IMG, ['file:///s/a/%s' % IMG]),
+        _image(OTHER, ['file:///s/a/%s' % OTHER], status='deleted',
+               deleted=True, loc_status='deleted'),
+        _image('x', ['file:///s/a/gone'], loc_status='deleted'),
+        _image('y', ['file:///s/a/weird'], status='deleted', deleted=True),
+    ]
+    assert audit.referenced_keys(rows) == {('file', '/s/a/%s' % IMG)}
+
+
+def test_pending_delete_keeps_its_data():
+    rows = [_image(IMG, ['file:///s/a/%s' % IMG], status='pending_delete',
+                   deleted=True, loc_status='pending_delete')]
+    assert audit.referenced_keys(rows) == {('file', '/s/a/%s' % IMG)}
+
+
+def test_queued_and_saving_images_have_no_references():
+    rows = [{'id': IMG, 'status': 'saving', 'deleted': False,
+             'locations': []},
+            {'id': OTHER, 'status': 'queued', 'deleted': False,
+             'locations': None}]
+    assert audit.referenced_keys(rows) == frozenset()
+    assert audit.image_statuses(rows) == {IMG: 'saving', OTHER: 'queued'}
+
+
+# -- orphans and age ---------------------------------------------------------
+
+def test_orphans_are_the_unreferenced_objects():
+    kept = _file('alpha', '/s/alpha/%s' % IMG)
+    stray = _file('beta', '/s/beta/%s' % IMG)
+    rbd_kept = _rbd('ceph', 'images', OTHER)
+    rbd_stray = _rbd('ceph', 'images', IMG)
+    keys = audit.referenced_keys([
+        _image(IMG, [kept.url]), _image(OTHER, [rbd_kept.url])])
+    assert audit.find_orphans([kept, stray, rbd_kept, rbd_stray], keys) == [
+        stray, rbd_stray]
+
+
+def test_same_image_id_in_another_folder_is_an_orphan():
+    keys = audit.referenced_keys([_image(IMG, ['file:///s/alpha/%s' % IMG])])
+    assert audit.find_orphans([_file('beta', '/s/beta/%s' % IMG)], keys)
+
+
+@pytest.mark.parametrize('mtime,min_age,expected', [
+    (1000.0, 0, True), (1000.0, 60, True), (1000.0, 61, False),
+    (1060.0, 0, True), (1070.0, 0, True), (1070.0, 1, False)])
+def test_old_enough(mtime, min_age, expected):
+    obj = _file('a', '/s/a/%s' % IMG, mtime=mtime)
+    assert audit.old_enough(obj, 1060.0, min_age) is expected
+
+
+def test_age_is_never_negative():
+    assert audit.age_of(_file('a', '/x', mtime=10.0), 5.0) == 0.0
+
+
+def test_to_delete_needs_age_and_no_reference_now():
+    old = _file('a', '/s/a/%s' % IMG, mtime=0.0)
+    young = _file('a', '/s/a/%s' % OTHER, mtime=990.0)
+    registered = _file('b', '/s/b/%s' % IMG, mtime=0.0)
+    keys = audit.referenced_keys([_image(IMG, [registered.url])])
+    assert audit.to_delete([old, young, registered], keys, 1000.0, 60) == [
+        old]
+    assert audit.to_delete([old, young], frozenset(), 1000.0, 0) == [
+        old, young]
+
+
+def test_describe_carries_age_and_image_status():
+    obj = _file('a', '/s/a/%s' % IMG, mtime=100.0)
+    (finding,) = audit.describe([obj], {IMG: 'saving'}, 160.0)
+    assert (finding.age, finding.image_status) == (60.0, 'saving')
+    (finding,) = audit.describe([obj], {}, 160.0)
+    assert finding.image_status is None
+
+
+# -- stores ------------------------------------------------------------------
+
+BACKENDS = {'alpha': 'file', 'ceph': 'rbd', 'web': 'http',
+            'os_glance_staging_store': 'file',
+            'os_glance_tasks_store': 'file'}
+
+
+def test_select_skips_reserved_and_unaudited_types():
+    chosen, skipped = audit.select_stores(BACKENDS)
+    assert chosen == [('alpha', 'file'), ('ceph', 'rbd')]
+    assert set(skipped) == {'web', 'os_glance_staging_store',
+                            'os_glance_tasks_store'}
+    assert 'reserved' in skipped['os_glance_tasks_store']
+
+
+def test_select_reserved_when_asked():
+    chosen, _ = audit.select_stores(BACKENDS, include_reserved=True)
+    assert ('os_glance_staging_store', 'file') in chosen
+    chosen, skipped = audit.select_stores(
+        BACKENDS, wanted=['os_glance_tasks_store'])
+    assert chosen == [('os_glance_tasks_store', 'file')]
+    assert skipped == {}
+
+
+def test_select_named_stores_only():
+    chosen, _ = audit.select_stores(BACKENDS, wanted=['ceph'])
+    assert chosen == [('ceph', 'rbd')]
+
+
+def test_select_unknown_store_is_an_error():
+    with pytest.raises(audit.AuditError, match='nope'):
+        audit.select_stores(BACKENDS, wanted=['alpha', 'nope'])
+
+
+def test_datadirs():
+    assert audit.datadirs('/s/a', None) == ['/s/a']
+    assert audit.datadirs('/s/a', ['/d/1:100', '/d/2', ' /d/3 : 200',
+                                   '/d/1']) == ['/d/1', '/d/2', '/d/3']
+    assert audit.datadirs(None, []) == []
+
+
+def test_default_config_files_are_glance_apis():
+    assert audit.default_config_files({}, lambda p: False) == [
+        '/etc/glance/glance-api.conf']
+    assert audit.default_config_files(
+        {'OS_GLANCE_CONFIG_DIR': '/x/etc '}, lambda p: True) == [
+        '/x/etc/glance-image-import.conf', '/x/etc/glance-api.conf']
+
+
+def test_image_id_names():
+    assert audit.looks_like_image_id(IMG)
+    assert audit.looks_like_image_id(IMG.upper())
+    assert not audit.looks_like_image_id('volume-%s' % IMG)
+    assert not audit.looks_like_image_id('lost+found')
+
+
+# -- report ------------------------------------------------------------------
+
+def _report(*actions, errors=()):
+    findings = [audit.Finding(_file('a', '/s/a/%s' % IMG), 5.0, None, a)
+                for a in actions]
+    return audit.Report(stores=['a'], objects=3, findings=findings,
+                        errors=list(errors))
+
+
+@pytest.mark.parametrize('actions,errors,code', [
+    ((), (), 0), (('deleted',), (), 0), (('stray',), (), 1),
+    (('deleted', 'kept'), (), 1), (('failed',), (), 2),
+    ((), ('store x: cannot list',), 2)])
+def test_exit_code(actions, errors, code):
+    assert audit.exit_code(_report(*actions, errors=errors)) == code
+
+
+def test_lines_and_summary():
+    report = _report('deleted', 'kept')
+    report.findings[1].reason = 'younger than 3600s'
+    report.findings[1].image_status = 'saving'
+    line = audit.format_finding(report.findings[1])
+    assert line.split()[0] == 'a'
+    assert 'file:///s/a/%s' % IMG in line and '10 B' in line
+    assert 'age 5s' in line and 'image saving' in line
+    assert line.endswith('kept: younger than 3600s')
+    text = audit.summary(report)
+    assert '2 stray' in text and '1 deleted' in text and '1 kept' in text
+    assert report.as_dict()['exit_code'] == 1
+
+
+@pytest.mark.parametrize('size,text', [
+    (0, '0 B'), (1023, '1023 B'), (1536, '1.5 KiB'),
+    (64 << 20, '64.0 MiB')])
+def test_human_size(size, text):
+    assert audit.human_size(size) == text
+
+
+@pytest.mark.parametrize('seconds,text', [
+    (5, '5s'), (65, '1m05s'), (3700, '1h01m'), (3 * 86400 + 7200, '3d02h')])
+def test_human_age(seconds, text):
+    assert audit.human_age(seconds) == text
+
+
+# -- file store I/O (a temporary folder) --------------------------------------
+
+def test_list_file_store_lists_regular_files_only(tmp_path):
+    (tmp_path / IMG).write_bytes(b'x' * 7)
+    (tmp_path / 'sub').mkdir()
+    os.symlink(tmp_path / IMG, tmp_path / OTHER)
+    config = audit.FileStoreConfig('a', (str(tmp_path),))
+    (obj,) = audit.list_file_store(config)
+    assert (obj.store, obj.name, obj.size) == ('a', IMG, 7)
+    assert obj.url == 'file://%s/%s' % (tmp_path, IMG)
+
+
+def test_delete_file_refuses_a_file_written_since_listing(tmp_path):
+    path = tmp_path / IMG
+    path.write_bytes(b'x')
+    (obj,) = audit.list_file_store(audit.FileStoreConfig('a',
+                                                         (str(tmp_path),)))
+    with open(path, 'ab') as f:
+        f.write(b'more')
+    with pytest.raises(audit.AuditError, match='written since'):
+        audit.delete_file(obj)
+    assert path.exists()
+    (obj,) = audit.list_file_store(audit.FileStoreConfig('a',
+                                                         (str(tmp_path),)))
+    audit.delete_file(obj)
+    assert not path.exists()
