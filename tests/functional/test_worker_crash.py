@@ -1,0 +1,196 @@
+"""A glance-api worker killed in the middle of a co-located upload.
+
+The upload is a slow chunked body of 64 MiB, co-located with a base image
+in stores alpha and beta (Glance writes alpha, the filter writes beta).
+When both stores hold part of it, every uwsgi worker of Glance gets
+SIGKILL; the uwsgi master starts new ones. Then:
+
+* the image must be consistent: ``queued``, or ``active`` with every
+  location readable. Glance itself leaves it ``saving`` (nothing in Glance
+  resets an upload whose worker died); then no location may point to
+  missing data;
+* ``cinder-multistore audit`` finds the partial data in both stores, and
+  ``--delete --min-age 0`` removes it.
+"""
+
+import hashlib
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from cinder_multistore.stack import process
+from tests.functional import cloud
+from tests.functional.test_audit import audit_json
+from tests.functional.test_audit import download
+from tests.functional.test_audit import orphan_urls
+
+MIB = 1 << 20
+TOTAL = 64 * MIB
+#: Bytes sent before the body waits for the workers to be killed.
+BEFORE_KILL = 16 * MIB
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1])
+
+
+def glance_workers(env: dict) -> tuple[int, list[int]]:
+    """The uwsgi master of Glance (its pid file in DIR/run) and its
+    workers (its children)."""
+    record = process.read_pid_file(
+        process.run_dir(Path(env['STACK_DIR'])) / 'glance.pid')
+    assert record is not None, 'no Glance pid file'
+    master = record[0]
+    workers = [int(p) for p in os.listdir('/proc')
+               if p.isdigit() and _parent(int(p)) == master]
+    return master, workers
+
+
+def wait_for_glance(env: dict, old: list[int], timeout: float = 120) -> None:
+    """Wait until new workers answer Glance's health check."""
+    deadline = time.monotonic() + timeout
+    url = env['GLANCE_ENDPOINT'].rstrip('/') + '/healthcheck'
+    while time.monotonic() < deadline:
+        _master, workers = glance_workers(env)
+        if workers and not set(workers) & set(old):
+            try:
+                if requests.get(url, timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+        time.sleep(0.5)
+    raise AssertionError('Glance did not answer again within %ss' % timeout)
+
+
+class SlowBody:
+    """A chunked body: ``BEFORE_KILL`` bytes, then waits, then the rest."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.sent = 0
+
+    def __iter__(self):
+        block = os.urandom(MIB)
+        while self.sent < TOTAL:
+            if self.sent >= BEFORE_KILL:
+                self.release.wait(120)
+                time.sleep(0.05)
+            self.sent += len(block)
+            yield block
+
+
+def _file_size(env: dict, store: str, image_id: str) -> int:
+    path = os.path.join(env['GLANCE_STORE_DIR_%s' % store], image_id)
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return -1
+
+
+def _wait_for_partial_data(env: dict, image_id: str, stores: list[str],
+                           timeout: float = 60) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sizes = {s: _file_size(env, s, image_id) for s in stores}
+        if all(size > 0 for size in sizes.values()):
+            return sizes
+        time.sleep(0.1)
+    raise AssertionError('no partial data in %s: %s' % (stores, sizes))
+
+
+def _location_readable(loc: dict, size: int | None) -> bool:
+    url = loc['url']
+    if not url.startswith('file://'):
+        return True
+    path = url[len('file://'):]
+    return os.path.exists(path) and (size is None or
+                                     os.path.getsize(path) == size)
+
+
+@pytest.fixture
+def base_in_alpha_beta(demo):
+    """An active image in stores alpha and beta."""
+    return demo.image_in(os.urandom(4096), ['alpha', 'beta'])
+
+
+def test_killed_colocated_upload(stack_env, demo, admin, base_in_alpha_beta):
+    stores = ['alpha', 'beta']
+    image = demo.create(name='cms-worker-crash')
+    body = SlowBody()
+    outcome = {}
+
+    def upload():
+        try:
+            outcome['resp'] = demo.upload(image.id, iter(body),
+                                          base=base_in_alpha_beta['id'])
+        except Exception as exc:  # the connection dies with the worker
+            outcome['error'] = exc
+
+    sender = threading.Thread(target=upload, daemon=True)
+    sender.start()
+    try:
+        sizes = _wait_for_partial_data(stack_env, image.id, stores)
+        assert admin.get(image.id)['status'] == 'saving'
+        master, workers = glance_workers(stack_env)
+        assert workers, 'uwsgi master %d has no workers' % master
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        body.release.set()
+    sender.join(60)
+    wait_for_glance(stack_env, workers)
+    print('\nkilled workers %s of uwsgi master %d with %s written; client '
+          'saw %s' % (workers, master, sizes,
+                      outcome.get('error') or outcome.get('resp')))
+
+    seen = admin.get(image.id)
+    locations = seen.get('locations') or []
+    print('after the kill: status %s, stores %r, size %s, locations %s'
+          % (seen['status'], seen.get('stores'), seen.get('size'),
+             [loc['url'] for loc in locations]))
+    assert 'resp' not in outcome or outcome['resp'].status_code >= 500
+    assert seen['status'] in ('queued', 'saving', 'active'), seen
+    for loc in locations:
+        assert _location_readable(loc, seen.get('size')), loc
+    if seen['status'] == 'active':
+        assert hashlib.md5(download(admin, image.id)).hexdigest() == (
+            seen['checksum'])
+
+    partial = {'file://' + os.path.join(
+        stack_env['GLANCE_STORE_DIR_%s' % s], image.id) for s in stores}
+    referenced = {loc['url'] for loc in locations}
+    stray = partial - referenced
+    assert stray, 'every partial copy has a location: %s' % locations
+    store_args = [a for s in stores for a in ('--store', s)]
+    code, report = audit_json(stack_env, *store_args)
+    assert code == 1
+    assert stray <= orphan_urls(report)
+    assert not referenced & orphan_urls(report)
+    for orphan in report['orphans']:
+        if orphan['url'] in stray:
+            assert orphan['image_status'] == seen['status']
+            assert 0 < orphan['size'] < TOTAL
+
+    code, report = audit_json(stack_env, '--delete', '--min-age', '0',
+                              *store_args)
+    assert code == 0, report
+    for url in stray:
+        assert not os.path.exists(url[len('file://'):])
+    for loc in locations:
+        assert _location_readable(loc, seen.get('size')), loc
+    assert download(demo, base_in_alpha_beta['id'])
+    assert cloud.stores_of(demo.get(base_in_alpha_beta['id'])) == stores
+
+    # The crashed image can still be deleted, and leaves nothing behind.
+    demo.glance.images.delete(image.id)
+    assert cloud.store_files(stack_env, image.id) == {}
