@@ -1,11 +1,11 @@
-"""The embedded cloud: Keystone, Glance (and Cinder) on loopback.
+"""The embedded cloud: Keystone, Glance (and Cinder), Ceph, on loopback.
 
 ``up(DIR)`` starts real services from the virtualenv, with every config,
 log (``DIR/logs/*.log``), pid file (``DIR/run``) and data folder under
 ``DIR``, on free loopback ports, against run-unique SQL databases; it
 writes ``DIR/stack.env`` and ``DIR/tempest.conf``. ``down(DIR)`` stops and
-removes everything ``up`` made (processes, mounts, databases, vhost); it is
-safe to call twice and after a failed ``up``.
+removes everything ``up`` made (processes, mounts, databases, vhost, the
+Ceph clusters' data); it is safe to call twice and after a failed ``up``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
+from cinder_multistore.stack import ceph
 from cinder_multistore.stack import cinder
 from cinder_multistore.stack import common
 from cinder_multistore.stack import database
@@ -40,7 +41,7 @@ IMAGE_DRIVERS = ('multistore', 'upstream')
 
 # Folders and files of a run, removed before the next run in the same DIR.
 _RUN_ENTRIES = ('etc', 'logs', 'run', 'stores', 'keystone', 'glance',
-                'cinder', 'www', 'tempest', 'nfs', 'state.json',
+                'cinder', 'www', 'tempest', 'nfs', 'ceph', 'state.json',
                 'stack.env', 'tempest.conf')
 
 
@@ -74,11 +75,15 @@ def _clean(directory: Path) -> None:
 
 
 def up(directory: str | Path, with_cinder: bool = True,
-       cinder_image_driver: str = 'multistore') -> dict[str, str]:
+       cinder_image_driver: str = 'multistore',
+       with_ceph: bool = True) -> dict[str, str]:
     """Start the embedded cloud in ``directory``.
 
     :param directory: the state directory (created if needed).
     :param with_cinder: also start Cinder (api, scheduler, volume).
+    :param with_ceph: also start the Ceph clusters of sites ``central``
+        and ``edge``, with an rbd Glance store and (with Cinder) an RBD
+        Cinder backend each.
     :param cinder_image_driver: ``multistore`` or ``upstream``: how
         cinder-volume talks to Glance (see :mod:`.cinder`).
     :returns: the variables written to ``DIR/stack.env``.
@@ -103,6 +108,7 @@ def up(directory: str | Path, with_cinder: bool = True,
     state = State(directory)
     state.extra['with_cinder'] = with_cinder
     state.extra['cinder_image_driver'] = cinder_image_driver
+    state.extra['with_ceph'] = with_ceph
     state.save()
     try:
         variables = _up(state, with_cinder, cinder_image_driver)
@@ -129,6 +135,24 @@ def _up(state: State, with_cinder: bool,
     state.save()
     LOG.info('run %s in %s (SQL: %s, ports: %s)', state.run_id, directory,
              state.sql, state.ports)
+    # The clusters take the longest to come up: start them first, side by
+    # side, and wait for them only before a service needs them.
+    ceph_startup = (ceph.start(state) if state.extra.get('with_ceph')
+                    else None)
+    try:
+        return _up_services(state, with_cinder, cinder_image_driver,
+                            ceph_startup)
+    except BaseException:
+        if ceph_startup is not None:
+            # Let the clusters' threads finish starting daemons first, so
+            # that the cleanup finds every pid file.
+            ceph_startup.settle()
+        raise
+
+
+def _up_services(state: State, with_cinder: bool, cinder_image_driver: str,
+                 ceph_startup: ceph.Startup | None) -> dict[str, str]:
+    directory = Path(state.directory)
 
     services = ['keystone', 'glance'] + (['cinder'] if with_cinder else [])
     for service in services:
@@ -166,6 +190,9 @@ def _up(state: State, with_cinder: bool,
             cinder_sync.kill()
     # Start everything, then wait: the services load side by side.
     glance_proc = glance.start(state, block=False)
+    if ceph_startup is not None:
+        # cinder-volume's RBD backends need their pools at start-up.
+        ceph_startup.wait()
     cinder_services = (cinder.start(state, block=False) if with_cinder
                        else None)
     glance.wait(state, glance_proc)
@@ -174,6 +201,7 @@ def _up(state: State, with_cinder: bool,
     if cinder_services is not None:
         cinder.wait(state, cinder_services)
         cinder.create_default_type(state)
+        cinder.create_site_types(state)
 
     tempest_conf.write(state, with_cinder)
     variables = _variables(state, with_cinder)
@@ -204,7 +232,7 @@ def _variables(state: State, with_cinder: bool) -> dict[str, str]:
         v['%s_USERNAME' % user.upper()] = user
         v['%s_PASSWORD' % user.upper()] = state.password(user)
         v['%s_PROJECT_NAME' % user.upper()] = project
-    all_stores = glance.stores()
+    all_stores = glance.stores(glance.with_ceph(state))
     v.update({
         'GLANCE_ENDPOINT': glance.url(state),
         'GLANCE_STORES': ','.join(all_stores),
@@ -233,6 +261,11 @@ def _variables(state: State, with_cinder: bool) -> dict[str, str]:
         'TEMPEST_CONFIG_DIR': str(directory),
         'TEMPEST_CONFIG': tempest_conf.FILE_NAME,
     })
+    if glance.with_ceph(state):
+        v.update(ceph.variables(state))
+        v['GLANCE_RBD_STORES'] = ','.join(glance.rbd_stores())
+        for site in ceph.SITES:
+            v['GLANCE_RBD_STORE_%s' % site] = glance.rbd_store(site)
     if with_cinder:
         v.update(cinder.variables(state))
     return v
@@ -297,6 +330,8 @@ def down(directory: str | Path) -> None:
     state = State.load(directory)
     errors: list[str] = []
     order = list(reversed(state.services)) if state else []
+    # A paused (SIGSTOP) Ceph daemon would ignore SIGTERM.
+    ceph.resume_all(directory)
     pid_files = sorted(process.run_dir(directory).glob('*.pid'),
                        key=lambda p: (order.index(p.stem)
                                       if p.stem in order else -1))
@@ -321,6 +356,10 @@ def down(directory: str | Path) -> None:
                 rabbit.delete_vhost(state.vhost)
             except Exception as exc:
                 errors.append('delete vhost %s: %s' % (state.vhost, exc))
+    try:
+        ceph.remove(directory)
+    except OSError as exc:
+        errors.append('remove the Ceph clusters: %s' % exc)
     if errors:
         raise StackError('stack down in %s left things behind:\n  %s'
                          % (directory, '\n  '.join(errors)))

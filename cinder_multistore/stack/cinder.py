@@ -1,9 +1,18 @@
 """Cinder: the API under uwsgi, cinder-scheduler and cinder-volume.
 
-The volume backend is the upstream NFS driver. Its one share,
+The default volume backend is the upstream NFS driver. Its one share,
 ``127.0.0.1:/srv/cms-<run id>``, is "mounted" as a tmpfs at
 ``<nfs_mount_point_base>/<md5 of the share>`` before cinder-volume starts:
 os-brick only checks that the mount point is in ``/proc/mounts``.
+
+When the stack runs Ceph, each site also has an RBD backend
+(``ceph-central``, ``ceph-edge``: pool ``volumes`` of that site's cluster,
+user ``client.cinder``) in availability zone ``central`` or ``edge``,
+reached with volume type ``central`` or ``edge``. Volumes without a type
+or zone stay on NFS in the default zone ``nova``. Cinder reads an image's
+locations through the privileged ``[glance]`` user (role ``service``), so
+a volume from an image whose location is in the backend's own cluster is
+a copy-on-write clone of the image's snapshot.
 
 How cinder-volume talks to Glance is chosen by ``cinder_image_driver``
 (``multistore`` or ``upstream``); :func:`volume_service` is the one place
@@ -22,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+from cinder_multistore.stack import ceph
 from cinder_multistore.stack import common
 from cinder_multistore.stack import database
 from cinder_multistore.stack import glance
@@ -49,6 +59,42 @@ NFS_DRIVER = 'cinder.volume.drivers.nfs.NfsDriver'
 UPSTREAM_VOLUME = 'cinder-volume-upstream'
 UPSTREAM_BACKEND = 'nfs_upstream'
 UPSTREAM_VOLUME_TYPE = 'upstream-image-service'
+RBD_DRIVER = 'cinder.volume.drivers.rbd.RBDDriver'
+#: The availability zone of the NFS backend (Cinder's default zone).
+DEFAULT_AZ = 'nova'
+#: A fixed libvirt secret uuid: no Nova here, Cinder only passes it on.
+RBD_SECRET_UUID = 'b7a5e3f4-5c1d-4d6e-9a2b-3c4d5e6f7a8b'
+
+
+def rbd_backend(site: str) -> str:
+    """The backend (and pool) name of a Ceph site's RBD backend."""
+    return 'ceph-%s' % site
+
+
+def site_volume_type(site: str) -> str:
+    """The volume type that places volumes on ``site``'s RBD backend."""
+    return site
+
+
+def site_az(site: str) -> str:
+    """The availability zone of ``site``'s RBD backend."""
+    return site
+
+
+def rbd_backends(state: State) -> list[str]:
+    """The RBD backends of the run (none without Ceph)."""
+    return [rbd_backend(c.site) for c in ceph.clusters(state)]
+
+
+def backends(state: State) -> list[str]:
+    """Every backend cinder-volume runs, NFS first."""
+    return [BACKEND] + rbd_backends(state)
+
+
+def site_type_specs(site: str) -> dict[str, str]:
+    """The extra specs of volume type :func:`site_volume_type`."""
+    return {'volume_backend_name': rbd_backend(site),
+            'RESKEY:availability_zones': site_az(site)}
 
 
 def etc(directory: Path) -> Path:
@@ -200,7 +246,7 @@ def configure(state: State, image_driver: str) -> Path:
             'api_paste_config': cetc / 'api-paste.ini',
             'resource_query_filters_file': cetc / 'resource_filters.json',
             'public_endpoint': url(state),
-            'enabled_backends': BACKEND,
+            'enabled_backends': ','.join(backends(state)),
             'default_volume_type': VOLUME_TYPE,
             'glance_api_servers': glance.url(state),
             'glance_num_retries': 2,
@@ -216,6 +262,7 @@ def configure(state: State, image_driver: str) -> Path:
             'max_retries': -1,
         },
         'keystone_authtoken': keystone.authtoken_section(state, NAME),
+        'glance': _glance_section(state),
         BACKEND: _backend_section(directory, BACKEND),
         'oslo_concurrency': {'lock_path': directory / 'cinder' / 'locks'},
         'coordination': {
@@ -225,9 +272,41 @@ def configure(state: State, image_driver: str) -> Path:
         'oslo_policy': {'enforce_new_defaults': True,
                         'enforce_scope': False},
     }
+    for cluster in ceph.clusters(state):
+        sections[rbd_backend(cluster.site)] = _rbd_backend_section(cluster)
     for section, options in service.conf.items():
         sections.setdefault(section, {}).update(options)
     return common.write_ini(conf, sections)
+
+
+def _glance_section(state: State) -> dict[str, object]:
+    """``[glance]``: the privileged user that reads image locations.
+
+    Cinder calls ``GET /v2/images/{id}/locations`` (role ``service``) as
+    this user to find an image's RBD snapshot; without it the RBD driver
+    copies the image instead of cloning it.
+    """
+    section = keystone.authtoken_section(state, NAME)
+    return {key: section[key] for key in (
+        'auth_url', 'auth_type', 'username', 'password', 'project_name',
+        'user_domain_name', 'project_domain_name', 'region_name')}
+
+
+def _rbd_backend_section(cluster: ceph.Cluster) -> dict[str, object]:
+    return {
+        'volume_driver': RBD_DRIVER,
+        'volume_backend_name': rbd_backend(cluster.site),
+        'backend_availability_zone': site_az(cluster.site),
+        'rbd_pool': ceph.VOLUMES_POOL,
+        'rbd_user': ceph.CINDER_USER,
+        'rbd_ceph_conf': ceph.rbd_client_conf(cluster),
+        'rbd_cluster_name': 'ceph',
+        'rbd_secret_uuid': RBD_SECRET_UUID,
+        'rbd_flatten_volume_from_snapshot': False,
+        'rados_connect_timeout': ceph.CONNECT_TIMEOUT,
+        'rados_connection_retries': 3,
+        'rados_connection_interval': 2,
+    }
 
 
 def _backend_section(directory: Path, backend: str) -> dict[str, object]:
@@ -311,11 +390,13 @@ def start(state: State, block: bool = True) -> Services:
 
 
 def wait(state: State, services: Services) -> None:
-    """Wait until the API answers and the backend's pool is scheduled."""
+    """Wait until the API answers and every backend's pool is scheduled."""
     process.wait_for_http(services.api, state.ports[NAME], '/')
     if services.ready_line:
         process.wait_for_log(services.volume, services.ready_line)
-    _wait_for_backend(state, services.scheduler, services.volume)
+    for backend in backends(state):
+        _wait_for_backend(state, services.scheduler, services.volume,
+                          backend)
 
 
 def _admin_get(sess, state: State, path: str):
@@ -361,6 +442,20 @@ def create_default_type(state: State, name: str = VOLUME_TYPE,
                         description: str = 'NFS backend of the stack'
                         ) -> None:
     """Create volume type ``name`` (by default the configured default)."""
+    create_type(state, name, {'volume_backend_name': backend}, description)
+
+
+def create_site_types(state: State) -> None:
+    """Create the volume type of every Ceph site's RBD backend."""
+    for cluster in ceph.clusters(state):
+        create_type(state, site_volume_type(cluster.site),
+                    site_type_specs(cluster.site),
+                    'RBD backend of Ceph site %s' % cluster.site)
+
+
+def create_type(state: State, name: str, extra_specs: dict[str, str],
+                description: str) -> None:
+    """Create public volume type ``name`` unless it exists."""
     sess = keystone.admin_session(state)
     project = sess.get_project_id()
     base = '%s/v3/%s/types' % (url(state), project)
@@ -370,7 +465,7 @@ def create_default_type(state: State, name: str = VOLUME_TYPE,
         return
     resp = sess.post(base, raise_exc=False, json={'volume_type': {
         'name': name, 'description': description,
-        'extra_specs': {'volume_backend_name': backend}}})
+        'extra_specs': extra_specs}})
     if resp.status_code != 200:
         raise process.ServiceError(API, log_path(state.directory, API),
                                    'creating volume type %s: %d %s' % (
@@ -412,7 +507,7 @@ def wait_upstream_volume(state: State, proc: process.Process) -> None:
 def variables(state: State) -> dict[str, str]:
     """The stack.env variables of Cinder."""
     directory = Path(state.directory)
-    return {
+    v = {
         'CINDER_ENDPOINT': url(state),
         'CINDER_CONF': str(conf_path(directory)),
         'CINDER_API_LOG': str(log_path(directory, API)),
@@ -424,4 +519,18 @@ def variables(state: State) -> dict[str, str]:
         'CINDER_NFS_MOUNT': str(share_mount_point(state)),
         'CINDER_IMAGE_DRIVER': str(state.extra.get(
             'cinder_image_driver_effective', 'upstream')),
+        'CINDER_DEFAULT_AZ': DEFAULT_AZ,
     }
+    rbd = rbd_backends(state)
+    if rbd:
+        v['CINDER_RBD_BACKENDS'] = ','.join(rbd)
+    for cluster in ceph.clusters(state):
+        site = cluster.site
+        v.update({
+            'CINDER_VOLUME_TYPE_%s' % site: site_volume_type(site),
+            'CINDER_AZ_%s' % site: site_az(site),
+            'CINDER_BACKEND_%s' % site: rbd_backend(site),
+            'CINDER_BACKEND_HOST_%s' % site: '%s@%s' % (HOST,
+                                                        rbd_backend(site)),
+        })
+    return v

@@ -1,8 +1,12 @@
-"""Glance under uwsgi with five stores and the multistore filter.
+"""Glance under uwsgi with its stores and the multistore filter.
 
 Stores: ``alpha``, ``beta``, ``gamma`` (file stores), ``delta`` (a file
 store on a 16 MiB tmpfs, so that larger images really fail with "storage
-full") and ``web`` (the read-only http store). ``alpha`` is the default.
+full"), ``web`` (the read-only http store) and, when the stack runs Ceph,
+one ``rbd`` store per site: ``ceph-central`` and ``ceph-edge`` (pool
+``images`` of that site's cluster, user ``client.glance``; images are
+protected snapshots at ``rbd://<fsid>/images/<id>/snap``). ``alpha`` is the
+default.
 Glance lists an image's stores by weight, highest first; the weights make
 that order alphabetical, and ``enabled_backends`` lists the stores in the
 same order, so ``GET /v2/info/stores`` and every image's ``stores`` agree.
@@ -16,6 +20,7 @@ import re
 import sys
 from pathlib import Path
 
+from cinder_multistore.stack import ceph
 from cinder_multistore.stack import common
 from cinder_multistore.stack import database
 from cinder_multistore.stack import keystone
@@ -51,15 +56,59 @@ FILTER_FACTORY = 'cinder_multistore.glance.middleware:MultiStoreFilter.factory'
 IMPORT_METHODS = ('glance-direct', 'web-download', 'copy-image')
 
 
-def stores() -> list[str]:
+#: ``rbd_store_chunk_size`` (MiB) of the rbd stores.
+RBD_STORE_CHUNK_SIZE = 8
+
+
+def rbd_store(site: str) -> str:
+    """The name of the rbd store of a Ceph site (``ceph-<site>``)."""
+    return 'ceph-%s' % site
+
+
+def rbd_stores(with_ceph: bool = True) -> list[str]:
+    """The rbd stores, one per Ceph site (none without Ceph)."""
+    return [rbd_store(site) for site in ceph.SITES] if with_ceph else []
+
+
+def with_ceph(state: State) -> bool:
+    """True when the run has the Ceph clusters (and so the rbd stores)."""
+    return bool(state.extra.get('with_ceph', False))
+
+
+def stores(with_ceph: bool = True) -> list[str]:
     """Every enabled store, in Glance's order (by weight, alphabetical)."""
-    return sorted(FILE_STORES + (HTTP_STORE,))
+    return sorted(FILE_STORES + (HTTP_STORE,) + tuple(rbd_stores(with_ceph)))
 
 
-def weights() -> dict[str, int]:
+def weights(with_ceph: bool = True) -> dict[str, int]:
     """Store weights: alphabetical order is highest weight first."""
-    ordered = stores()
+    ordered = stores(with_ceph)
     return {s: 100 * (len(ordered) - i) for i, s in enumerate(ordered)}
+
+
+def store_type(store: str) -> str:
+    """The glance_store driver of ``store``: ``file``, ``http`` or ``rbd``."""
+    if store == HTTP_STORE:
+        return 'http'
+    if store in rbd_stores():
+        return 'rbd'
+    return 'file'
+
+
+def description(store: str) -> str:
+    """The ``store_description`` of ``store``."""
+    for site in ceph.SITES:
+        if store == rbd_store(site):
+            return 'Ceph RBD store of site %s' % site
+    return DESCRIPTIONS[store]
+
+
+def _rbd_store(cluster: ceph.Cluster) -> dict[str, object]:
+    return {'rbd_store_pool': ceph.IMAGES_POOL,
+            'rbd_store_user': ceph.GLANCE_USER,
+            'rbd_store_ceph_conf': ceph.rbd_client_conf(cluster),
+            'rbd_store_chunk_size': RBD_STORE_CHUNK_SIZE,
+            'rados_connect_timeout': ceph.CONNECT_TIMEOUT}
 
 
 def etc(directory: Path, name: str = NAME) -> Path:
@@ -163,8 +212,8 @@ def configure(state: State, name: str = NAME) -> Path:
     paste.parent.mkdir(parents=True, exist_ok=True)
     upstream = upstream_paste_ini().read_text()
     paste.write_text(add_filter(upstream) if name == NAME else upstream)
-    enabled = ', '.join('%s:%s' % (s, 'http' if s == HTTP_STORE else 'file')
-                        for s in stores())
+    ceph_on = with_ceph(state)
+    enabled = ', '.join('%s:%s' % (s, store_type(s)) for s in stores(ceph_on))
     sections: dict[str, dict[str, object]] = {
         'DEFAULT': {
             'debug': False,
@@ -196,14 +245,18 @@ def configure(state: State, name: str = NAME) -> Path:
         'oslo_policy': {'enforce_new_defaults': True,
                         'enforce_scope': False},
     }
-    weight = weights()
-    for store in stores():
+    weight = weights(ceph_on)
+    clusters = {rbd_store(c.site): c for c in ceph.clusters(state)}
+    for store in stores(ceph_on):
         section: dict[str, object] = {
-            'store_description': DESCRIPTIONS[store],
+            'store_description': description(store),
             'weight': weight[store],
         }
-        if store != HTTP_STORE:
+        kind = store_type(store)
+        if kind == 'file':
             section.update(_file_store(directory, store))
+        elif kind == 'rbd':
+            section.update(_rbd_store(clusters[store]))
         sections[store] = section
     for store in RESERVED_STORES:
         sections[store] = _file_store(directory, store)
@@ -275,10 +328,11 @@ def check(state: State) -> None:
     if resp.status_code != 200:
         fail('GET /v2/info/stores', resp)
     listed = [s['id'] for s in resp.json()['stores']]
-    if listed != stores():
+    expected = stores(with_ceph(state))
+    if listed != expected:
         raise process.ServiceError(NAME, log_path(state.directory),
                                    'stores %s, expected %s'
-                                   % (listed, stores()))
+                                   % (listed, expected))
     resp = sess.post(base + '/v2/images', raise_exc=False,
                      json={'name': 'cms-stack-check', 'disk_format': 'raw',
                            'container_format': 'bare'})

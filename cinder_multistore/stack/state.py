@@ -11,8 +11,9 @@ import dataclasses
 import json
 import os
 import secrets
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 STATE_FILE = 'state.json'
 
@@ -44,6 +45,9 @@ class State:
     services: list[str] = dataclasses.field(default_factory=list)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
+    #: Serialises writes: services are started from several threads.
+    _lock: ClassVar[threading.RLock] = threading.RLock()
+
     @property
     def path(self) -> Path:
         """Where the record is stored."""
@@ -51,11 +55,19 @@ class State:
 
     def save(self) -> None:
         """Write the record atomically."""
-        data = dataclasses.asdict(self)
-        data['directory'] = str(self.directory)
-        tmp = self.path.with_suffix('.tmp')
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-        os.replace(tmp, self.path)
+        with self._lock:
+            data = dataclasses.asdict(self)
+            data['directory'] = str(self.directory)
+            tmp = self.path.with_suffix('.tmp')
+            tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+            os.replace(tmp, self.path)
+
+    def record_service(self, name: str) -> None:
+        """Note that service ``name`` was started, and save."""
+        with self._lock:
+            if name not in self.services:
+                self.services.append(name)
+            self.save()
 
     def password(self, user: str) -> str:
         """The run's password for ``user``, generated on first use."""
