@@ -75,6 +75,30 @@ Possible values:
 Related options:
     * hashing_algorithm (Glance, ``[DEFAULT]``)
 """),
+    cfg.IntOpt('copy_stall_timeout',
+               default=60,
+               min=1,
+               help="""
+Seconds a secondary store may make no progress before its co-located copy
+is abandoned.
+
+A store that stops answering (a Ceph cluster without quorum, a hung NFS
+mount) would otherwise hold the upload, and the glance-api worker, forever.
+When a copy's queue stays full for this long, or the copy does not finish
+this long after the end of the data, the copy is dropped: the upload
+completes in the other stores (or fails cleanly with
+``colocation_required``), the store is named in ``X-Image-Stores-Failed``,
+and its partial data is removed as soon as the store call returns. Set the
+store's own client timeouts (for Ceph, ``rados_osd_op_timeout`` and
+``rados_mon_op_timeout``) below this value so the writer thread ends too.
+
+Possible values:
+    * An integer number of seconds, at least 1.
+
+Related options:
+    * buffer_chunks
+    * colocation_required
+"""),
     cfg.IntOpt('copy_writer_nice',
                default=5,
                min=0,

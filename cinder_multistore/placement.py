@@ -172,9 +172,21 @@ def store_problem(store_id: str, catalog: Catalog) -> StoreProblem | None:
     return None
 
 
+#: Characters of a refused store id repeated in messages and logs.
+SHOWN_ID_LENGTH = 64
+
+
+def shown_id(store_id: str) -> str:
+    """``store_id`` as messages repeat it: at most SHOWN_ID_LENGTH chars."""
+    if len(store_id) <= SHOWN_ID_LENGTH:
+        return store_id
+    return '%s...(%d characters)' % (store_id[:SHOWN_ID_LENGTH],
+                                     len(store_id))
+
+
 def describe_problem(store_id: str, problem: StoreProblem) -> str:
     """A message naming the store and why it was refused."""
-    return 'Store %r %s.' % (store_id, _PROBLEM_TEXT[problem])
+    return 'Store %r %s.' % (shown_id(store_id), _PROBLEM_TEXT[problem])
 
 
 def normalize_header(value: str | None) -> str | None:

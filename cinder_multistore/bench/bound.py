@@ -101,7 +101,7 @@ def run(case: str, data_path: Path, workdir: Path, depth: int = 8,
         writer.start()
     try:
         with open(data_path, 'rb') as source:
-            tee = fanout.TeeInput(source, writers, BLOCK_SIZE)
+            tee = fanout.TeeInput(source, lambda: writers, BLOCK_SIZE)
             complete = False
             try:
                 store_write(workdir / 'primary', PRIMARY_HASHES,

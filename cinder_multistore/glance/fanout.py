@@ -10,12 +10,21 @@ copied.
 
 Memory stays bounded: a queue holds at most ``depth`` blocks, and a slow
 secondary slows the upload down instead of buffering the image. A writer
-that fails keeps draining its queue so the others never stall.
+that fails keeps draining its queue so the others never stall. A writer
+that makes no progress for ``stall_timeout`` seconds (a store that does not
+answer) is abandoned: the tee stops feeding it, its reader raises on the
+next read so that the store driver removes its partial data, and anything
+it still manages to store afterwards is discarded.
+
+The writers start when the request's body is first read: Glance reads it
+only after it has authorised the upload, so a request Glance refuses never
+writes a secondary store.
 """
 
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +41,10 @@ _ABORT = object()
 
 class UploadAborted(IOError):
     """The upload stopped before the end of the data (client or primary)."""
+
+
+class CopyStalled(IOError):
+    """A secondary store made no progress within the stall timeout."""
 
 
 class _Block:
@@ -98,13 +111,46 @@ class QueueReader:
                 self._done = True
 
 
+def _abort_queue(chunks: 'queue.Queue[Any]') -> None:
+    """Drop the blocks waiting in ``chunks`` and queue the abort marker.
+
+    Only the feeding side calls this, after it stopped feeding: the marker
+    always finds room.
+    """
+    while True:
+        try:
+            chunks.get_nowait()
+        except queue.Empty:
+            break
+    chunks.put_nowait(_ABORT)
+
+
+def _green_threads() -> bool:
+    """True when ``threading`` is eventlet's (glance-api's eventlet server).
+
+    Green threads share the process's native thread: renicing "the thread"
+    would renice the whole worker, for good.
+    """
+    patcher = sys.modules.get('eventlet.patcher')
+    if patcher is None:
+        return False
+    try:
+        return bool(patcher.is_monkey_patched('thread'))
+    except Exception:  # an eventlet too old or too new to ask
+        return True
+
+
 def lower_priority(nice: int) -> bool:
     """Raise the calling thread's nice value by ``nice``; True if done.
 
     On Linux a thread's nice value is its own, so the rest of the process
-    keeps its priority. Elsewhere, or when refused, nothing changes.
+    keeps its priority. Elsewhere, under eventlet's green threads, or when
+    refused, nothing changes.
     """
     if nice <= 0:
+        return False
+    if _green_threads():
+        LOG.debug('Green threads: copy writer priority left as it is')
         return False
     try:
         tid = threading.get_native_id()
@@ -125,17 +171,24 @@ class StoreWriter(threading.Thread):
         data it wrote when it raises.
     :param depth: how many chunks may wait in the queue.
     :param nice: nice increment of this thread (0: none).
+    :param discard: called with a result the writer produced after it was
+        abandoned, to remove that data (nobody else will).
     """
 
     def __init__(self, store_id: str,
                  write: Callable[[QueueReader], Any], depth: int,
-                 nice: int = 0) -> None:
+                 nice: int = 0,
+                 discard: Callable[[Any], None] | None = None) -> None:
         super().__init__(name='cms-writer-%s' % store_id, daemon=True)
         self.store_id = store_id
         self.nice = nice
         self.chunks: 'queue.Queue[Any]' = queue.Queue(maxsize=depth)
         self.reader = QueueReader(self.chunks)
         self._write = write
+        self._discard = discard
+        self._lock = threading.Lock()
+        self._finished = False
+        self.abandoned = False
         self.result: Any = None
         self.error: BaseException | None = None
         self.seconds = 0.0
@@ -143,19 +196,70 @@ class StoreWriter(threading.Thread):
     def run(self) -> None:
         start = time.monotonic()
         lower_priority(self.nice)
+        result = error = None
         try:
-            self.result = self._write(self.reader)
+            result = self._write(self.reader)
         except BaseException as exc:  # reported, never raised in a thread
-            self.error = exc
+            error = exc
         finally:
             # NOTE: keep consuming so a failed store never blocks the tee.
             self.reader.drain()
             self.seconds = time.monotonic() - start
+            with self._lock:
+                self._finished = True
+                orphan = result if self.abandoned else None
+                if not self.abandoned:
+                    self.result, self.error = result, error
+        if orphan is not None:
+            LOG.warning('Store %s finished a copy after it was abandoned '
+                        '(%.1f s); removing it', self.store_id, self.seconds)
+            if self._discard is not None:
+                try:
+                    self._discard(orphan)
+                except Exception:
+                    LOG.exception('Removing the late copy in store %s '
+                                  'failed', self.store_id)
 
     @property
     def failed(self) -> bool:
-        """True when the store could not be written."""
+        """True when the store could not be written (or was abandoned)."""
         return self.error is not None
+
+    def offer(self, item: Any, timeout: float | None) -> bool:
+        """Queue ``item`` for the writer; abandon it when it stalls.
+
+        :param timeout: seconds the queue may stay full; None waits forever.
+        :returns: False when the writer is (now) abandoned.
+        """
+        if self.abandoned:
+            return False
+        try:
+            self.chunks.put(item, timeout=timeout)
+        except queue.Full:
+            self.abandon('no progress for %s s' % timeout)
+            return not self.abandoned
+        return True
+
+    def abandon(self, why: str) -> bool:
+        """Give up on this writer unless it already finished.
+
+        The writer's next read raises, so the store driver removes what it
+        wrote; a result that still comes is discarded. The thread itself
+        ends when the store call returns.
+
+        :returns: True when the writer was abandoned now.
+        """
+        with self._lock:
+            if self._finished or self.abandoned:
+                return False
+            self.abandoned = True
+            self.result = None
+            self.error = CopyStalled('store %s stalled: %s'
+                                     % (self.store_id, why))
+        LOG.warning('Co-located copy in store %s abandoned: %s',
+                    self.store_id, why)
+        _abort_queue(self.chunks)
+        return True
 
 
 class TeeInput:
@@ -165,30 +269,49 @@ class TeeInput:
     (Glance may ask for less at a time); each block is queued once for
     every writer and Glance is served from it, so the number of queue
     operations, thread wake-ups and copies does not depend on the chunk
-    size of the primary store.
+    size of the primary store. A read returns as many bytes as asked for
+    unless the body ends, as a file does (webob takes a short read of a
+    body with a Content-Length for a client that went away).
 
     :param source: the original ``wsgi.input``.
-    :param writers: the secondary store writers, already started.
+    :param start: called on the first read of the body, returns the
+        secondary store writers, already started. It may raise (a quota
+        exceeded): the error reaches the reader, Glance.
     :param block_size: bytes read from the client at a time.
+    :param stall_timeout: seconds a writer may leave its queue full (and
+        take to finish after the end of the data) before it is abandoned;
+        None waits forever.
     """
 
-    def __init__(self, source: BinaryIO, writers: list[StoreWriter],
-                 block_size: int = BLOCK_SIZE) -> None:
+    def __init__(self, source: BinaryIO,
+                 start: Callable[[], list[StoreWriter]],
+                 block_size: int = BLOCK_SIZE,
+                 stall_timeout: float | None = None) -> None:
         self._source = source
-        self._writers = writers
+        self._start = start
+        self._writers: list[StoreWriter] | None = None
         self._block_size = block_size
+        self._stall_timeout = stall_timeout
         self._buffer = _Block()
         self._closed = False
         self.bytes_read = 0
 
+    @property
+    def writers(self) -> list[StoreWriter]:
+        """The writers started so far (none before the first read)."""
+        return list(self._writers or ())
+
     def _fill(self, size: int) -> bool:
         """Read the next block from the client; False at the end."""
+        if self._writers is None:
+            self._writers = []
+            self._writers = self._start()
         block = self._source.read(max(size, self._block_size))
         if not block:
             return False
         self.bytes_read += len(block)
         for writer in self._writers:
-            writer.chunks.put(block)
+            writer.offer(block, self._stall_timeout)
         self._buffer = _Block(block)
         return True
 
@@ -201,7 +324,16 @@ class TeeInput:
             return b''.join(parts)
         if not self._buffer and not self._fill(size):
             return b''
-        return self._buffer.take(size)
+        data = self._buffer.take(size)
+        if len(data) == size:
+            return data
+        parts = [data]
+        missing = size - len(data)
+        while missing and self._fill(missing):
+            part = self._buffer.take(missing)
+            parts.append(part)
+            missing -= len(part)
+        return b''.join(parts)
 
     def readline(self, size: int = -1) -> bytes:
         """Read up to and including the next newline (or ``size`` bytes)."""
@@ -226,14 +358,22 @@ class TeeInput:
     def finish(self, complete: bool) -> None:
         """End the stream for every writer and wait for them.
 
+        A writer that does not take the end marker or does not finish
+        within the stall timeout is abandoned, so this returns in bounded
+        time whatever the stores do.
+
         :param complete: True when the whole body was read and the primary
             store accepted it; False makes every writer abort and remove
             what it wrote.
         """
+        writers = self._writers or []
         if not self._closed:
             self._closed = True
             marker = _EOF if complete else _ABORT
-            for writer in self._writers:
-                writer.chunks.put(marker)
-        for writer in self._writers:
-            writer.join()
+            for writer in writers:
+                writer.offer(marker, self._stall_timeout)
+        for writer in writers:
+            writer.join(self._stall_timeout)
+            if writer.is_alive():
+                writer.abandon('not finished %s s after the end of the data'
+                               % self._stall_timeout)

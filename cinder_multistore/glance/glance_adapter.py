@@ -6,7 +6,6 @@ it, writing a store, registering locations and undoing an upload. It runs
 inside glance-api, after Glance configured its stores.
 """
 
-import dataclasses
 import logging
 from typing import Any, BinaryIO
 
@@ -15,47 +14,24 @@ from glance_store import multi_backend
 from oslo_config import cfg
 
 from cinder_multistore import placement
+from cinder_multistore.glance import colocation
+from cinder_multistore.glance import fanout
 
 LOG = logging.getLogger(__name__)
 
 CONF = cfg.CONF
 
 
-@dataclasses.dataclass(frozen=True)
-class StoredCopy:
-    """What a store holds after a write.
-
-    :param store_id: the store.
-    :param url: the location URL in the store.
-    :param size: bytes written.
-    :param checksum: MD5 hex digest of the data.
-    :param multihash: hex digest with the algorithm the write used.
-    :param metadata: the store's location metadata.
-    """
-
-    store_id: str
-    url: str
-    size: int
-    checksum: str
-    multihash: str
-    metadata: dict
-
-
-@dataclasses.dataclass(frozen=True)
-class ImageRecord:
-    """The facts of an image the filter compares copies against."""
-
-    id: str
-    status: str
-    size: int | None
-    checksum: str | None
-    os_hash_algo: str | None
-    os_hash_value: str | None
-    stores: tuple[str, ...]
+#: Re-exported: the records the adapter returns.
+StoredCopy = colocation.StoredCopy
+ImageRecord = colocation.ImageRecord
 
 
 class GlanceAdapter:
-    """Glance-side operations, run with the caller's request context."""
+    """Glance-side operations, run with the caller's request context.
+
+    Implements :class:`cinder_multistore.glance.colocation.GlanceOps`.
+    """
 
     def __init__(self) -> None:
         # NOTE: imported lazily so that importing the filter module (for
@@ -75,9 +51,9 @@ class GlanceAdapter:
         Under uwsgi, Glance reads chunked bodies with ``uwsgi.chunked_read``
         instead of ``wsgi.input``; the filter must read them the same way.
         """
-        from glance.common import wsgi as glance_wsgi
         chunked = environ.get('HTTP_TRANSFER_ENCODING', '').lower()
-        if chunked == 'chunked' and glance_wsgi._get_uwsgi():
+        if chunked == 'chunked' and _uwsgi() is not None:
+            from glance.common import wsgi as glance_wsgi
             return glance_wsgi._UWSGIChunkFile()
         return environ['wsgi.input']
 
@@ -187,34 +163,97 @@ class GlanceAdapter:
         repo.save(image)
 
     def revert_upload(self, context: Any, image_id: str) -> None:
-        """Remove every copy of an upload and put the image back to queued.
+        """Put an activated upload back to ``queued``, with no data.
 
-        Used when co-location is mandatory and a secondary store failed
-        after Glance already activated the image.
+        Used when co-location is required (or the copies exceed the quota)
+        and the primary store was already written. The order never shows a
+        location without data: the image leaves ``active`` first, then its
+        locations go, then the data.
+
+        :raises: glance.common.exception.Conflict when the image is no
+            longer ``active`` (someone else changed it): nothing is touched.
         """
         from glance.db import get_api
         db_api = get_api()
         admin = context.elevated()
         image = db_api.image_get(admin, image_id)
+        db_api.image_update(admin, image_id,
+                            {'status': 'queued', 'size': None,
+                             'virtual_size': None, 'checksum': None,
+                             'os_hash_algo': None, 'os_hash_value': None},
+                            purge_props=False, from_state='active')
+        for loc in image['locations']:
+            db_api.image_location_delete(admin, image_id, loc['id'],
+                                         'deleted')
         for loc in image['locations']:
             store = loc['metadata'].get('store')
             try:
                 glance_store.delete(loc['url'], store, context=admin)
             except glance_store.NotFound:
                 pass
-        db_api.image_update(admin, image_id,
-                            {'status': 'queued', 'size': None,
-                             'virtual_size': None, 'checksum': None,
-                             'os_hash_algo': None, 'os_hash_value': None,
-                             'locations': []},
-                            purge_props=False, from_state='active')
+
+    @staticmethod
+    def enforce_copies_quota(context: Any, image_id: str, size: int | None,
+                             copies: int, stored: bool) -> None:
+        """Apply Glance's quotas to the image with its copies.
+
+        Glance counts an image's usage as its size times its locations; it
+        checked the primary itself. With ``user_storage_quota`` the whole
+        image (primary and copies) must fit what the owner has left besides
+        this image; with unified limits (``use_keystone_limits``) the
+        copies (and the primary, unless ``stored``) are the delta of
+        ``image_size_total``. ``image_location_quota`` bounds the number
+        of locations.
+
+        :param size: the image size, None when not known yet (only the
+            location quota is checked then).
+        :raises: Glance's own StorageQuotaFull, LimitExceeded or
+            ImageLocationLimitExceeded, which Glance answers with 413.
+        """
+        from glance.common import exception as glance_exc
+        max_locations = CONF.image_location_quota
+        if max_locations >= 0 and copies + 1 > max_locations:
+            raise glance_exc.ImageLocationLimitExceeded(
+                attempted=copies + 1, maximum=max_locations)
+        if size is None:
+            return
+        if CONF.use_keystone_limits:
+            from glance.quota import keystone as ks_quota
+            units = copies + (0 if stored else 1)
+            ks_quota.enforce_image_size_total(
+                context, context.owner, delta=size * units // (1 << 20))
+            return
+        import glance.api.common
+        import glance.db
+        glance.api.common.check_quota(context, size * (copies + 1),
+                                      glance.db.get_api(), image_id=image_id)
 
     @staticmethod
     def error_status(exc: BaseException) -> int:
         """The HTTP status Glance itself answers for a store error."""
-        if isinstance(exc, glance_store.StorageFull):
+        from glance.common import exception as glance_exc
+        if isinstance(exc, (glance_store.StorageFull,
+                            glance_exc.StorageQuotaFull,
+                            glance_exc.LimitExceeded,
+                            glance_exc.ImageLocationLimitExceeded)):
             return 413
-        if isinstance(exc, (glance_store.StorageWriteDenied,
-                            glance_store.StoreAddDisabled)):
+        if isinstance(exc, glance_store.StoreAddDisabled):
             return 410
+        if isinstance(exc, (glance_store.StorageWriteDenied,
+                            glance_store.exceptions.TimeoutError,
+                            fanout.CopyStalled)):
+            return 503
         return 500
+
+
+def _uwsgi() -> Any:
+    """Glance's handle on the uwsgi module, or None outside uwsgi.
+
+    Glance 33 has ``_get_uwsgi()``; earlier releases a module-level
+    ``uwsgi``.
+    """
+    from glance.common import wsgi as glance_wsgi
+    getter = getattr(glance_wsgi, '_get_uwsgi', None)
+    if getter is not None:
+        return getter()
+    return getattr(glance_wsgi, 'uwsgi', None)

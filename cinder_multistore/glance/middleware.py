@@ -34,7 +34,7 @@ from oslo_middleware import base
 
 from cinder_multistore import opts
 from cinder_multistore import placement
-from cinder_multistore.glance import fanout
+from cinder_multistore.glance import colocation
 
 LOG = logging.getLogger(__name__)
 
@@ -54,11 +54,18 @@ def _context(req: webob.Request) -> Any:
 
 
 def _declared_size(req: webob.Request) -> int:
-    """The size a chunked upload announces, 0 when unknown."""
+    """The size the upload announces, 0 when unknown.
+
+    Glance's own order: ``x-openstack-image-size`` first, then
+    Content-Length.
+    """
     try:
-        return max(int(req.headers.get(SIZE_HEADER, 0)), 0)
+        declared = int(req.headers.get(SIZE_HEADER, 0))
     except ValueError:
-        return 0
+        declared = 0
+    if declared > 0:
+        return declared
+    return max(req.content_length or 0, 0)
 
 
 def _bad_request(decision: placement.Decision) -> webob.Response:
@@ -138,127 +145,48 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
 
     def _colocated_upload(self, req: webob.Request, image_id: str,
                           decision: placement.Decision) -> Any:
-        context = _context(req)
-        size = req.content_length or _declared_size(req)
-        depth = self._option('buffer_chunks')
-        nice = self._option('copy_writer_nice')
-        writers = [
-            fanout.StoreWriter(
-                store, self._writer_for(context, store, image_id, size),
-                depth, nice)
-            for store in decision.secondaries]
-        for writer in writers:
-            writer.start()
-        tee = fanout.TeeInput(self.adapter.request_body(req.environ),
-                              writers)
-        req.environ['wsgi.input'] = tee
-        if req.environ.pop('HTTP_TRANSFER_ENCODING', None) is not None:
-            # NOTE: Glance must read the chunked body through the tee; a
-            # body without length or chunking is readable when webob is
-            # told so, and is read until the tee returns b''.
-            req.environ['webob.is_body_readable'] = True
+        transaction = colocation.Colocation(
+            self.adapter, _context(req), image_id, decision.primary,
+            decision.secondaries, _declared_size(req), self._settings())
         try:
+            body = self.adapter.request_body(req.environ)
+            req.environ['wsgi.input'] = transaction.wrap(body)
+            if req.environ.pop('HTTP_TRANSFER_ENCODING', None) is not None:
+                # NOTE: Glance must read the chunked body through the tee; a
+                # body without length or chunking is readable when webob is
+                # told so, and is read until the tee returns b''.
+                req.environ['webob.is_body_readable'] = True
             resp = req.get_response(self.application)
         except BaseException:
-            tee.finish(complete=False)
-            self._discard(context, writers)
+            transaction.abort()
             raise
         if resp.status_int != 204:
-            tee.finish(complete=False)
-            self._discard(context, writers)
+            transaction.abort()
             LOG.info('Image %s: upload to primary store %s failed (%s); '
                      'secondary copies removed', image_id, decision.primary,
                      resp.status)
             return resp
-        tee.finish(complete=True)
-        return self._settle(req, image_id, decision, writers, resp)
-
-    def _writer_for(self, context: Any, store: str, image_id: str,
-                    size: int) -> Any:
-        adapter = self.adapter
-        algorithm = self._option('copy_hash_algorithm')
-
-        def write(reader: fanout.QueueReader) -> Any:
-            return adapter.write(context, store, image_id, reader, size,
-                                 algorithm)
-        return write
-
-    def _discard(self, context: Any, writers: list) -> None:
-        for writer in writers:
-            if writer.result is not None:
-                self.adapter.remove(context, writer.result)
-
-    def _settle(self, req: webob.Request, image_id: str,
-                decision: placement.Decision, writers: list,
-                resp: webob.Response) -> webob.Response:
-        """Check the secondary copies, register the good ones, report."""
-        context = _context(req)
-        image = self.adapter.image(context, image_id)
-        good, failed = [], {}
-        same_hash = (self._option('copy_hash_algorithm')
-                     == self.adapter.hashing_algorithm())
-        for writer in writers:
-            problem = self._copy_problem(writer, image, same_hash)
-            if problem is None:
-                good.append(writer.result)
-                continue
-            failed[writer.store_id] = (problem, writer.error)
-            if writer.result is not None:
-                self.adapter.remove(context, writer.result)
-            LOG.warning('Image %s: co-located copy in store %s failed: %s',
-                        image_id, writer.store_id, problem)
-        if failed and self._option('colocation_required'):
-            for copy in good:
-                self.adapter.remove(context, copy)
-            self.adapter.revert_upload(context, image_id)
-            store, (problem, error) = next(iter(failed.items()))
-            status = (self.adapter.error_status(error) if error is not None
-                      else 500)
-            msg = ('Co-location is required and store %r could not be '
-                   'written: %s. The image was not stored.' % (store, problem))
-            LOG.error('Image %s: %s', image_id, msg)
-            return webob.Response(status=status, body=msg.encode(),
-                                  content_type='text/plain', charset=None,
-                                  headers={FAILED_HEADER: ','.join(failed)})
-        try:
-            if good:
-                self.adapter.register(context, image_id, good)
-        except Exception as exc:
-            LOG.warning('Image %s: registering co-located copies failed: '
-                        '%s; removing them', image_id, exc)
-            for copy in good:
-                self.adapter.remove(context, copy)
-                failed[copy.store_id] = (str(exc), exc)
-            good = []
-        written = [decision.primary] + [c.store_id for c in good]
-        LOG.info('Image %s co-located in %s%s', image_id, ', '.join(written),
-                 ('; failed: %s' % ', '.join(failed)) if failed else '')
-        resp.headers[WRITTEN_HEADER] = ','.join(written)
+        outcome = transaction.settle()
+        if outcome.refusal is not None:
+            status, message = outcome.refusal
+            return webob.Response(
+                status=status, body=message.encode(),
+                content_type='text/plain', charset=None,
+                headers={FAILED_HEADER: ','.join(sorted(outcome.failed))})
+        resp.headers[WRITTEN_HEADER] = ','.join(outcome.written)
         resp.headers[RULE_HEADER] = decision.rule.value
-        if failed:
-            resp.headers[FAILED_HEADER] = ','.join(failed)
+        if outcome.failed:
+            resp.headers[FAILED_HEADER] = ','.join(outcome.failed)
         return resp
 
-    @staticmethod
-    def _copy_problem(writer: fanout.StoreWriter, image: Any,
-                      same_hash: bool) -> str | None:
-        """Why a secondary copy cannot be kept, or None when it is good.
-
-        :param same_hash: the copy's multihash used Glance's algorithm and
-            is compared too.
-        """
-        if writer.failed:
-            error = writer.error
-            return '%s: %s' % (type(error).__name__, error)
-        copy = writer.result
-        if image is None:
-            return 'image disappeared during the upload'
-        if (copy.size != image.size or copy.checksum != image.checksum
-                or (same_hash and copy.multihash != image.os_hash_value)):
-            return ('copy differs from the primary (size %s/%s, checksum '
-                    '%s/%s)' % (copy.size, image.size, copy.checksum,
-                                image.checksum))
-        return None
+    def _settings(self) -> colocation.Settings:
+        stall = self._option('copy_stall_timeout')
+        return colocation.Settings(
+            depth=self._option('buffer_chunks'),
+            nice=self._option('copy_writer_nice'),
+            hash_algorithm=self._option('copy_hash_algorithm'),
+            stall_timeout=float(stall) if stall else None,
+            required=self._option('colocation_required'))
 
     # -- import --------------------------------------------------------
 
@@ -286,6 +214,11 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
             return _bad_request(decision)
         if decision.rule is placement.Rule.COLOCATE:
             body['stores'] = list(decision.stores)
+            # NOTE: Glance's default (true) would fail the whole import for
+            # one failing base store; co-location is best effort unless
+            # required, as on upload. A caller's explicit choice stands.
+            body.setdefault('all_stores_must_succeed',
+                            bool(self._option('colocation_required')))
             req.body = json.dumps(body).encode()
             req.headers.pop(placement.STORE_HEADER, None)
         resp = req.get_response(self.application)

@@ -3,7 +3,9 @@
 import hashlib
 import io
 import os
+import sys
 import threading
+import time
 
 import pytest
 
@@ -30,7 +32,7 @@ def test_every_writer_gets_identical_bytes():
                for s in ('b', 'c')]
     for w in writers:
         w.start()
-    tee = fanout.TeeInput(io.BytesIO(data), writers)
+    tee = fanout.TeeInput(io.BytesIO(data), lambda: writers)
     primary = hashlib.sha256()
     for chunk in iter(lambda: tee.read(65536), b''):
         primary.update(chunk)
@@ -50,7 +52,7 @@ def test_failing_writer_does_not_block_the_stream():
                fanout.StoreWriter('ok', _hash_writer(results, 'ok'), depth=1)]
     for w in writers:
         w.start()
-    tee = fanout.TeeInput(io.BytesIO(b'x' * (1 << 20)), writers)
+    tee = fanout.TeeInput(io.BytesIO(b'x' * (1 << 20)), lambda: writers)
     while tee.read(4096):
         pass
     tee.finish(complete=True)
@@ -72,7 +74,7 @@ def test_abort_makes_writers_raise():
 
     writer = fanout.StoreWriter('b', write, depth=4)
     writer.start()
-    tee = fanout.TeeInput(io.BytesIO(b'abc' * 100), [writer])
+    tee = fanout.TeeInput(io.BytesIO(b'abc' * 100), lambda: [writer])
     tee.read(50)
     tee.finish(complete=False)
     assert writer.failed and seen
@@ -88,7 +90,7 @@ def test_queue_is_bounded():
 
     writer = fanout.StoreWriter('slow', slow, depth=3)
     writer.start()
-    tee = fanout.TeeInput(io.BytesIO(b'z' * (1 << 20)), [writer],
+    tee = fanout.TeeInput(io.BytesIO(b'z' * (1 << 20)), lambda: [writer],
                           block_size=1024)
     reads = []
 
@@ -134,9 +136,9 @@ class _CountingQueue:
         self.inner = inner
         self.puts = 0
 
-    def put(self, item):
+    def put(self, item, timeout=None):
         self.puts += 1
-        self.inner.put(item)
+        self.inner.put(item, timeout=timeout)
 
     def get(self):
         return self.inner.get()
@@ -149,7 +151,8 @@ def test_client_is_read_in_blocks_whatever_glance_asks():
     writer.chunks = counting = _CountingQueue(writer.chunks)
     writer.reader._chunks = counting
     writer.start()
-    tee = fanout.TeeInput(io.BytesIO(data), [writer], block_size=1 << 20)
+    tee = fanout.TeeInput(io.BytesIO(data), lambda: [writer],
+                          block_size=1 << 20)
     got = b''.join(iter(lambda: tee.read(65536), b''))
     tee.finish(complete=True)
     assert got == data
@@ -165,7 +168,7 @@ def test_whole_blocks_are_not_copied():
         def read(self, size):
             return block
 
-    tee = fanout.TeeInput(Source(), [], block_size=1 << 16)
+    tee = fanout.TeeInput(Source(), lambda: [], block_size=1 << 16)
     assert tee.read(1 << 16) is block
     import queue
     q = queue.Queue()
@@ -179,7 +182,7 @@ def test_read_all_and_readline_through_the_tee():
     results = {}
     writer = fanout.StoreWriter('b', _hash_writer(results, 'b'), depth=8)
     writer.start()
-    tee = fanout.TeeInput(io.BytesIO(data), [writer], block_size=7)
+    tee = fanout.TeeInput(io.BytesIO(data), lambda: [writer], block_size=7)
     assert tee.readline() == b'first line\n'
     assert tee.readline(3) == b'sec'
     assert tee.readline() == b'ond line\n'
@@ -203,7 +206,7 @@ def test_writer_thread_alone_runs_at_lower_priority(nice):
         return reader.read()
     writer = fanout.StoreWriter('beta', write, depth=2, nice=nice)
     writer.start()
-    tee = fanout.TeeInput(io.BytesIO(b'x' * 10), [writer])
+    tee = fanout.TeeInput(io.BytesIO(b'x' * 10), lambda: [writer])
     assert tee.read() == b'x' * 10
     tee.finish(complete=True)
     writer.join()
@@ -218,3 +221,100 @@ def test_lower_priority_refused_changes_nothing(monkeypatch):
     monkeypatch.setattr(os, 'setpriority', refuse)
     assert fanout.lower_priority(5) is False
     assert fanout.lower_priority(0) is False
+
+
+def test_reads_are_never_short_before_the_end():
+    # webob's LimitedLengthFile takes a short read for a client that went
+    # away; a store chunk size that does not divide the block size (e.g.
+    # filesystem_store_chunk_size = 100000) must get full reads.
+    data = os.urandom((1 << 20) * 2 + 12345)
+    tee = fanout.TeeInput(io.BytesIO(data), lambda: [])
+    sizes = []
+    got = b''
+    while True:
+        chunk = tee.read(100000)
+        if not chunk:
+            break
+        sizes.append(len(chunk))
+        got += chunk
+    assert got == data
+    assert all(size == 100000 for size in sizes[:-1])
+
+
+def test_the_writers_start_on_the_first_read_only():
+    started = []
+    tee = fanout.TeeInput(io.BytesIO(b'abc'), lambda: started.append(1) or [])
+    assert started == [] and tee.writers == []
+    tee.finish(complete=False)
+    assert started == []
+    tee.read(1)
+    assert started == [1]
+
+
+def test_a_start_error_reaches_the_reader():
+    def over_quota():
+        raise RuntimeError('quota')
+    tee = fanout.TeeInput(io.BytesIO(b'abc'), over_quota)
+    with pytest.raises(RuntimeError):
+        tee.read(3)
+    tee.finish(complete=False)
+
+
+def test_a_stalled_writer_is_abandoned_and_its_late_copy_discarded():
+    release = threading.Event()
+    discarded = []
+
+    def stuck(reader):
+        release.wait(30)          # the store does not answer
+        return 'late-copy'        # ... and then finishes after all
+    writer = fanout.StoreWriter('stuck', stuck, depth=1,
+                                discard=discarded.append)
+    writer.start()
+    tee = fanout.TeeInput(io.BytesIO(b'x' * (5 << 20)), lambda: [writer],
+                          stall_timeout=0.3)
+    began = time.monotonic()
+    assert len(tee.read()) == 5 << 20
+    tee.finish(complete=True)
+    assert time.monotonic() - began < 10
+    assert writer.abandoned and isinstance(writer.error, fanout.CopyStalled)
+    assert writer.result is None
+    release.set()
+    writer.join(10)
+    assert not writer.is_alive()
+    assert discarded == ['late-copy']
+    assert writer.result is None
+
+
+def test_an_abandoned_writer_sees_an_abort_on_its_next_read():
+    gate = threading.Event()
+    seen = []
+
+    def slow_reader(reader):
+        gate.wait(30)
+        try:
+            while reader.read(1 << 20):
+                pass
+        except fanout.UploadAborted:
+            seen.append('aborted')
+            raise
+    writer = fanout.StoreWriter('slow', slow_reader, depth=1)
+    writer.start()
+    tee = fanout.TeeInput(io.BytesIO(b'y' * (4 << 20)), lambda: [writer],
+                          stall_timeout=0.2)
+    tee.read()
+    tee.finish(complete=True)
+    gate.set()
+    writer.join(10)
+    assert seen == ['aborted']
+
+
+def test_green_threads_are_never_reniced(monkeypatch):
+    class Patcher:  # eventlet.patcher's question, answered as under eventlet
+        @staticmethod
+        def is_monkey_patched(module):
+            return module == 'thread'
+    monkeypatch.setitem(sys.modules, 'eventlet.patcher', Patcher)
+    tid = threading.get_native_id()
+    before = os.getpriority(os.PRIO_PROCESS, tid)
+    assert fanout.lower_priority(5) is False
+    assert os.getpriority(os.PRIO_PROCESS, tid) == before

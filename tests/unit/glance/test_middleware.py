@@ -103,6 +103,11 @@ class FakeAdapter:
     def revert_upload(self, context, image_id):
         self.reverted = True
 
+    def enforce_copies_quota(self, context, image_id, size, copies,
+                             stored):
+        self.quota_checks = getattr(self, 'quota_checks', [])
+        self.quota_checks.append((size, copies, stored))
+
     error_status = staticmethod(glance_adapter.GlanceAdapter.error_status)
 
 
@@ -167,7 +172,8 @@ def test_required_colocation_fails_and_reverts():
     resp = _put(_filter(FakeGlance(), adapter, colocation_required=True),
                 {'x-openstack-base-image-ref': BASE})
     assert resp.status_int == 413
-    assert b"'gamma'" in resp.body
+    assert b'gamma' in resp.body
+    assert resp.headers[middleware.FAILED_HEADER] == 'gamma'
     assert adapter.reverted
     assert adapter.registered == []
 
@@ -282,3 +288,216 @@ def test_copy_writers_run_at_the_configured_nice(nice):
     own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     step = 5 if nice is None else nice
     assert adapter.priorities == [min(own + step, 19)]
+
+
+# -- regression tests: each failed before the fix it names ---------------
+
+
+class GlanceLike(FakeGlance):
+    """Answers store and quota errors from the body as Glance does."""
+
+    def __call__(self, environ, start_response):
+        try:
+            return super().__call__(environ, start_response)
+        except Exception as exc:
+            from glance.common import exception as glance_exc
+            status = 413 if isinstance(exc, (glance_exc.StorageQuotaFull,
+                                             glance_exc.LimitExceeded)) \
+                else 500
+            self.errors = getattr(self, 'errors', []) + [exc]
+            start_response('%d Error' % status, [])
+            return [b'']
+
+
+def test_nothing_is_written_for_a_request_glance_refuses():
+    class Refusing:
+        def __call__(self, environ, start_response):
+            start_response('403 Forbidden', [])  # reads no byte
+            return [b'']
+
+    class Recording(FakeAdapter):
+        def write(self, *args):
+            self.writes = getattr(self, 'writes', 0) + 1
+            return super().write(*args)
+    adapter = Recording()
+    before = threading.active_count()
+    resp = _put(_filter(Refusing(), adapter),
+                {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 403
+    assert not hasattr(adapter, 'writes')
+    assert adapter.copies == {} and adapter.removed == []
+    assert threading.active_count() == before
+
+
+def test_a_stalled_secondary_is_dropped_within_the_timeout():
+    release = threading.Event()
+
+    class Stalling(FakeAdapter):
+        def write(self, context, store, image_id, reader, size, algo):
+            if store == 'gamma':
+                release.wait(30)  # a store that does not answer
+            return super().write(context, store, image_id, reader, size,
+                                 algo)
+    adapter = Stalling()
+    data = os.urandom(12 << 20)   # more than buffer_chunks blocks
+    try:
+        resp = _put(_filter(FakeGlance(), adapter, copy_stall_timeout=1,
+                            buffer_chunks=2),
+                    {'x-openstack-base-image-ref': BASE}, data)
+    finally:
+        release.set()
+    assert resp.status_int == 204
+    assert resp.headers[middleware.WRITTEN_HEADER] == 'beta'
+    assert resp.headers[middleware.FAILED_HEADER] == 'gamma'
+    assert adapter.registered == []
+
+
+def test_a_stalled_secondary_fails_a_required_colocation_cleanly():
+    release = threading.Event()
+
+    class Stalling(FakeAdapter):
+        def write(self, context, store, image_id, reader, size, algo):
+            release.wait(30)
+            return super().write(context, store, image_id, reader, size,
+                                 algo)
+    adapter = Stalling()
+    try:
+        resp = _put(_filter(FakeGlance(), adapter, copy_stall_timeout=1,
+                            colocation_required=True),
+                    {'x-openstack-base-image-ref': BASE})
+    finally:
+        release.set()
+    assert resp.status_int == 503
+    assert resp.headers[middleware.FAILED_HEADER] == 'gamma'
+    assert adapter.reverted
+
+
+def test_copies_over_quota_are_refused_before_reading():
+    from glance.common import exception as glance_exc
+
+    class OverQuota(FakeAdapter):
+        def enforce_copies_quota(self, context, image_id, size, copies,
+                                 stored):
+            super().enforce_copies_quota(context, image_id, size, copies,
+                                         stored)
+            raise glance_exc.StorageQuotaFull(image_size=size, remaining=1)
+    adapter = OverQuota()
+    app = GlanceLike()
+    resp = _put(_filter(app, adapter), {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 413
+    assert adapter.quota_checks == [(len(DATA), 1, False)]
+    assert adapter.copies == {} and adapter.registered == []
+
+
+def test_copies_over_quota_after_the_upload_undo_everything():
+    from glance.common import exception as glance_exc
+
+    class OverQuotaAfter(FakeAdapter):
+        def enforce_copies_quota(self, context, image_id, size, copies,
+                                 stored):
+            if stored:
+                raise glance_exc.StorageQuotaFull(image_size=size,
+                                                  remaining=1)
+    adapter = OverQuotaAfter()
+    resp = _put(_filter(FakeGlance(), adapter),
+                {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 413
+    assert b'quota' in resp.body
+    assert adapter.removed == ['gamma'] and adapter.registered == []
+    assert adapter.reverted
+
+
+def test_settle_survives_an_exception_and_removes_the_copies():
+    class Broken(FakeAdapter):
+        def image(self, context, image_id):
+            raise RuntimeError('database went away')
+    adapter = Broken()
+    resp = _put(_filter(FakeGlance(), adapter),
+                {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 204
+    assert resp.headers[middleware.FAILED_HEADER] == 'gamma'
+    assert adapter.removed == ['gamma'] and adapter.registered == []
+
+
+def test_failed_registration_fails_a_required_colocation():
+    class NoRegister(FakeAdapter):
+        def register(self, context, image_id, copies):
+            raise RuntimeError('conflict')
+    adapter = NoRegister()
+    resp = _put(_filter(FakeGlance(), adapter, colocation_required=True),
+                {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 500
+    assert adapter.removed == ['gamma'] and adapter.reverted
+
+
+def test_request_body_failure_leaks_no_writer():
+    class NoBody(FakeAdapter):
+        @staticmethod
+        def request_body(environ):
+            raise OSError('uwsgi chunked read unavailable')
+    adapter = NoBody()
+    before = threading.active_count()
+    with pytest.raises(OSError):
+        _put(_filter(FakeGlance(), adapter),
+             {'x-openstack-base-image-ref': BASE})
+    assert threading.active_count() == before
+    assert adapter.copies == {}
+
+
+def test_required_error_does_not_echo_driver_text():
+    adapter = FakeAdapter({'gamma': glance_store.StorageFull(
+        message='No space left on /var/lib/glance/gamma/secret')})
+    resp = _put(_filter(FakeGlance(), adapter, colocation_required=True),
+                {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 413
+    assert b'/var/lib' not in resp.body
+
+
+def test_write_denied_is_a_503_like_glance():
+    adapter = FakeAdapter({'gamma': glance_store.StorageWriteDenied()})
+    resp = _put(_filter(FakeGlance(), adapter, colocation_required=True),
+                {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 503
+
+
+def test_an_oversized_store_header_is_not_echoed_whole():
+    resp = _put(_filter(FakeGlance(), FakeAdapter()),
+                {'x-image-meta-store': 'x' * 5000})
+    assert resp.status_int == 400
+    assert len(resp.body) < 1000
+
+
+def test_copies_get_glances_size_hint_first():
+    class Sizes(FakeAdapter):
+        def write(self, context, store, image_id, reader, size, algo):
+            self.size = size
+            return super().write(context, store, image_id, reader, size,
+                                 algo)
+    adapter = Sizes()
+    resp = _put(_filter(FakeGlance(), adapter),
+                {'x-openstack-base-image-ref': BASE,
+                 'x-openstack-image-size': str(len(DATA) + 1)})
+    assert resp.status_int == 204
+    assert adapter.size == len(DATA) + 1
+
+
+@pytest.mark.parametrize('required,given,sent', [
+    (False, None, False), (True, None, True), (False, True, True)])
+def test_import_colocation_is_best_effort_unless_required(required, given,
+                                                          sent):
+    seen = {}
+
+    def app(environ, start_response):
+        seen['body'] = webob.Request(environ).json
+        start_response('202 Accepted', [])
+        return [b'']
+    body = {'method': {'name': 'glance-direct'}}
+    if given is not None:
+        body['all_stores_must_succeed'] = given
+    filt = _filter(app, FakeAdapter(), colocation_required=required)
+    req = webob.Request.blank('/v2/images/%s/import' % IMAGE, method='POST',
+                              json=body,
+                              headers={'x-openstack-base-image-ref': BASE})
+    req.context = object()
+    assert req.get_response(filt).status_int == 202
+    assert seen['body']['all_stores_must_succeed'] is sent
