@@ -9,7 +9,8 @@ SIGKILL; the uwsgi master starts new ones. Then:
   location readable. Glance itself leaves it ``saving`` (nothing in Glance
   resets an upload whose worker died); then no location may point to
   missing data;
-* ``cinder-multistore audit`` finds the partial data in both stores, and
+* ``cinder-multistore audit`` finds the partial data in both stores; it
+  stays there when the image is deleted in Glance, and
   ``--delete --min-age 0`` removes it.
 """
 
@@ -181,16 +182,21 @@ def test_killed_colocated_upload(stack_env, demo, admin, base_in_alpha_beta):
             assert orphan['image_status'] == seen['status']
             assert 0 < orphan['size'] < TOTAL
 
+    # Deleting the image in Glance does not remove data it has no
+    # location for; the audit still finds it, now of a deleted image.
+    demo.glance.images.delete(image.id)
+    for url in stray:
+        assert os.path.exists(url[len('file://'):])
+    code, report = audit_json(stack_env, *store_args)
+    assert code == 1 and stray <= orphan_urls(report)
+    assert {o['image_status'] for o in report['orphans']
+            if o['url'] in stray} == {'deleted'}
+
     code, report = audit_json(stack_env, '--delete', '--min-age', '0',
                               *store_args)
     assert code == 0, report
     for url in stray:
         assert not os.path.exists(url[len('file://'):])
-    for loc in locations:
-        assert _location_readable(loc, seen.get('size')), loc
+    assert cloud.store_files(stack_env, image.id) == {}
     assert download(demo, base_in_alpha_beta['id'])
     assert cloud.stores_of(demo.get(base_in_alpha_beta['id'])) == stores
-
-    # The crashed image can still be deleted, and leaves nothing behind.
-    demo.glance.images.delete(image.id)
-    assert cloud.store_files(stack_env, image.id) == {}
