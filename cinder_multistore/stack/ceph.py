@@ -146,7 +146,7 @@ class Cluster:
 
     @property
     def block(self) -> Path:
-        """The OSD's sparse block file (bluestore links ``osd/block`` to it)."""
+        """The OSD's sparse block file (``osd/block`` links to it)."""
         return self.folder / 'osd-block.img'
 
     @property
@@ -437,8 +437,8 @@ def _env(cluster: Cluster) -> dict[str, str]:
 
 
 def _log(cluster: Cluster) -> Path:
-    return Path(cluster.directory) / 'logs' / ('%s-%s.log' % (NAME,
-                                                             cluster.site))
+    name = '%s-%s.log' % (NAME, cluster.site)
+    return Path(cluster.directory) / 'logs' / name
 
 
 def _tool(cluster: Cluster, argv: list[str], timeout: float = 120) -> None:
