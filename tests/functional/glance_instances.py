@@ -1,0 +1,60 @@
+"""Extra glance-api instances with the filter and other options.
+
+Some behaviours need glance-api options the embedded cloud does not run
+with (a storage quota, mandatory co-location, a short stall timeout, odd
+store chunk sizes). :func:`start` starts one more glance-api with the
+filter on the same database and stores, its config being the stack's plus
+the given overrides; the stack's ``down`` stops it with the rest.
+"""
+
+import configparser
+from pathlib import Path
+
+from cinder_multistore.stack import glance
+from cinder_multistore.stack import ports
+from cinder_multistore.stack import process
+from cinder_multistore.stack.state import State
+
+
+def start(env: dict, name: str,
+          overrides: dict[str, dict[str, object]]) -> str:
+    """Start (or reuse) glance-api ``name``; return its endpoint.
+
+    :param overrides: section -> option -> value, applied on top of the
+        stack's glance-api.conf (``cinder_multistore`` for the filter).
+    """
+    directory = Path(env['STACK_DIR'])
+    state = State.load(directory)
+    if name in state.services:
+        return glance.url(state, name)
+    state.ports[name] = ports.free_port()
+    state.save()
+    conf_dir = glance.etc(directory, name)
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    paste = glance.paste_path(directory, name)
+    paste.write_text(glance.add_filter(
+        glance.upstream_paste_ini().read_text()))
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment]
+    parser.read(glance.conf_path(directory))
+    parser['paste_deploy']['config_file'] = str(paste)
+    url = glance.url(state, name)
+    parser['DEFAULT']['worker_self_reference_url'] = url
+    parser['DEFAULT']['public_endpoint'] = url
+    for section, options in overrides.items():
+        if section != 'DEFAULT' and not parser.has_section(section):
+            parser.add_section(section)
+        for key, value in options.items():
+            parser[section][key] = str(value)
+    with open(glance.conf_path(directory, name), 'w') as f:
+        parser.write(f)
+    glance.start(state, block=True, name=name)
+    return url
+
+
+def worker_pids(env: dict, name: str) -> list[int]:
+    """The uwsgi worker processes of glance-api ``name``."""
+    proc = process.attach(Path(env['STACK_DIR']), name)
+    master = proc.pid
+    children = Path('/proc/%d/task/%d/children' % (master, master))
+    return [int(p) for p in children.read_text().split()]
