@@ -6,7 +6,6 @@ leave stray data of their own, so each test compares the orphans before and
 after it planted its own, and deletes only in the store it planted in.
 """
 
-import configparser
 import hashlib
 import json
 import os
@@ -167,7 +166,8 @@ def test_default_config_is_glance_apis(stack_env):
 
 # -- rbd ------------------------------------------------------------------
 
-def _rbd_store(env: dict) -> tuple[str, dict]:
+def _rbd_site(env: dict) -> tuple[str, str]:
+    """An rbd store of the stack and its Ceph site; skips without one."""
     stores = [s for s in env.get('GLANCE_RBD_STORES', '').split(',') if s]
     if not stores:
         pytest.skip('the stack has no rbd stores (no GLANCE_RBD_STORES in '
@@ -177,25 +177,29 @@ def _rbd_store(env: dict) -> tuple[str, dict]:
         import rbd  # noqa: F401
     except ImportError as exc:
         pytest.skip('rados/rbd bindings not importable: %s' % exc)
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(env['GLANCE_CONF'])
-    store = stores[0]
-    return store, dict(parser[store])
+    for site in env.get('CEPH_SITES', '').split(','):
+        if env.get('GLANCE_RBD_STORE_%s' % site) == stores[-1]:
+            return stores[-1], site
+    pytest.fail('no Ceph site of store %s in stack.env' % stores[-1])
 
 
-def _rbd_pool(section: dict):
+def _admin_pool(env: dict, site: str):
+    """The site's cluster (as client.admin) and its images pool."""
     import rados
-    cluster = rados.Rados(conffile=section.get('rbd_store_ceph_conf') or
-                          None, rados_id=section.get('rbd_store_user'))
+    cluster = rados.Rados(conffile=env['CEPH_CONF_%s' % site],
+                          rados_id='admin',
+                          conf={'keyring': env['CEPH_KEYRING_ADMIN_%s'
+                                               % site]})
     cluster.connect(timeout=30)
-    return cluster, cluster.open_ioctx(section.get('rbd_store_pool',
-                                                   'images'))
+    return cluster, cluster.open_ioctx(env.get('CEPH_IMAGES_POOL',
+                                               'images'))
 
 
 def test_rbd_stray_image(stack_env):
     import rbd
-    store, section = _rbd_store(stack_env)
-    cluster, ioctx = _rbd_pool(section)
+    store, site = _rbd_site(stack_env)
+    cluster, ioctx = _admin_pool(stack_env, site)
+    pool = stack_env.get('CEPH_IMAGES_POOL', 'images')
     name = str(uuid.uuid4())
     try:
         rbd.RBD().create(ioctx, name, 4 << 20)
@@ -203,32 +207,69 @@ def test_rbd_stray_image(stack_env):
             image.write(b'x' * 65536, 0)
             image.create_snap('snap')
             image.protect_snap('snap')
-        url = 'rbd://%s/%s/%s/snap' % (cluster.get_fsid(),
-                                       section.get('rbd_store_pool',
-                                                   'images'), name)
+        url = 'rbd://%s/%s/%s/snap' % (stack_env['CEPH_FSID_%s' % site],
+                                       pool, name)
         code, report = audit_json(stack_env, '--store', store)
         assert code == 1 and url in orphan_urls(report)
         (mine,) = [o for o in report['orphans'] if o['url'] == url]
         assert mine['size'] == 4 << 20 and mine['store'] == store
+        assert 0 <= mine['age'] < 600
 
         code, report = audit_json(stack_env, '--store', store, '--delete',
                                   '--min-age', '0')
         assert code == 0, report
         assert name not in rbd.RBD().list(ioctx)
     finally:
-        if name in rbd.RBD().list(ioctx):
-            with rbd.Image(ioctx, name) as image:
-                for snap in list(image.list_snaps()):
-                    if image.is_protected_snap(snap['name']):
-                        image.unprotect_snap(snap['name'])
-                    image.remove_snap(snap['name'])
-            rbd.RBD().remove(ioctx, name)
+        _remove_rbd(ioctx, name)
+        ioctx.close()
+        cluster.shutdown()
+
+
+def _remove_rbd(ioctx, name: str) -> None:
+    import rbd
+    if name not in rbd.RBD().list(ioctx):
+        return
+    with rbd.Image(ioctx, name) as image:
+        for snap in list(image.list_snaps()):
+            if image.is_protected_snap(snap['name']):
+                image.unprotect_snap(snap['name'])
+            image.remove_snap(snap['name'])
+    rbd.RBD().remove(ioctx, name)
+
+
+def test_rbd_stray_image_with_a_clone_is_kept(stack_env):
+    import rbd
+    store, site = _rbd_site(stack_env)
+    cluster, ioctx = _admin_pool(stack_env, site)
+    volumes = cluster.open_ioctx(stack_env.get('CEPH_VOLUMES_POOL',
+                                               'volumes'))
+    name, clone = str(uuid.uuid4()), 'volume-%s' % uuid.uuid4()
+    try:
+        rbd.RBD().create(ioctx, name, 1 << 20,
+                         features=rbd.RBD_FEATURE_LAYERING)
+        with rbd.Image(ioctx, name) as image:
+            image.create_snap('snap')
+            image.protect_snap('snap')
+        rbd.RBD().clone(ioctx, name, 'snap', volumes, clone,
+                        features=rbd.RBD_FEATURE_LAYERING)
+        code, report = audit_json(stack_env, '--store', store, '--delete',
+                                  '--min-age', '0')
+        (mine,) = [o for o in report['orphans'] if o['name'] == name]
+        assert mine['action'] == 'kept' and 'clones' in mine['reason']
+        assert code == 1
+        with rbd.Image(ioctx, name, read_only=True) as image:
+            assert [s['name'] for s in image.list_snaps()] == ['snap']
+            assert image.is_protected_snap('snap')
+    finally:
+        _remove_rbd(volumes, clone)
+        _remove_rbd(ioctx, name)
+        volumes.close()
         ioctx.close()
         cluster.shutdown()
 
 
 def test_rbd_image_with_location_is_not_stray(stack_env, demo):
-    store, _section = _rbd_store(stack_env)
+    store, _site = _rbd_site(stack_env)
     data = os.urandom(1 << 20)
     image = demo.create(name='cms-audit-rbd')
     resp = demo.upload(image.id, data, store=store)
