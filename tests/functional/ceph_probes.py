@@ -1,0 +1,111 @@
+"""Looking into the stack's Ceph clusters as ``client.admin``.
+
+The stack runs one cluster per site (``CEPH_SITES``); these helpers read
+RBD images, snapshots and parents with the ``rados``/``rbd`` Python
+bindings, to check what Glance and Cinder really wrote.
+"""
+
+import contextlib
+import hashlib
+import time
+
+import pytest
+
+rados = pytest.importorskip('rados')
+rbd = pytest.importorskip('rbd')
+
+#: The snapshot glance_store's rbd driver creates (and protects).
+SNAP = 'snap'
+
+
+def sites(env: dict) -> list[str]:
+    """The Ceph sites of the stack (empty without Ceph)."""
+    return [s for s in env.get('CEPH_SITES', '').split(',') if s]
+
+
+def store(env: dict, site: str) -> str:
+    """The Glance rbd store of ``site``."""
+    return env['GLANCE_RBD_STORE_%s' % site]
+
+
+@contextlib.contextmanager
+def cluster(env: dict, site: str):
+    """A connected ``rados.Rados`` of ``site``'s cluster."""
+    handle = rados.Rados(conffile=env['CEPH_CONF_%s' % site],
+                         name='client.admin',
+                         conf={'keyring': env['CEPH_KEYRING_ADMIN_%s'
+                                              % site]})
+    handle.connect(timeout=20)
+    try:
+        yield handle
+    finally:
+        handle.shutdown()
+
+
+@contextlib.contextmanager
+def ioctx(env: dict, site: str, pool: str):
+    """An I/O context on ``pool`` of ``site``'s cluster."""
+    with cluster(env, site) as handle:
+        with handle.open_ioctx(pool) as ctx:
+            yield ctx
+
+
+def images(env: dict, site: str, pool: str | None = None) -> set[str]:
+    """The RBD image names of a pool (Glance's images pool by default)."""
+    with ioctx(env, site, pool or env['CEPH_IMAGES_POOL']) as ctx:
+        return set(rbd.RBD().list(ctx))
+
+
+def snapshot(env: dict, site: str, name: str) -> tuple[int, bool] | None:
+    """``(size, protected)`` of ``images/<name>@snap``, or None."""
+    with ioctx(env, site, env['CEPH_IMAGES_POOL']) as ctx:
+        try:
+            with rbd.Image(ctx, name, read_only=True) as image:
+                if SNAP not in {s['name'] for s in image.list_snaps()}:
+                    return None
+                return image.size(), image.is_protected_snap(SNAP)
+        except rbd.ImageNotFound:
+            return None
+
+
+def digests(env: dict, site: str, name: str,
+            algorithm: str = 'sha512') -> tuple[int, str, str]:
+    """``(size, md5, multihash)`` of ``images/<name>@snap``'s data."""
+    md5, multi = hashlib.md5(), hashlib.new(algorithm)
+    with ioctx(env, site, env['CEPH_IMAGES_POOL']) as ctx:
+        with rbd.Image(ctx, name, snapshot=SNAP, read_only=True) as image:
+            size = image.size()
+            offset = 0
+            while offset < size:
+                chunk = image.read(offset, min(8 << 20, size - offset))
+                md5.update(chunk)
+                multi.update(chunk)
+                offset += len(chunk)
+    return size, md5.hexdigest(), multi.hexdigest()
+
+
+def parent(env: dict, site: str, pool: str,
+           name: str) -> tuple[str, str, str] | None:
+    """``(pool, image, snapshot)`` of an RBD image's parent, or None."""
+    with ioctx(env, site, pool) as ctx:
+        with rbd.Image(ctx, name, read_only=True) as image:
+            try:
+                return tuple(image.parent_info())
+            except rbd.ImageNotFound:
+                return None
+
+
+def location(env: dict, site: str, image_id: str) -> str:
+    """The location Glance registers for an image in ``site``'s store."""
+    return 'rbd://%s/%s/%s/%s' % (env['CEPH_FSID_%s' % site],
+                                  env['CEPH_IMAGES_POOL'], image_id, SNAP)
+
+
+def wait_gone(env: dict, site: str, name: str, timeout: float = 90) -> bool:
+    """Wait until ``images/<name>`` no longer exists; True when gone."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if name not in images(env, site):
+            return True
+        time.sleep(1)
+    return False

@@ -1,0 +1,173 @@
+"""Upload-to-image from RBD volumes, through the real Cinder API, on Ceph.
+
+The stack runs a Ceph cluster per site (central, edge), a Glance rbd store
+and a Cinder RBD backend on each. A volume's data leaves Cinder through
+os-brick's RBD wrapper (raw) or a qemu-img conversion (qcow2); the filter
+places the image by the rules. Each copy must be a proper Glance RBD image
+in its cluster, identical to the primary; and co-location must make a
+volume from the new image at the other site a copy-on-write clone.
+"""
+
+import time
+import uuid
+
+import pytest
+
+from cinder_multistore import workflow
+from tests.functional import ceph_probes
+from tests.functional.test_cinder_upload import Tracker
+
+MIB = 1 << 20
+BASE_DATA = b'cinder-multistore base image\n' * (64 * 1024)
+
+
+def _name(prefix):
+    return '%s-%s' % (prefix, uuid.uuid4().hex[:8])
+
+
+@pytest.fixture(scope='module')
+def sites(stack_env):
+    names = ceph_probes.sites(stack_env)
+    if len(names) < 2:
+        pytest.skip('the stack runs without two Ceph sites')
+    return names
+
+
+@pytest.fixture(scope='module')
+def cloud(stack_env, sites):
+    return workflow.Cloud(stack_env)
+
+
+@pytest.fixture(scope='module')
+def rbd_stores(stack_env, sites):
+    return [ceph_probes.store(stack_env, site) for site in sites]
+
+
+@pytest.fixture(scope='module')
+def shared(cloud, stack_env, rbd_stores):
+    """A base image in both clusters and the site volume types."""
+    tracker = Tracker(cloud)
+    base = tracker.image_in_stores(BASE_DATA, rbd_stores)
+    types = {}
+    for site in ceph_probes.sites(stack_env):
+        backend = stack_env['CINDER_BACKEND_%s' % site]
+        for store in (None, ceph_probes.store(stack_env, site)):
+            vtype = cloud.admin_cinder.volume_types.create(
+                _name('cms-rbd-%s' % site))
+            specs = {'volume_backend_name': backend,
+                     'RESKEY:availability_zones':
+                         stack_env['CINDER_AZ_%s' % site]}
+            if store:
+                specs[workflow.STORE_SPEC] = store
+            vtype.set_keys(specs)
+            tracker.types.append(vtype.id)
+            types[(site, store)] = vtype.id
+    yield {'tracker': tracker, 'base': base, 'types': types}
+    tracker.cleanup()
+
+
+def _volume(cloud, shared, site, store=None, image_id=None):
+    tracker = shared['tracker']
+    vol = cloud.cinder.volumes.create(
+        1, name=_name('cms-rbd-vol'), imageRef=image_id,
+        volume_type=shared['types'][(site, store)])
+    tracker.volumes.append(vol.id)
+    return cloud.wait_volume(vol.id, timeout=300)
+
+
+def _admin_locations(cloud, image_id):
+    resp = cloud.admin_session.get(
+        '%s/v2/images/%s' % (cloud.env['GLANCE_ENDPOINT'], image_id))
+    return {loc['metadata'].get('store'): loc['url']
+            for loc in resp.json().get('locations') or []}
+
+
+def _assert_proper_rbd_copies(env, cloud, image, sites):
+    """Each store of ``sites`` holds a protected snapshot equal to the
+    image, registered as ``rbd://<fsid>/images/<id>/snap``."""
+    image_id = image['id']
+    assert _admin_locations(cloud, image_id) == {
+        ceph_probes.store(env, site): ceph_probes.location(env, site,
+                                                           image_id)
+        for site in sites}
+    for site in sites:
+        assert ceph_probes.snapshot(env, site, image_id) == (
+            image['size'], True)
+        size, md5, multihash = ceph_probes.digests(
+            env, site, image_id, image['os_hash_algo'])
+        assert (size, md5, multihash) == (
+            image['size'], image['checksum'], image['os_hash_value']), site
+
+
+@pytest.mark.parametrize('disk_format', ['raw', 'qcow2'])
+def test_explicit_rbd_store(stack_env, cloud, shared, disk_format):
+    store = ceph_probes.store(stack_env, 'edge')
+    vol = _volume(cloud, shared, 'edge', store)
+    image = shared['tracker'].upload(vol.id, disk_format)
+    assert workflow.image_stores(image) == [store]
+    assert image['disk_format'] == disk_format
+    _assert_proper_rbd_copies(stack_env, cloud, image, ['edge'])
+
+
+@pytest.mark.parametrize('disk_format', ['raw', 'qcow2'])
+def test_colocation_across_both_clusters(stack_env, cloud, shared, sites,
+                                         rbd_stores, disk_format):
+    vol = _volume(cloud, shared, 'edge', image_id=shared['base']['id'])
+    assert cloud.headers_for(vol.id) == {
+        'x-openstack-base-image-ref': shared['base']['id']}
+    image = shared['tracker'].upload(vol.id, disk_format)
+    image = cloud.wait_image(image['id'], stores=len(rbd_stores))
+    assert workflow.image_stores(image) == rbd_stores
+    _assert_proper_rbd_copies(stack_env, cloud, image, sites)
+
+
+@pytest.mark.parametrize('disk_format', ['raw', 'qcow2'])
+def test_default_store_without_base_or_store(stack_env, cloud, shared,
+                                             disk_format):
+    vol = _volume(cloud, shared, 'central')
+    image = shared['tracker'].upload(vol.id, disk_format)
+    assert workflow.image_stores(image) == [stack_env['GLANCE_DEFAULT_STORE']]
+    assert set(cloud.store_digests(image['id'])) == {
+        stack_env['GLANCE_DEFAULT_STORE']}
+    for site in ceph_probes.sites(stack_env):
+        assert image['id'] not in ceph_probes.images(stack_env, site)
+
+
+def _timed_volume(cloud, shared, site, image_id):
+    began = time.monotonic()
+    vol = _volume(cloud, shared, site, image_id=image_id)
+    return vol, time.monotonic() - began
+
+
+def test_colocation_makes_the_other_site_clone(stack_env, cloud, shared,
+                                               rbd_stores):
+    """Edge volume -> image -> central volume: a clone, no full copy."""
+    pool = stack_env['CEPH_VOLUMES_POOL']
+    images_pool = stack_env['CEPH_IMAGES_POOL']
+    edge_vol = _volume(cloud, shared, 'edge', image_id=shared['base']['id'])
+    assert ceph_probes.parent(stack_env, 'edge', pool,
+                              'volume-%s' % edge_vol.id) == (
+        images_pool, shared['base']['id'], ceph_probes.SNAP)
+
+    colocated = shared['tracker'].upload(edge_vol.id)
+    colocated = cloud.wait_image(colocated['id'], stores=len(rbd_stores))
+    assert workflow.image_stores(colocated) == rbd_stores
+    central_vol, clone_s = _timed_volume(cloud, shared, 'central',
+                                         colocated['id'])
+    assert ceph_probes.parent(stack_env, 'central', pool,
+                              'volume-%s' % central_vol.id) == (
+        images_pool, colocated['id'], ceph_probes.SNAP)
+
+    # Without co-location: the same data only in the edge store.
+    edge_only_vol = _volume(cloud, shared, 'edge',
+                            ceph_probes.store(stack_env, 'edge'))
+    edge_only = shared['tracker'].upload(edge_only_vol.id)
+    assert workflow.image_stores(edge_only) == [
+        ceph_probes.store(stack_env, 'edge')]
+    copied_vol, copy_s = _timed_volume(cloud, shared, 'central',
+                                       edge_only['id'])
+    assert ceph_probes.parent(stack_env, 'central', pool,
+                              'volume-%s' % copied_vol.id) is None
+    print('\nvolume from image at the other site (1 GiB): clone %.1f s '
+          '(co-located image), full copy %.1f s (image in one site only)'
+          % (clone_s, copy_s))
