@@ -183,7 +183,7 @@ def _rbd_site(env: dict) -> tuple[str, str]:
     pytest.fail('no Ceph site of store %s in stack.env' % stores[-1])
 
 
-def _admin_pool(env: dict, site: str):
+def admin_pool(env: dict, site: str):
     """The site's cluster (as client.admin) and its images pool."""
     import rados
     cluster = rados.Rados(conffile=env['CEPH_CONF_%s' % site],
@@ -198,7 +198,7 @@ def _admin_pool(env: dict, site: str):
 def test_rbd_stray_image(stack_env):
     import rbd
     store, site = _rbd_site(stack_env)
-    cluster, ioctx = _admin_pool(stack_env, site)
+    cluster, ioctx = admin_pool(stack_env, site)
     pool = stack_env.get('CEPH_IMAGES_POOL', 'images')
     name = str(uuid.uuid4())
     try:
@@ -240,7 +240,7 @@ def _remove_rbd(ioctx, name: str) -> None:
 def test_rbd_stray_image_with_a_clone_is_kept(stack_env):
     import rbd
     store, site = _rbd_site(stack_env)
-    cluster, ioctx = _admin_pool(stack_env, site)
+    cluster, ioctx = admin_pool(stack_env, site)
     volumes = cluster.open_ioctx(stack_env.get('CEPH_VOLUMES_POOL',
                                                'volumes'))
     name, clone = str(uuid.uuid4()), 'volume-%s' % uuid.uuid4()

@@ -1,9 +1,10 @@
 """A glance-api worker killed in the middle of a co-located upload.
 
 The upload is a slow chunked body of 64 MiB, co-located with a base image
-in stores alpha and beta (Glance writes alpha, the filter writes beta).
-When both stores hold part of it, every uwsgi worker of Glance gets
-SIGKILL; the uwsgi master starts new ones. Then:
+in two stores: file stores alpha and beta, and, when the stack has Ceph,
+the rbd stores of both sites (Glance writes the first store, the filter
+the second). When both stores hold part of it, every uwsgi worker of
+Glance gets SIGKILL; the uwsgi master starts new ones. Then:
 
 * the image must be consistent: ``queued``, or ``active`` with every
   location readable. Glance itself leaves it ``saving`` (nothing in Glance
@@ -26,6 +27,7 @@ import requests
 
 from cinder_multistore.stack import process
 from tests.functional import cloud
+from tests.functional.test_audit import admin_pool
 from tests.functional.test_audit import audit_json
 from tests.functional.test_audit import download
 from tests.functional.test_audit import orphan_urls
@@ -90,42 +92,95 @@ class SlowBody:
             yield block
 
 
-def _file_size(env: dict, store: str, image_id: str) -> int:
-    path = os.path.join(env['GLANCE_STORE_DIR_%s' % store], image_id)
+class StoreView:
+    """What the file and rbd stores of the stack hold for an image."""
+
+    def __init__(self, env: dict, stores: list[str]) -> None:
+        self.env = env
+        self.pools = {}
+        self.clusters = []
+        sites = {env.get('GLANCE_RBD_STORE_%s' % site): site
+                 for site in env.get('CEPH_SITES', '').split(',') if site}
+        self.sites = {s: sites[s] for s in stores if s in sites}
+        for store, site in self.sites.items():
+            cluster, ioctx = admin_pool(env, site)
+            self.clusters.append(cluster)
+            self.pools[store] = ioctx
+
+    def close(self) -> None:
+        """Close the Ceph connections."""
+        for ioctx in self.pools.values():
+            ioctx.close()
+        for cluster in self.clusters:
+            cluster.shutdown()
+
+    def url(self, store: str, image_id: str) -> str:
+        """The location URL the store would give the image's data."""
+        if store in self.sites:
+            return 'rbd://%s/%s/%s/snap' % (
+                self.env['CEPH_FSID_%s' % self.sites[store]],
+                self.env.get('CEPH_IMAGES_POOL', 'images'), image_id)
+        return 'file://' + os.path.join(
+            self.env['GLANCE_STORE_DIR_%s' % store], image_id)
+
+    def size(self, store: str, image_id: str) -> int:
+        """Bytes the store holds for the image, -1 when nothing."""
+        if store in self.pools:
+            import rbd
+            try:
+                with rbd.Image(self.pools[store], image_id,
+                               read_only=True) as image:
+                    return image.size()
+            except rbd.ImageNotFound:
+                return -1
+        try:
+            return os.path.getsize(self.url(store, image_id)[7:])
+        except OSError:
+            return -1
+
+    def wait_for_partial(self, image_id: str, stores: list[str],
+                         timeout: float = 60) -> dict[str, int]:
+        """Wait until every store holds part of the image."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sizes = {s: self.size(s, image_id) for s in stores}
+            if all(size > 0 for size in sizes.values()):
+                return sizes
+            time.sleep(0.1)
+        raise AssertionError('no partial data in %s: %s' % (stores, sizes))
+
+
+def _location_readable(view: StoreView, loc: dict, image_id: str,
+                       size: int | None) -> bool:
+    """The data of a location of the image is there, of the image's size."""
+    store = (loc.get('metadata') or {}).get('store')
+    if view.url(store, image_id) != loc['url']:
+        return False
+    held = view.size(store, image_id)
+    return held >= 0 and (size is None or held == size)
+
+
+def _pair(env: dict, kind: str) -> list[str]:
+    if kind == 'file':
+        return ['alpha', 'beta']
+    stores = [s for s in env.get('GLANCE_RBD_STORES', '').split(',') if s]
+    if len(stores) < 2:
+        pytest.skip('the stack has no two rbd stores (GLANCE_RBD_STORES)')
+    return sorted(stores)[:2]
+
+
+@pytest.mark.parametrize('kind', ['file', 'rbd'])
+def test_killed_colocated_upload(stack_env, demo, admin, kind):
+    stores = _pair(stack_env, kind)
+    view = StoreView(stack_env, stores)
     try:
-        return os.path.getsize(path)
-    except OSError:
-        return -1
+        _killed_colocated_upload(stack_env, demo, admin, view, stores)
+    finally:
+        view.close()
 
 
-def _wait_for_partial_data(env: dict, image_id: str, stores: list[str],
-                           timeout: float = 60) -> dict[str, int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        sizes = {s: _file_size(env, s, image_id) for s in stores}
-        if all(size > 0 for size in sizes.values()):
-            return sizes
-        time.sleep(0.1)
-    raise AssertionError('no partial data in %s: %s' % (stores, sizes))
-
-
-def _location_readable(loc: dict, size: int | None) -> bool:
-    url = loc['url']
-    if not url.startswith('file://'):
-        return True
-    path = url[len('file://'):]
-    return os.path.exists(path) and (size is None or
-                                     os.path.getsize(path) == size)
-
-
-@pytest.fixture
-def base_in_alpha_beta(demo):
-    """An active image in stores alpha and beta."""
-    return demo.image_in(os.urandom(4096), ['alpha', 'beta'])
-
-
-def test_killed_colocated_upload(stack_env, demo, admin, base_in_alpha_beta):
-    stores = ['alpha', 'beta']
+def _killed_colocated_upload(stack_env, demo, admin, view, stores):
+    base = demo.image_in(os.urandom(4096), stores)
     image = demo.create(name='cms-worker-crash')
     body = SlowBody()
     outcome = {}
@@ -133,14 +188,14 @@ def test_killed_colocated_upload(stack_env, demo, admin, base_in_alpha_beta):
     def upload():
         try:
             outcome['resp'] = demo.upload(image.id, iter(body),
-                                          base=base_in_alpha_beta['id'])
+                                          base=base['id'])
         except Exception as exc:  # the connection dies with the worker
             outcome['error'] = exc
 
     sender = threading.Thread(target=upload, daemon=True)
     sender.start()
     try:
-        sizes = _wait_for_partial_data(stack_env, image.id, stores)
+        sizes = view.wait_for_partial(image.id, stores)
         assert admin.get(image.id)['status'] == 'saving'
         master, workers = glance_workers(stack_env)
         assert workers, 'uwsgi master %d has no workers' % master
@@ -162,13 +217,12 @@ def test_killed_colocated_upload(stack_env, demo, admin, base_in_alpha_beta):
     assert 'resp' not in outcome or outcome['resp'].status_code >= 500
     assert seen['status'] in ('queued', 'saving', 'active'), seen
     for loc in locations:
-        assert _location_readable(loc, seen.get('size')), loc
+        assert _location_readable(view, loc, image.id, seen.get('size')), loc
     if seen['status'] == 'active':
         assert hashlib.md5(download(admin, image.id)).hexdigest() == (
             seen['checksum'])
 
-    partial = {'file://' + os.path.join(
-        stack_env['GLANCE_STORE_DIR_%s' % s], image.id) for s in stores}
+    partial = {view.url(s, image.id) for s in stores}
     referenced = {loc['url'] for loc in locations}
     stray = partial - referenced
     assert stray, 'every partial copy has a location: %s' % locations
@@ -185,8 +239,9 @@ def test_killed_colocated_upload(stack_env, demo, admin, base_in_alpha_beta):
     # Deleting the image in Glance does not remove data it has no
     # location for; the audit still finds it, now of a deleted image.
     demo.glance.images.delete(image.id)
-    for url in stray:
-        assert os.path.exists(url[len('file://'):])
+    for store in stores:
+        if view.url(store, image.id) in stray:
+            assert view.size(store, image.id) > 0
     code, report = audit_json(stack_env, *store_args)
     assert code == 1 and stray <= orphan_urls(report)
     assert {o['image_status'] for o in report['orphans']
@@ -195,8 +250,8 @@ def test_killed_colocated_upload(stack_env, demo, admin, base_in_alpha_beta):
     code, report = audit_json(stack_env, '--delete', '--min-age', '0',
                               *store_args)
     assert code == 0, report
-    for url in stray:
-        assert not os.path.exists(url[len('file://'):])
+    assert {s: view.size(s, image.id) for s in stores} == {
+        s: -1 for s in stores}
     assert cloud.store_files(stack_env, image.id) == {}
-    assert download(demo, base_in_alpha_beta['id'])
-    assert cloud.stores_of(demo.get(base_in_alpha_beta['id'])) == stores
+    assert download(demo, base['id'])
+    assert cloud.stores_of(demo.get(base['id'])) == stores
