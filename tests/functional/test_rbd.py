@@ -9,94 +9,37 @@ inspected with the ``rbd`` Python binding as ``client.admin``.
 import contextlib
 import json
 import os
+import time
 import uuid
 
 import pytest
 
 from cinder_multistore import workflow
+from cinder_multistore.stack import ceph as stack_ceph
+from tests.functional import ceph_probes as probes
 from tests.functional import cloud as helpers
 
 MIB = 1 << 20
 DATA = os.urandom(3 * MIB + 12345)
-SNAP = 'snap'
-
-rados = pytest.importorskip('rados')
-rbd = pytest.importorskip('rbd')
 
 
 @pytest.fixture(scope='module')
 def sites(stack_env):
     """The Ceph sites of the stack; skips when it runs without Ceph."""
-    names = [s for s in stack_env.get('CEPH_SITES', '').split(',') if s]
+    names = probes.sites(stack_env)
     if not names:
         pytest.skip('the stack runs without Ceph')
     return names
 
 
-def _store(env, site):
-    return env['GLANCE_RBD_STORE_%s' % site]
-
-
-@contextlib.contextmanager
-def _cluster(env, site):
-    """A connected ``rados.Rados`` of ``site``'s cluster, as client.admin."""
-    cluster = rados.Rados(conffile=env['CEPH_CONF_%s' % site],
-                          name='client.admin',
-                          conf={'keyring':
-                                env['CEPH_KEYRING_ADMIN_%s' % site]})
-    cluster.connect(timeout=20)
-    try:
-        yield cluster
-    finally:
-        cluster.shutdown()
-
-
-@contextlib.contextmanager
-def _ioctx(env, site, pool):
-    """An I/O context on ``pool`` of ``site``'s cluster."""
-    with _cluster(env, site) as cluster:
-        with cluster.open_ioctx(pool) as ioctx:
-            yield ioctx
-
-
 def _health(env, site):
     """``(fsid, health status)`` of ``site``'s cluster."""
-    with _cluster(env, site) as cluster:
+    with probes.cluster(env, site) as cluster:
         ret, out, err = cluster.mon_command(
             json.dumps({'prefix': 'health', 'format': 'json'}), b'',
             timeout=20)
         assert ret == 0, err
         return cluster.get_fsid(), json.loads(out)['status']
-
-
-def _rbd_images(env, site, pool):
-    with _ioctx(env, site, pool) as ioctx:
-        return set(rbd.RBD().list(ioctx))
-
-
-def _snapshot(env, site, name):
-    """``(size, protected)`` of ``images/<name>@snap``, or None."""
-    with _ioctx(env, site, env['CEPH_IMAGES_POOL']) as ioctx:
-        try:
-            with rbd.Image(ioctx, name, read_only=True) as image:
-                snaps = {s['name'] for s in image.list_snaps()}
-                if SNAP not in snaps:
-                    return None
-                return image.size(), image.is_protected_snap(SNAP)
-        except rbd.ImageNotFound:
-            return None
-
-
-def _parent(env, site, pool, name):
-    """``(pool, image, snapshot)`` of an RBD image's parent."""
-    with _ioctx(env, site, pool) as ioctx:
-        with rbd.Image(ioctx, name, read_only=True) as image:
-            return image.parent_info()
-
-
-def _rbd_location(env, site, image_id):
-    return 'rbd://%s/%s/%s/%s' % (env['CEPH_FSID_%s' % site],
-                                  env['CEPH_IMAGES_POOL'], image_id, SNAP)
 
 
 def _locations(admin, image_id):
@@ -138,26 +81,25 @@ def test_clusters_healthy_and_distinct(stack_env, sites):
 def test_upload_to_rbd_store(stack_env, sites, demo, admin, images, site):
     if site not in sites:
         pytest.skip('no site %s' % site)
-    store = _store(stack_env, site)
+    store = probes.store(stack_env, site)
     image_id, resp = _upload(demo, images, DATA, store=store)
     assert helpers.written(resp) == [store]
     image = demo.wait(image_id)
     assert helpers.stores_of(image) == [store]
     assert image['size'] == len(DATA)
     assert _locations(admin, image_id) == {
-        store: _rbd_location(stack_env, site, image_id)}
-    assert _snapshot(stack_env, site, image_id) == (len(DATA), True)
+        store: probes.location(stack_env, site, image_id)}
+    assert probes.snapshot(stack_env, site, image_id) == (len(DATA), True)
 
     demo.glance.images.delete(image_id)
-    assert image_id not in _rbd_images(stack_env, site,
-                                       stack_env['CEPH_IMAGES_POOL'])
+    assert image_id not in probes.images(stack_env, site)
 
 
 def test_colocation_in_both_rbd_stores(stack_env, sites, demo, admin,
                                        images):
     if len(sites) < 2:
         pytest.skip('needs two Ceph sites')
-    stores = [_store(stack_env, site) for site in sites]
+    stores = [probes.store(stack_env, site) for site in sites]
     base = demo.image_in(DATA, stores)
     images.append(base['id'])
     assert helpers.stores_of(base) == stores
@@ -170,10 +112,11 @@ def test_colocation_in_both_rbd_stores(stack_env, sites, demo, admin,
     copy = demo.wait(copy_id, stores=len(stores))
     assert helpers.stores_of(copy) == stores
     assert _locations(admin, copy_id) == {
-        _store(stack_env, site): _rbd_location(stack_env, site, copy_id)
+        probes.store(stack_env, site):
+            probes.location(stack_env, site, copy_id)
         for site in sites}
     for site in sites:
-        assert _snapshot(stack_env, site, copy_id) == (len(data), True)
+        assert probes.snapshot(stack_env, site, copy_id) == (len(data), True)
 
 
 def test_edge_volume_from_edge_image_is_a_clone(stack_env, sites, demo,
@@ -181,7 +124,7 @@ def test_edge_volume_from_edge_image_is_a_clone(stack_env, sites, demo,
     if 'edge' not in sites:
         pytest.skip('no site edge')
     image_id, _ = _upload(demo, images, DATA,
-                          store=_store(stack_env, 'edge'))
+                          store=probes.store(stack_env, 'edge'))
     demo.wait(image_id)
     cloud = workflow.Cloud(stack_env)
     vol = cloud.cinder.volumes.create(
@@ -193,12 +136,69 @@ def test_edge_volume_from_edge_image_is_a_clone(stack_env, sites, demo,
         host = cloud.admin_cinder.volumes.get(vol.id)._info[
             'os-vol-host-attr:host']
         assert host.startswith(stack_env['CINDER_BACKEND_HOST_edge'] + '#')
-        parent = _parent(stack_env, 'edge', stack_env['CEPH_VOLUMES_POOL'],
-                         'volume-%s' % vol.id)
-        assert parent == (stack_env['CEPH_IMAGES_POOL'], image_id, SNAP)
+        parent = probes.parent(stack_env, 'edge',
+                               stack_env['CEPH_VOLUMES_POOL'],
+                               'volume-%s' % vol.id)
+        assert parent == (stack_env['CEPH_IMAGES_POOL'], image_id,
+                          probes.SNAP)
     finally:
         cloud.cinder.volumes.delete(vol.id)
         workflow.wait_for('volume %s to go' % vol.id,
                           lambda: vol.id not in {
                               v.id for v in cloud.cinder.volumes.list()},
                           timeout=120)
+
+
+# -- a site in trouble ---------------------------------------------------
+
+def _wait_healthy(env, site, timeout=90):
+    def probe():
+        with contextlib.suppress(Exception):
+            return _health(env, site)[1] == 'HEALTH_OK'
+        return None
+    workflow.wait_for('site %s to be healthy' % site, probe, timeout,
+                      interval=1)
+
+
+def _connect(env, site):
+    """Connect to ``site`` as client.admin with the cluster's own timeouts."""
+    handle = probes.rados.Rados(
+        conffile=env['CEPH_CONF_%s' % site], name='client.admin',
+        conf={'keyring': env['CEPH_KEYRING_ADMIN_%s' % site]})
+    try:
+        handle.connect()
+        with handle.open_ioctx(env['CEPH_IMAGES_POOL']) as ctx:
+            ctx.write_full('cms-fault-probe', b'x')
+            ctx.remove_object('cms-fault-probe')
+    finally:
+        handle.shutdown()
+
+
+def test_stopped_mon_fails_clients_in_bounded_time(stack_env, sites):
+    site = sites[-1]
+    directory = stack_env['STACK_DIR']
+    stack_ceph.stop_mon(directory, site)
+    try:
+        began = time.monotonic()
+        with pytest.raises(probes.rados.Error):
+            _connect(stack_env, site)
+        assert time.monotonic() - began < 30
+    finally:
+        stack_ceph.start_mon(directory, site)
+    _wait_healthy(stack_env, site)
+    _connect(stack_env, site)
+
+
+def test_paused_osd_times_out_then_resumes(stack_env, sites):
+    site = sites[-1]
+    directory = stack_env['STACK_DIR']
+    stack_ceph.pause_osd(directory, site)
+    try:
+        began = time.monotonic()
+        with pytest.raises(probes.rados.Error):
+            _connect(stack_env, site)
+        assert time.monotonic() - began < 45
+    finally:
+        stack_ceph.resume_osd(directory, site)
+    _connect(stack_env, site)
+    _wait_healthy(stack_env, site)
