@@ -79,6 +79,9 @@ def _audit(args: argparse.Namespace) -> int:
     except audit.AuditError as exc:
         print('cinder-multistore audit: %s' % exc, file=sys.stderr)
         return audit.EXIT_ERROR
+    except Exception:  # exit 1 means stray data: never for a crash
+        logging.exception('cinder-multistore audit failed')
+        return audit.EXIT_ERROR
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:

@@ -539,15 +539,18 @@ class _RbdPool:
         cfg = self.config
         LOG.debug('connecting to %s as %s for store %s', cfg.conf_file,
                   cfg.user, cfg.store)
-        cluster = self.rados.Rados(conffile=cfg.conf_file or None,
-                                   rados_id=cfg.user)
-        if cfg.connect_timeout >= 0:
-            for opt in ('rados_osd_op_timeout', 'rados_mon_op_timeout',
-                        'client_mount_timeout'):
-                cluster.conf_set(opt, str(cfg.connect_timeout))
-        cluster.connect()
+        cluster = self.rados.Rados(conffile=cfg.conf_file, rados_id=cfg.user)
+        try:
+            if cfg.connect_timeout >= 0:
+                for opt in ('rados_osd_op_timeout', 'rados_mon_op_timeout',
+                            'client_mount_timeout'):
+                    cluster.conf_set(opt, str(cfg.connect_timeout))
+            cluster.connect()
+            self.ioctx = cluster.open_ioctx(cfg.pool)
+        except Exception:
+            cluster.shutdown()
+            raise
         self.cluster = cluster
-        self.ioctx = cluster.open_ioctx(cfg.pool)
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -605,19 +608,36 @@ class _RbdPool:
         self.rbd.RBD().remove(self.ioctx, name)
 
 
+#: ``size`` of an RBD object listed by name only (see :func:`stat_rbd`).
+UNKNOWN_SIZE = -1
+
+
 def list_rbd_store(config: RbdStoreConfig) -> list[StoredObject]:
-    """Every RBD image of an rbd store's pool, with its location URL."""
-    found = []
+    """Every RBD image of an rbd store's pool, by name and location URL.
+
+    Size and age are read later, for the orphans only (:func:`stat_rbd`):
+    opening every image of a large pool would be slow.
+    """
     with _RbdPool(config) as pool:
         fsid = pool.fsid()
-        for name in pool.names():
+        return [StoredObject(config.store, rbd_url(fsid, config.pool, name),
+                             name, UNKNOWN_SIZE, 0.0)
+                for name in pool.names()]
+
+
+def stat_rbd(config: RbdStoreConfig,
+             objects: Iterable[StoredObject]) -> list[StoredObject]:
+    """The objects with their size and last write; images gone are left
+    out."""
+    found = []
+    with _RbdPool(config) as pool:
+        for obj in objects:
             try:
-                size, mtime = pool.stat(name)
+                size, mtime = pool.stat(obj.name)
             except pool.rbd.ImageNotFound:
-                continue  # removed since the listing
-            found.append(StoredObject(config.store,
-                                      rbd_url(fsid, config.pool, name), name,
-                                      size, mtime))
+                LOG.debug('RBD image %s is gone', obj.name)
+                continue
+            found.append(dataclasses.replace(obj, size=size, mtime=mtime))
     return found
 
 
@@ -672,8 +692,8 @@ def _list_all(conf: Any, chosen: list[tuple[str, str]], report: Report
               ) -> tuple[list[StoredObject], dict[str, Any]]:
     objects, configs = [], {}
     for store, kind in chosen:
-        configs[store] = _store_config(conf, store, kind)
         try:
+            configs[store] = _store_config(conf, store, kind)
             listed = _list_store(configs[store])
         except Exception as exc:  # one broken store must not hide others
             LOG.debug('listing store %s failed: %s', store, exc)
@@ -687,6 +707,25 @@ def _list_all(conf: Any, chosen: list[tuple[str, str]], report: Report
                 report.ignored += 1
     report.objects = len(objects)
     return objects, configs
+
+
+def _complete(orphans: list[StoredObject], configs: dict[str, Any],
+              report: Report) -> list[StoredObject]:
+    """Orphans with size and age: rbd ones are read now, per store."""
+    done = [o for o in orphans if o.size != UNKNOWN_SIZE]
+    for store, config in configs.items():
+        pending = [o for o in orphans
+                   if o.store == store and o.size == UNKNOWN_SIZE]
+        if not pending:
+            continue
+        try:
+            done += stat_rbd(config, pending)
+        except Exception as exc:
+            LOG.debug('reading RBD images of %s failed: %s', store, exc)
+            report.errors.append('store %s: cannot read images: %s'
+                                 % (store, exc))
+    order = {o.url: i for i, o in enumerate(orphans)}
+    return sorted(done, key=lambda o: order[o.url])
 
 
 def _delete_old(report: Report, configs: dict[str, Any],
@@ -728,8 +767,13 @@ def run(options: Options) -> Report:
         keys, statuses = read_references()
     except Exception as exc:
         raise AuditError('cannot read Glance\'s database: %s' % exc)
-    report.findings = describe(find_orphans(objects, keys), statuses,
-                               time.time())
+    orphans = _complete(find_orphans(objects, keys), configs, report)
+    report.findings = describe(orphans, statuses, time.time())
     if options.delete and report.findings:
-        _delete_old(report, configs, options)
+        try:
+            _delete_old(report, configs, options)
+        except AuditError:
+            raise
+        except Exception as exc:
+            raise AuditError('cannot delete: %s' % exc)
     return report

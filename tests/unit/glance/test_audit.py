@@ -252,7 +252,7 @@ def test_human_age(seconds, text):
     assert audit.human_age(seconds) == text
 
 
-# -- file store I/O (a temporary folder) --------------------------------------
+# -- file store I/O (a temporary folder) ----------------------------------
 
 def test_list_file_store_lists_regular_files_only(tmp_path):
     (tmp_path / IMG).write_bytes(b'x' * 7)
@@ -278,3 +278,44 @@ def test_delete_file_refuses_a_file_written_since_listing(tmp_path):
                                                          (str(tmp_path),)))
     audit.delete_file(obj)
     assert not path.exists()
+
+
+# -- rbd orphans get their size and age after the comparison ---------------
+
+def test_complete_reads_only_rbd_orphans_and_drops_gone(monkeypatch):
+    ceph = audit.RbdStoreConfig('ceph', '', 'glance', 'images', -1)
+    files = audit.FileStoreConfig('a', ('/s/a',))
+    first = _rbd('ceph', 'images', IMG)
+    unknown = [audit.StoredObject('ceph', audit.rbd_url(FSID, 'images', n),
+                                  n, audit.UNKNOWN_SIZE, 0.0)
+               for n in (IMG, OTHER)]
+    listed = _file('a', '/s/a/%s' % OTHER, mtime=5.0)
+    asked = []
+
+    def stat_rbd(config, objects):
+        objects = list(objects)
+        asked.append((config.store, [o.name for o in objects]))
+        return [first]  # OTHER was removed in between
+
+    monkeypatch.setattr(audit, 'stat_rbd', stat_rbd)
+    report = audit.Report()
+    got = audit._complete([unknown[0], listed, unknown[1]],
+                          {'ceph': ceph, 'a': files}, report)
+    assert got == [first, listed]
+    assert asked == [('ceph', [IMG, OTHER])]
+    assert report.errors == []
+
+
+def test_complete_reports_an_unreachable_cluster(monkeypatch):
+    ceph = audit.RbdStoreConfig('ceph', '', 'glance', 'images', -1)
+    obj = audit.StoredObject('ceph', audit.rbd_url(FSID, 'images', IMG), IMG,
+                             audit.UNKNOWN_SIZE, 0.0)
+
+    def stat_rbd(config, objects):
+        raise OSError('timed out')
+
+    monkeypatch.setattr(audit, 'stat_rbd', stat_rbd)
+    report = audit.Report()
+    assert audit._complete([obj], {'ceph': ceph}, report) == []
+    assert report.errors and 'timed out' in report.errors[0]
+    assert audit.exit_code(report) == 2
