@@ -362,7 +362,8 @@ def summary(report: Report) -> str:
     parts = ['%d object(s) in %d store(s) (%s)' % (
         report.objects, len(report.stores), ', '.join(report.stores) or '-'),
         '%d stray (%s)' % (len(report.findings), human_size(size))]
-    parts += ['%d %s' % (n, action) for action, n in sorted(counts.items())]
+    parts += ['%d %s' % (n, action) for action, n in sorted(counts.items())
+              if action != 'stray']
     if report.ignored:
         parts.append('%d not named like an image id, ignored'
                      % report.ignored)

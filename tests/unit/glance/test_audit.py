@@ -237,6 +237,7 @@ def test_lines_and_summary():
     text = audit.summary(report)
     assert '2 stray' in text and '1 deleted' in text and '1 kept' in text
     assert report.as_dict()['exit_code'] == 1
+    assert audit.summary(_report('stray')).count('stray') == 1
 
 
 @pytest.mark.parametrize('size,text', [
