@@ -107,6 +107,51 @@ def test_client_disconnect_mid_colocated_upload(stack_env, demo,
         demo.glance.images.delete(image.id)
 
 
+# -- a client that stops sending mid-upload ---------------------------------
+
+@pytest.mark.parametrize('chunked', [True, False],
+                         ids=['chunked', 'content-length'])
+def test_client_stalls_mid_colocated_upload(stack_env, demo,
+                                            three_store_base, chunked):
+    """The client keeps the connection open but sends nothing more.
+
+    The server's read timeout (uwsgi) ends the request: Glance answers
+    (a 5xx is Glance's own answer to a body it could not read), the image
+    is ``queued`` again, every copy is gone and the threads are back.
+    """
+    before = probes.glance_usage(stack_env)
+    log = probes.LogWindow(stack_env['GLANCE_LOG'])
+    image = demo.create(name='cms-fault-stall')
+    upload = probes.RawUpload(
+        stack_env['GLANCE_ENDPOINT'], demo.session.get_token(), image.id,
+        headers={placement.BASE_IMAGE_HEADER: three_store_base['id']},
+        length=None if chunked else ANNOUNCED, timeout=SETTLE)
+    try:
+        for block in probes.blocks(SENT):
+            upload.send(block)
+        assert _wait_status(demo, image.id, {'saving'}, 20) == 'saving'
+        status = _wait_status(demo, image.id, {'queued', 'deleted'}, SETTLE)
+        try:
+            answer = upload.sock.recv(200)
+        except OSError as exc:
+            answer = repr(exc).encode()
+    finally:
+        upload.abort()
+    left = probes.wait_no_leftovers(stack_env, image.id, SETTLE)
+    after = probes.wait_threads(stack_env, before.threads, SETTLE)
+    print('\nanswer %r; image %s; files left %s; %s'
+          % (answer.split(b'\r\n')[0], status, left, after))
+    evidence = _evidence(log, image.id)
+    assert status in ('queued', 'deleted'), evidence
+    assert answer.startswith(b'HTTP/1.1 '), answer
+    assert not answer.startswith(b'HTTP/1.1 2'), answer
+    assert left == {}, evidence
+    assert after.pids == before.pids, 'a Glance worker died:\n' + evidence
+    assert after.threads <= before.threads, evidence
+    if status == 'queued':
+        demo.glance.images.delete(image.id)
+
+
 # -- a secondary store that fills up ----------------------------------------
 
 @pytest.fixture(scope='module')
