@@ -68,6 +68,22 @@ def _declared_size(req: webob.Request) -> int:
     return max(req.content_length or 0, 0)
 
 
+def _well_formed_import(body: Any) -> bool:
+    """True when the parts of an import body the rules read are usable.
+
+    Anything else (a list, a ``method`` that is not an object, ``stores``
+    that is not a list of strings) goes to Glance untouched, which answers
+    it as it would without the filter.
+    """
+    if not isinstance(body, dict):
+        return False
+    if not isinstance(body.get('method'), (dict, type(None))):
+        return False
+    stores = body.get('stores')
+    return stores is None or (isinstance(stores, list) and all(
+        isinstance(store, str) for store in stores))
+
+
 def _bad_request(decision: placement.Decision) -> webob.Response:
     return webob.exc.HTTPBadRequest(explanation=decision.reason,
                                     content_type='text/plain')
@@ -195,12 +211,10 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
             body = json.loads(req.body or b'{}')
         except ValueError:
             return req.get_response(self.application)  # Glance answers
-        if not isinstance(body, dict):
-            return req.get_response(self.application)
+        if not _well_formed_import(body):
+            return req.get_response(self.application)  # Glance answers
         method = (body.get('method') or {}).get('name')
         body_stores = body.get('stores')
-        if body_stores is not None and not isinstance(body_stores, list):
-            return req.get_response(self.application)
         store_header = req.headers.get(placement.STORE_HEADER)
         base_header = (None if method == 'copy-image'
                        else self._base_header(req))

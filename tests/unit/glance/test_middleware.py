@@ -501,3 +501,19 @@ def test_import_colocation_is_best_effort_unless_required(required, given,
     req.context = object()
     assert req.get_response(filt).status_int == 202
     assert seen['body']['all_stores_must_succeed'] is sent
+
+
+@pytest.mark.parametrize('body', [
+    ['glance-direct'], {'method': 'glance-direct'},
+    {'method': ['glance-direct']}, {'method': 7},
+    {'method': {'name': 'glance-direct'}, 'stores': [1, None]},
+    {'method': {'name': 'glance-direct'}, 'stores': 'alpha'}])
+def test_malformed_import_bodies_go_to_glance(body):
+    app = FakeGlance(400)
+    filt = _filter(app, FakeAdapter())
+    req = webob.Request.blank('/v2/images/%s/import' % IMAGE, method='POST',
+                              json=body,
+                              headers={'x-openstack-base-image-ref': BASE})
+    req.context = object()
+    assert req.get_response(filt).status_int == 400
+    assert len(app.calls) == 1
