@@ -109,3 +109,26 @@ def wait_gone(env: dict, site: str, name: str, timeout: float = 90) -> bool:
             return True
         time.sleep(1)
     return False
+
+
+def healthy(env: dict, site: str) -> bool:
+    """True when ``site``'s cluster answers HEALTH_OK."""
+    import json
+    try:
+        with cluster(env, site) as handle:
+            ret, out, _ = handle.mon_command(
+                json.dumps({'prefix': 'health', 'format': 'json'}), b'',
+                timeout=10)
+    except rados.Error:
+        return False
+    return ret == 0 and json.loads(out)['status'] == 'HEALTH_OK'
+
+
+def wait_healthy(env: dict, site: str, timeout: float = 120) -> None:
+    """Wait until ``site``'s cluster is healthy again."""
+    deadline = time.monotonic() + timeout
+    while not healthy(env, site):
+        if time.monotonic() > deadline:
+            raise AssertionError('Ceph site %s not healthy after %s s'
+                                 % (site, timeout))
+        time.sleep(1)

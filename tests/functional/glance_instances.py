@@ -10,10 +10,13 @@ the given overrides; the stack's ``down`` stops it with the rest.
 import configparser
 from pathlib import Path
 
+from glanceclient import client as glance_client
+
 from cinder_multistore.stack import glance
 from cinder_multistore.stack import ports
 from cinder_multistore.stack import process
 from cinder_multistore.stack.state import State
+from tests.functional import cloud
 
 
 def start(env: dict, name: str,
@@ -50,6 +53,16 @@ def start(env: dict, name: str,
         parser.write(f)
     glance.start(state, block=True, name=name)
     return url
+
+
+def client_on(client: cloud.ImageClient,
+              endpoint: str) -> cloud.ImageClient:
+    """``client``'s user, talking to the glance-api at ``endpoint``."""
+    other = cloud.ImageClient(client.env, client.session)
+    other.endpoint = endpoint
+    other.glance = glance_client.Client('2', session=client.session,
+                                        endpoint=endpoint)
+    return other
 
 
 def worker_pids(env: dict, name: str) -> list[int]:

@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 from keystoneauth1 import loading
+from keystoneauth1 import session as ks_session
 
 from cinder_multistore import workflow
 from tests.functional import cloud
@@ -37,22 +38,8 @@ def _new_project_client(env: dict, endpoint: str) -> cloud.ImageClient:
     auth = loading.get_plugin_loader('password').load_from_options(
         auth_url=env['OS_AUTH_URL'], username=name, password=password,
         project_id=project['id'], user_domain_name='Default')
-    from keystoneauth1 import session as ks_session
-    client = cloud.ImageClient(env, ks_session.Session(auth=auth))
-    client.endpoint = endpoint
-    from glanceclient import client as glance_client
-    client.glance = glance_client.Client('2', session=client.session,
-                                         endpoint=endpoint)
-    return client
-
-
-def _on(client: cloud.ImageClient, endpoint: str) -> cloud.ImageClient:
-    other = cloud.ImageClient(client.env, client.session)
-    other.endpoint = endpoint
-    from glanceclient import client as glance_client
-    other.glance = glance_client.Client('2', session=client.session,
-                                        endpoint=endpoint)
-    return other
+    return glance_instances.client_on(
+        cloud.ImageClient(env, ks_session.Session(auth=auth)), endpoint)
 
 
 def _assert_nothing_stored(env, client, image_id):
@@ -118,7 +105,7 @@ def test_chunked_copies_over_the_quota_undo_the_upload(stack_env,
 def test_required_colocation_reverts_to_queued(stack_env, demo,
                                                required_glance):
     # delta is a 16 MiB tmpfs: a 24 MiB copy there fails half-way.
-    client = _on(demo, required_glance)
+    client = glance_instances.client_on(demo, required_glance)
     base = client.image_in(os.urandom(4096), ['alpha', 'delta'])
     image = client.create()
     resp = client.upload(image.id, os.urandom(24 * MiB), base=base['id'])
@@ -139,7 +126,7 @@ def test_required_colocation_reverts_to_queued(stack_env, demo,
 
 def test_store_chunks_that_do_not_divide_the_block(stack_env, demo,
                                                    odd_chunks_glance):
-    client = _on(demo, odd_chunks_glance)
+    client = glance_instances.client_on(demo, odd_chunks_glance)
     base = client.image_in(os.urandom(4096), ['alpha', 'beta', 'gamma'])
     data = os.urandom(5 * MiB + 12345)
     image = client.create()

@@ -1,0 +1,126 @@
+"""Co-located uploads into the two Ceph sites while one site fails.
+
+The base image lives in both rbd stores, so an upload that names it is
+written to ``ceph-central`` (primary, by Glance's store order) and
+``ceph-edge`` (secondary). The edge cluster then fails: its mon stopped
+(clients cannot connect) or its OSD frozen (I/O hangs). The upload must end
+in bounded time, name the failed store, and leave no RBD image or snapshot
+behind in either cluster. Runs on extra glance-api instances with a short
+``copy_stall_timeout`` (and one with ``colocation_required``).
+"""
+
+import os
+import time
+import uuid
+
+import pytest
+
+from cinder_multistore.stack import ceph as stack_ceph
+from tests.functional import ceph_probes
+from tests.functional import cloud
+from tests.functional import glance_instances
+
+MIB = 1 << 20
+STALL_TIMEOUT = 15
+#: Bound of a failed co-located upload: the stall timeout, rados' own
+#: timeouts (connect 10 s) and the data, with margin for a busy machine.
+BOUND = 90
+
+
+@pytest.fixture(scope='module')
+def sites(stack_env):
+    names = ceph_probes.sites(stack_env)
+    if names[:2] != ['central', 'edge']:
+        pytest.skip('the stack runs without the two Ceph sites')
+    return names
+
+
+@pytest.fixture(scope='module')
+def best_effort(stack_env, sites, demo):
+    endpoint = glance_instances.start(stack_env, 'glance-rbd-faults', {
+        'cinder_multistore': {'copy_stall_timeout': STALL_TIMEOUT}})
+    return glance_instances.client_on(demo, endpoint)
+
+
+@pytest.fixture(scope='module')
+def required(stack_env, sites, demo):
+    endpoint = glance_instances.start(stack_env, 'glance-rbd-required', {
+        'cinder_multistore': {'copy_stall_timeout': STALL_TIMEOUT,
+                              'colocation_required': 'true'}})
+    return glance_instances.client_on(demo, endpoint)
+
+
+@pytest.fixture(scope='module')
+def base(stack_env, sites, demo):
+    stores = [ceph_probes.store(stack_env, s) for s in sites]
+    image = demo.image_in(os.urandom(MIB), stores)
+    yield image
+    demo.glance.images.delete(image['id'])
+
+
+def _upload(client, base_id, size=24 * MIB):
+    image = client.create(name='cms-rbd-fault-%s' % uuid.uuid4().hex[:8])
+    began = time.monotonic()
+    resp = client.upload(image.id, os.urandom(size), base=base_id)
+    return image.id, resp, time.monotonic() - began
+
+
+def _edge_left_nothing(env, image_id):
+    ceph_probes.wait_healthy(env, 'edge')
+    assert ceph_probes.wait_gone(env, 'edge', image_id), (
+        'RBD image %s left in the edge cluster' % image_id)
+
+
+def test_edge_down_completes_in_central(stack_env, best_effort, base):
+    directory = stack_env['STACK_DIR']
+    stack_ceph.stop_mon(directory, 'edge')
+    try:
+        image_id, resp, seconds = _upload(best_effort, base['id'])
+    finally:
+        stack_ceph.start_mon(directory, 'edge')
+    assert resp.status_code == 204, resp.text
+    assert seconds < BOUND
+    assert cloud.written(resp) == ['ceph-central']
+    assert cloud.failed(resp) == ['ceph-edge']
+    image = best_effort.wait(image_id)
+    assert cloud.stores_of(image) == ['ceph-central']
+    assert ceph_probes.snapshot(stack_env, 'central', image_id) == (
+        image['size'], True)
+    _edge_left_nothing(stack_env, image_id)
+    best_effort.glance.images.delete(image_id)
+    assert ceph_probes.wait_gone(stack_env, 'central', image_id)
+
+
+def test_edge_stalled_is_dropped_after_the_stall_timeout(stack_env,
+                                                         best_effort, base):
+    directory = stack_env['STACK_DIR']
+    stack_ceph.pause_osd(directory, 'edge')
+    try:
+        image_id, resp, seconds = _upload(best_effort, base['id'])
+    finally:
+        stack_ceph.resume_osd(directory, 'edge')
+    assert resp.status_code == 204, resp.text
+    assert seconds < BOUND
+    assert cloud.failed(resp) == ['ceph-edge']
+    assert cloud.stores_of(best_effort.wait(image_id)) == ['ceph-central']
+    _edge_left_nothing(stack_env, image_id)
+    best_effort.glance.images.delete(image_id)
+
+
+def test_edge_down_fails_a_required_colocation_cleanly(stack_env, required,
+                                                       base):
+    directory = stack_env['STACK_DIR']
+    stack_ceph.stop_mon(directory, 'edge')
+    try:
+        image_id, resp, seconds = _upload(required, base['id'])
+    finally:
+        stack_ceph.start_mon(directory, 'edge')
+    assert resp.status_code >= 500, resp.text
+    assert seconds < BOUND
+    assert cloud.failed(resp) == ['ceph-edge']
+    image = required.get(image_id)
+    assert image['status'] == 'queued'
+    assert cloud.stores_of(image) == []
+    assert ceph_probes.wait_gone(stack_env, 'central', image_id)
+    _edge_left_nothing(stack_env, image_id)
+    required.glance.images.delete(image_id)
