@@ -71,3 +71,15 @@ class MultiStoreImagesClient(rest_client.RestClient):
                                     json.dumps(body), headers=sent)
         self.expected_success(202, resp.status)
         return resp, resp_body
+
+    def info_stores_detail(self) -> dict:
+        """``GET /v2/info/stores/detail``: every store with its type.
+
+        Admin only (Glance's ``stores_info_detail`` policy).
+
+        :returns: ``{'stores': [{'id': ..., 'type': 'rbd', ...}]}``.
+        :raises tempest.lib.exceptions.Forbidden: for a non-admin.
+        """
+        resp, body = self.get('info/stores/detail')
+        self.expected_success(200, resp.status)
+        return json.loads(body)
