@@ -356,6 +356,11 @@ def down(directory: str | Path) -> None:
                 rabbit.delete_vhost(state.vhost)
             except Exception as exc:
                 errors.append('delete vhost %s: %s' % (state.vhost, exc))
+        for name in state.host_files:
+            try:
+                Path(name).unlink(missing_ok=True)
+            except OSError as exc:
+                errors.append('remove %s: %s' % (name, exc))
     try:
         ceph.remove(directory)
     except OSError as exc:

@@ -266,7 +266,9 @@ def conf_sections(cluster: Cluster,
             'osd_max_object_namespace_len': 64,
         },
         'client': {
-            'keyring': cluster.folder / '$cluster.$name.keyring',
+            # NOTE: not $cluster: Cinder's RBD backends connect with a
+            # cluster name of their own (see cinder.rbd_cluster_name).
+            'keyring': cluster.folder / 'ceph.$name.keyring',
             **CLIENT_TIMEOUTS,
         },
     }

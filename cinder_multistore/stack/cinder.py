@@ -273,7 +273,9 @@ def configure(state: State, image_driver: str) -> Path:
                         'enforce_scope': False},
     }
     for cluster in ceph.clusters(state):
-        sections[rbd_backend(cluster.site)] = _rbd_backend_section(cluster)
+        sections[rbd_backend(cluster.site)] = _rbd_backend_section(
+            cluster, rbd_cluster_name(state, cluster.site))
+        install_host_keyring(state, cluster)
     for section, options in service.conf.items():
         sections.setdefault(section, {}).update(options)
     return common.write_ini(conf, sections)
@@ -292,7 +294,38 @@ def _glance_section(state: State) -> dict[str, object]:
         'user_domain_name', 'project_domain_name', 'region_name')}
 
 
-def _rbd_backend_section(cluster: ceph.Cluster) -> dict[str, object]:
+#: Where os-brick looks for a Ceph user's keyring: it opens a volume for
+#: upload-to-image with ``/etc/ceph/<cluster name>.client.<user>.keyring``
+#: and the monitors of the connection, not with ``rbd_ceph_conf``.
+HOST_KEYRING = '/etc/ceph/%s.client.%s.keyring'
+
+
+def rbd_cluster_name(state: State, site: str) -> str:
+    """``rbd_cluster_name`` of ``site``'s backend, unique to the run.
+
+    Two sites (and two runs) must not share a name: the name selects the
+    keyring file os-brick reads.
+    """
+    return 'cms%s%s' % (state.run_id, site)
+
+
+def install_host_keyring(state: State, cluster: ceph.Cluster) -> Path:
+    """Put the cinder user's keyring where os-brick reads it.
+
+    The file is recorded in the state so ``stack down`` removes it.
+    """
+    path = Path(HOST_KEYRING % (rbd_cluster_name(state, cluster.site),
+                                ceph.CINDER_USER))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state.host_files.append(str(path))
+    state.save()
+    path.write_text(cluster.keyring(ceph.CINDER_USER).read_text())
+    path.chmod(0o600)
+    return path
+
+
+def _rbd_backend_section(cluster: ceph.Cluster,
+                         cluster_name: str) -> dict[str, object]:
     return {
         'volume_driver': RBD_DRIVER,
         'volume_backend_name': rbd_backend(cluster.site),
@@ -300,7 +333,7 @@ def _rbd_backend_section(cluster: ceph.Cluster) -> dict[str, object]:
         'rbd_pool': ceph.VOLUMES_POOL,
         'rbd_user': ceph.CINDER_USER,
         'rbd_ceph_conf': ceph.rbd_client_conf(cluster),
-        'rbd_cluster_name': 'ceph',
+        'rbd_cluster_name': cluster_name,
         'rbd_secret_uuid': RBD_SECRET_UUID,
         'rbd_flatten_volume_from_snapshot': False,
         'rados_connect_timeout': ceph.CONNECT_TIMEOUT,

@@ -31,6 +31,8 @@ class State:
     :param ports: service name to TCP port.
     :param secrets: generated passwords, by user.
     :param services: names of started services (pid files in DIR/run).
+    :param host_files: files written outside DIR (e.g. keyrings in
+        /etc/ceph), removed by ``down``.
     """
 
     directory: Path
@@ -44,6 +46,7 @@ class State:
     secrets: dict[str, str] = dataclasses.field(default_factory=dict)
     services: list[str] = dataclasses.field(default_factory=list)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    host_files: list[str] = dataclasses.field(default_factory=list)
 
     #: Serialises writes: services are started from several threads.
     _lock: ClassVar[threading.RLock] = threading.RLock()

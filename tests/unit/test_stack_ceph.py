@@ -105,7 +105,8 @@ def test_configure_writes_conf_and_keyrings(tmp_path):
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(c.conf)
     assert parser['global']['fsid'] == FSID
-    assert parser['client']['keyring'].endswith('$cluster.$name.keyring')
+    # Not $cluster: Cinder's backends connect with names of their own.
+    assert parser['client']['keyring'].endswith('/ceph.$name.keyring')
     mon_keyring = c.mon_keyring.read_text()
     for entity in ('mon.', 'client.admin', 'mgr.x', 'osd.0',
                    'client.glance', 'client.cinder'):
@@ -280,7 +281,10 @@ def test_cinder_rbd_backends(tmp_path):
     state = _state(tmp_path)
     assert cinder.backends(state) == ['nfs', 'ceph-central', 'ceph-edge']
     edge = ceph.cluster(state, 'edge')
-    section = cinder._rbd_backend_section(edge)
+    name = cinder.rbd_cluster_name(state, 'edge')
+    assert name != cinder.rbd_cluster_name(state, 'central')
+    section = cinder._rbd_backend_section(edge, name)
+    assert section['rbd_cluster_name'] == name
     assert section['volume_driver'] == cinder.RBD_DRIVER
     assert section['volume_backend_name'] == 'ceph-edge'
     assert section['backend_availability_zone'] == 'edge'
@@ -291,6 +295,20 @@ def test_cinder_rbd_backends(tmp_path):
     assert cinder.site_type_specs('edge') == {
         'volume_backend_name': 'ceph-edge',
         'RESKEY:availability_zones': 'edge'}
+
+
+def test_host_keyring_is_recorded_for_stack_down(tmp_path, monkeypatch):
+    state = _state(tmp_path)
+    monkeypatch.setattr(cinder, 'HOST_KEYRING',
+                        str(tmp_path / 'etc-ceph' / '%s.client.%s.keyring'))
+    edge = ceph.cluster(state, 'edge')
+    edge.folder.mkdir(parents=True, exist_ok=True)
+    edge.keyring('cinder').write_text('[client.cinder]\n\tkey = k\n')
+    path = cinder.install_host_keyring(state, edge)
+    assert path.name == '%s.client.cinder.keyring' % (
+        cinder.rbd_cluster_name(state, 'edge'))
+    assert path.read_text() == edge.keyring('cinder').read_text()
+    assert str(path) in type(state).load(state.directory).host_files
 
 
 def test_env_variables(tmp_path):
