@@ -35,19 +35,34 @@ class GlanceCases:
     :param endpoint: Glance with the filter.
     :param plain_endpoint: Glance with upstream's pipeline.
     :param store_dirs: the file stores' folders, by store.
-    :param stores: the three stores to co-locate in; the first is the
-        default store.
+    :param stores: the stores to co-locate in (the file cases use three,
+        the Ceph cases the two rbd stores); the first is the primary.
+    :param name: a label of the instance in image names.
+    :param primary_by_header: name the primary store in
+        ``x-image-meta-store`` on the uploads that go to one store (when
+        it is not Glance's default store).
     """
 
     def __init__(self, session: ks_session.Session, endpoint: str,
                  plain_endpoint: str, store_dirs: dict[str, str],
-                 stores: tuple[str, str, str]) -> None:
+                 stores: tuple[str, ...], name: str = '',
+                 primary_by_header: bool = False) -> None:
         self.session = session
         self.endpoint = endpoint
         self.plain_endpoint = plain_endpoint
         self.store_dirs = store_dirs
-        self.stores = stores
+        self.stores = tuple(stores)
+        self.name = name
+        self.primary_by_header = primary_by_header
         self.base_image: str | None = None
+
+    def _primary_headers(self) -> dict[str, str]:
+        if self.primary_by_header:
+            return {placement.STORE_HEADER: self.stores[0]}
+        return {}
+
+    def _image_name(self, case: str) -> str:
+        return 'cms-bench-%s%s' % (self.name + '-' if self.name else '', case)
 
     # -- REST helpers ----------------------------------------------------
 
@@ -96,7 +111,7 @@ class GlanceCases:
 
     def prepare(self, tiny: Path) -> None:
         """Create the base image the co-located case names: in 3 stores."""
-        image_id = self._create(self.endpoint, 'cms-bench-base')
+        image_id = self._create(self.endpoint, self._image_name('base'))
         self._put(self.endpoint, image_id, tiny,
                   {placement.STORE_HEADER: self.stores[0]})
         self._call('POST', '%s/v2/images/%s/import' % (self.endpoint,
@@ -105,6 +120,28 @@ class GlanceCases:
                          'stores': list(self.stores[1:])})
         self._wait_stores(self.endpoint, image_id, set(self.stores), 120)
         self.base_image = image_id
+
+    def keep_image(self, path: Path, size: int, store: str | None = None,
+                   colocate: bool = False) -> str:
+        """An image of ``path`` through the filter, kept; return its id.
+
+        In ``store`` only, or (``colocate``) in every store of the base
+        image made by :meth:`prepare`; delete it with :meth:`delete`.
+        """
+        image_id = self._create(self.endpoint, self._image_name('kept'))
+        try:
+            if colocate:
+                headers = {placement.BASE_IMAGE_HEADER: self.base_image}
+                expected = set(self.stores)
+            else:
+                headers = {placement.STORE_HEADER: store}
+                expected = {store}
+            self._put(self.endpoint, image_id, path, headers)
+            self._expect(self.endpoint, image_id, expected, size)
+        except BaseException:
+            self.delete(image_id)
+            raise
+        return image_id
 
     def _wait_image(self, endpoint: str, image_id: str,
                     done: Callable[[dict], bool], what: str,
@@ -147,10 +184,10 @@ class GlanceCases:
     # -- the cases -------------------------------------------------------
 
     def _single(self, endpoint: str, path: Path, size: int) -> float:
-        image_id = self._create(endpoint, 'cms-bench-single')
+        image_id = self._create(endpoint, self._image_name('single'))
         try:
             start = time.monotonic()
-            self._put(endpoint, image_id, path)
+            self._put(endpoint, image_id, path, self._primary_headers())
             seconds = time.monotonic() - start
             self._expect(endpoint, image_id, {self.stores[0]}, size)
             return seconds
@@ -166,8 +203,8 @@ class GlanceCases:
         return self._single(self.endpoint, path, size)
 
     def colocated(self, path: Path, size: int) -> float:
-        """Three stores from one request, through the filter."""
-        image_id = self._create(self.endpoint, 'cms-bench-colocated')
+        """Every store of the base image from one request (the filter)."""
+        image_id = self._create(self.endpoint, self._image_name('colocated'))
         try:
             start = time.monotonic()
             resp = self._put(self.endpoint, image_id, path,
@@ -182,15 +219,15 @@ class GlanceCases:
             self.delete(image_id)
 
     def upstream_copy_image(self, path: Path, size: int) -> float:
-        """Upstream: upload to one store, copy-image to the other two.
+        """Upstream: upload to one store, copy-image to the others.
 
-        Timed until the image lists all three stores.
+        Timed until the image lists every store.
         """
         endpoint = self.plain_endpoint
-        image_id = self._create(endpoint, 'cms-bench-copy-image')
+        image_id = self._create(endpoint, self._image_name('copy-image'))
         try:
             start = time.monotonic()
-            self._put(endpoint, image_id, path)
+            self._put(endpoint, image_id, path, self._primary_headers())
             self._call('POST', '%s/v2/images/%s/import' % (endpoint,
                                                            image_id),
                        (202,), json={'method': {'name': 'copy-image'},

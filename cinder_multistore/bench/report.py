@@ -35,7 +35,23 @@ CASES = (
     ('dd-fsync-3', 'raw limit: dd conv=fsync into 3 store dirs'),
     ('cinder-multistore', 'Cinder upload-to-image, this driver'),
     ('cinder-upstream', "Cinder upload-to-image, Cinder's image service"),
+    ('colocated-rbd-2', 'co-located in both Ceph sites (filter, one pass)'),
+    ('upstream-copy-image-rbd',
+     'upstream: upload to central, then copy-image to edge'),
+    ('cinder-rbd-multistore',
+     'Cinder upload-to-image of an edge RBD volume, this driver'),
+    ('cinder-rbd-upstream',
+     "Cinder upload-to-image of an edge RBD volume, Cinder's image "
+     'service'),
+    ('volume-clone-colocated',
+     'volume at central from a co-located image (COW clone)'),
+    ('volume-copy-one-site',
+     'volume at central from an edge-only image (full copy)'),
 )
+#: The cases on the two Ceph sites: shown in blocks of their own.
+RBD_CASES = ('colocated-rbd-2', 'upstream-copy-image-rbd',
+             'cinder-rbd-multistore', 'cinder-rbd-upstream',
+             'volume-clone-colocated', 'volume-copy-one-site')
 #: The cases of the hashing model (:mod:`cinder_multistore.bench.bound`).
 MODEL_CASES = (
     ('model-single', 'one store: MD5 + SHA-512, write'),
@@ -70,7 +86,20 @@ RATIOS = (
     RatioSpec('Cinder upload-to-image: this driver / upstream image '
               'service', 'Cinder: this driver / upstream',
               'cinder-multistore', 'cinder-upstream', 1.0),
+    RatioSpec('Ceph: co-located in 2 rbd stores / upstream upload + '
+              'copy-image', 'Ceph: co-located 2 / copy-image',
+              'colocated-rbd-2', 'upstream-copy-image-rbd', 0.5),
+    RatioSpec('Ceph: Cinder upload-to-image of an RBD volume, this driver '
+              '/ upstream image service', 'Ceph: Cinder driver / upstream',
+              'cinder-rbd-multistore', 'cinder-rbd-upstream', 1.0),
+    RatioSpec('Ceph: volume from image at the other site, clone / full '
+              'copy (target: clone 10x faster)', 'Ceph: clone / full copy',
+              'volume-clone-colocated', 'volume-copy-one-site', 0.1),
 )
+#: Target of ``stack up`` with Ceph, in seconds.
+STACK_UP_TARGET = 90.0
+#: Target of the whole cloud's peak RAM (sum of RSS), in MiB.
+CLOUD_RAM_TARGET = 4096.0
 
 #: Column headers of a size block.
 CASE_HEADER = ['case', 'median s', 'min-max s', 'MB/s',
@@ -241,7 +270,43 @@ def ratios(results: Results) -> list[dict[str, Any]]:
     """
     summary = summarize(results)
     sizes = size_keys(results)
-    return _median_ratios(summary, sizes) + _rss_growth(summary, sizes)
+    return (_median_ratios(summary, sizes) + _rss_growth(summary, sizes)
+            + _footprint_checks(results))
+
+
+def cloud_peak(results: Results) -> tuple[float, str] | None:
+    """The whole cloud's largest sum of RSS (MiB) and when it was seen.
+
+    The cloud: every process the stack started (Ceph daemons included)
+    plus the shared SQL server and RabbitMQ; over ``stack up`` and the
+    whole run, whichever is larger.
+    """
+    found = results.get('footprint') or {}
+    spans = [(found.get(key) or {}).get('total_rss_mib')
+             for key in ('up_peaks', 'bench_peaks')]
+    measured = [(value, name) for value, name
+                in zip(spans, ('stack up', 'the benchmark'))
+                if value is not None]
+    return max(measured) if measured else None
+
+
+def _footprint_checks(results: Results) -> list[dict]:
+    found = results.get('footprint') or {}
+    checks = []
+    if found.get('stack_up_s') is not None:
+        checks.append(_check(
+            'stack up with Ceph (seconds)', None, found['stack_up_s'],
+            STACK_UP_TARGET, '"cinder-multistore stack up": Keystone, '
+            'Glance, Cinder and two Ceph clusters, until all answer'))
+    peak = cloud_peak(results)
+    if peak is not None:
+        value, when = peak
+        checks.append(_check(
+            'peak RAM of the whole cloud (MiB, sum of RSS)', None, value,
+            CLOUD_RAM_TARGET, 'largest sum of RSS of every stack process '
+            '(Ceph daemons included) plus the shared SQL server and '
+            'RabbitMQ, sampled every second; seen during %s' % when))
+    return checks
 
 
 # -- text --------------------------------------------------------------------
@@ -316,6 +381,31 @@ def _model_rows(results: Results) -> list[list[str]]:
     return rows
 
 
+#: Column headers of the whole cloud's block.
+FOOTPRINT_HEADER = ['span', 'seconds', 'stack RSS MiB', 'stack PSS MiB',
+                    'SQL + RabbitMQ RSS MiB', 'total RSS MiB']
+
+
+def _footprint_rows(results: Results) -> list[list[str]]:
+    """``stack up`` and the benchmark: time and peak memory."""
+    found = results.get('footprint') or {}
+    rows = []
+    for label, seconds, peaks in (
+            ('stack up (with Ceph)', found.get('stack_up_s'),
+             found.get('up_peaks')),
+            ('the benchmark (reference services added)', None,
+             found.get('bench_peaks'))):
+        if peaks is None and seconds is None:
+            continue
+        peaks = peaks or {}
+        rows.append([label, _fmt(seconds, 1),
+                     _fmt(peaks.get('stack_rss_mib'), 0),
+                     _fmt(peaks.get('stack_pss_mib'), 0),
+                     _fmt(peaks.get('shared_rss_mib'), 0),
+                     _fmt(peaks.get('total_rss_mib'), 0)])
+    return rows
+
+
 #: ``(terminal title, reST title, header, rows)``.
 Block = tuple[str, str, list[str], list[list[str]]]
 
@@ -326,13 +416,27 @@ def _blocks(results: Results) -> list[Block]:
     One block per size, then the target checks, then the hashing model.
     """
     summary = summarize(results)
+    files = {case: by_size for case, by_size in summary.items()
+             if case not in RBD_CASES}
+    ceph = {case: by_size for case, by_size in summary.items()
+            if case in RBD_CASES}
     blocks: list[Block] = []
     for key in size_keys(results):
-        rows = _case_rows(summary, key)
+        rows = _case_rows(files, key)
         if rows:
             blocks.append((human_size(int(key)),
                            'Upload of %s' % human_size(int(key)),
                            CASE_HEADER, rows))
+    for key in size_keys(results):
+        rows = _case_rows(ceph, key)
+        if rows:
+            blocks.append(('Ceph, two sites: %s' % human_size(int(key)),
+                           'Ceph, two sites: %s' % human_size(int(key)),
+                           CASE_HEADER, rows))
+    rows = _footprint_rows(results)
+    if rows:
+        blocks.append(('the cloud', 'The whole cloud', FOOTPRINT_HEADER,
+                       rows))
     checks = ratios(results)
     if checks:
         blocks.append(('targets', 'Targets (medians; value %s target)' % OP,

@@ -22,12 +22,16 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from cinderclient import exceptions as cinder_exceptions
+
 from cinder_multistore import opts
 from cinder_multistore import workflow
 from cinder_multistore.bench import bound
 from cinder_multistore.bench import cinder_cases
 from cinder_multistore.bench import data
+from cinder_multistore.bench import footprint
 from cinder_multistore.bench import glance_cases
+from cinder_multistore.bench import rbd_cases
 from cinder_multistore.bench import report
 from cinder_multistore.bench import usage
 
@@ -44,11 +48,23 @@ GLANCE_CASES = {
     'upstream-copy-image': ('upstream_copy_image', 'glance-plain'),
     'dd-fsync-3': ('dd_fsync', None),
 }
+#: The Glance cases on the two Ceph sites' rbd stores (central first):
+#: case name -> (GlanceCases method, Glance service whose RSS is taken).
+RBD_GLANCE_CASES = {
+    'colocated-rbd-2': ('colocated', 'glance'),
+    'upstream-copy-image-rbd': ('upstream_copy_image', 'glance-plain'),
+}
 #: case name -> Cinder image driver.
 CINDER_CASES = {'cinder-multistore': 'multistore',
                 'cinder-upstream': 'upstream'}
+#: case name -> Cinder image driver, RBD volumes at the edge site.
+CINDER_RBD_CASES = {'cinder-rbd-multistore': 'multistore',
+                    'cinder-rbd-upstream': 'upstream'}
+#: Volume from image at the central site: clone vs full copy.
+CLONE_CASES = tuple(rbd_cases.VolumeFromImage.CASES)
 #: Every case, in the order a round starts.
-ALL_CASES = tuple(GLANCE_CASES) + bound.CASES + tuple(CINDER_CASES)
+ALL_CASES = (tuple(GLANCE_CASES) + tuple(RBD_GLANCE_CASES) + bound.CASES
+             + tuple(CINDER_CASES) + tuple(CINDER_RBD_CASES) + CLONE_CASES)
 
 
 @dataclasses.dataclass
@@ -60,6 +76,8 @@ class Options:
     :param volume_gib: size of the Cinder volumes (0: no Cinder cases).
     :param out: where the JSON, PNG and reST files go.
     :param cases: the cases to run (None: all of :data:`ALL_CASES`).
+    :param clone_image_size: bytes of the images the volume-from-image
+        cases clone or copy (None: ``volume_gib`` GiB).
     """
 
     sizes: list[int]
@@ -67,6 +85,7 @@ class Options:
     volume_gib: int = 1
     out: Path = Path('bench-results')
     cases: frozenset[str] | None = None
+    clone_image_size: int | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.cases or ()) - set(ALL_CASES)
@@ -107,6 +126,16 @@ class Bench:
             workflow.session_for(env, 'OS'), env['GLANCE_ENDPOINT'],
             env['GLANCE_PLAIN_ENDPOINT'],
             {s: env['GLANCE_STORE_DIR_%s' % s] for s in STORES}, STORES)
+        #: The same cases on the rbd stores (None without Ceph).
+        self.rbd_glance: glance_cases.GlanceCases | None = None
+        if rbd_cases.missing(env) is None:
+            self.rbd_glance = glance_cases.GlanceCases(
+                self.glance.session, env['GLANCE_ENDPOINT'],
+                env['GLANCE_PLAIN_ENDPOINT'], {},
+                tuple(env['GLANCE_RBD_STORE_%s' % site]
+                      for site in (rbd_cases.CLONE_SITE,
+                                   rbd_cases.UPLOAD_SITE)),
+                name='rbd', primary_by_header=True)
         self.results: dict = {'sizes': [], 'cases': {}, 'model': {},
                               'machine': machine(env)}
 
@@ -154,7 +183,11 @@ class Bench:
     def glance_sizes(self, sizes: list[int], runs: int,
                      cases: list[str]) -> None:
         """Glance and model ``cases`` at every size, ``runs`` rounds."""
-        self.glance.prepare(data.make(self.data_dir, MiB))
+        tiny = data.make(self.data_dir, MiB)
+        self.glance.prepare(tiny)
+        rbd = [c for c in cases if c in RBD_GLANCE_CASES]
+        if rbd:
+            self.rbd_glance.prepare(tiny)
         try:
             for size in sizes:
                 self.results['sizes'].append(size)
@@ -172,14 +205,21 @@ class Bench:
                         if case in bound.CASES:
                             self._model(case, path, size)
                             continue
-                        method, service = GLANCE_CASES[case]
-                        fn = getattr(self.glance, method)
+                        if case in RBD_GLANCE_CASES:
+                            method, service = RBD_GLANCE_CASES[case]
+                            fn = getattr(self.rbd_glance, method)
+                        else:
+                            method, service = GLANCE_CASES[case]
+                            fn = getattr(self.glance, method)
                         seconds, peaks = self._timed(
                             lambda: fn(path, size),
                             {'glance_rss_mib': self._monitor(service)})
                         self._record(case, size, seconds, **peaks)
         finally:
             self.glance.delete(self.glance.base_image)
+            if rbd and self.rbd_glance.base_image:
+                self.rbd_glance.delete(self.rbd_glance.base_image)
+                self.rbd_glance.base_image = None
 
     def _warm_up(self, what: str, uploads: list[Callable[[], float]]
                  ) -> None:
@@ -222,22 +262,100 @@ class Bench:
             self.results['sizes'].append(size)
         try:
             cases.prepare(data.make(self.data_dir, size), gib)
-            self._warm_up('Cinder upload-to-image with each driver',
-                          [lambda driver=CINDER_CASES[case]:
-                           cases.upload(driver) for case in selected])
-            for run in range(1, runs + 1):
-                self.say('Cinder upload-to-image of %s, round %d of %d'
-                         % (report.human_size(size), run, runs))
-                for case in rotated(selected, run - 1):
-                    driver = CINDER_CASES[case]
-                    seconds, peaks = self._timed(
-                        lambda: cases.upload(driver),
-                        {'glance_rss_mib': self._monitor('glance'),
-                         'cinder_rss_mib': self._monitor(
-                             cinder_cases.SERVICES[driver])})
-                    self._record(case, size, seconds, **peaks)
+            self._upload_rounds(cases, selected, CINDER_CASES,
+                                cinder_cases.SERVICES, size, runs,
+                                'Cinder upload-to-image')
         finally:
             cases.cleanup()
+
+    def _upload_rounds(self, cases, selected: list[str],
+                       drivers: dict[str, str], services: dict[str, str],
+                       size: int, runs: int, what: str) -> None:
+        """Warm up, then ``runs`` rounds of upload-to-image per driver."""
+        self._warm_up('%s with each driver' % what,
+                      [lambda driver=drivers[case]: cases.upload(driver)
+                       for case in selected])
+        for run in range(1, runs + 1):
+            self.say('%s of %s, round %d of %d'
+                     % (what, report.human_size(size), run, runs))
+            for case in rotated(selected, run - 1):
+                driver = drivers[case]
+                seconds, peaks = self._timed(
+                    lambda: cases.upload(driver),
+                    {'glance_rss_mib': self._monitor('glance'),
+                     'cinder_rss_mib': self._monitor(services[driver])})
+                self._record(case, size, seconds, **peaks)
+
+    def cinder_rbd_volumes(self, gib: int, runs: int,
+                           selected: list[str]) -> None:
+        """Upload-to-image of RBD volumes at the edge site, per driver."""
+        why = rbd_cases.upstream_missing(self.env)
+        if why and 'cinder-rbd-upstream' in selected:
+            self.say('skipped cinder-rbd-upstream: %s' % why)
+            self.results.setdefault('skipped', {})[
+                'cinder-rbd-upstream'] = why
+            selected = [c for c in selected if c != 'cinder-rbd-upstream']
+        if not selected:
+            return
+        cloud = workflow.Cloud(self.env, 'DEMO')
+        store = self.env['GLANCE_RBD_STORE_%s' % rbd_cases.UPLOAD_SITE]
+        types: dict[str, str] = {}
+        cases = rbd_cases.RbdUploads(cloud, self.env, types)
+        size = gib * GiB
+        try:
+            for case in selected:
+                if CINDER_RBD_CASES[case] == 'upstream':
+                    types['upstream'] = rbd_cases.site_type(
+                        cloud, self.env, rbd_cases.UPLOAD_SITE, store,
+                        self.env['CINDER_UPSTREAM_RBD_BACKEND'],
+                        self.env.get('CINDER_UPSTREAM_RBD_AZ'))
+                else:
+                    types['multistore'] = rbd_cases.site_type(
+                        cloud, self.env, rbd_cases.UPLOAD_SITE, store)
+            if size not in self.results['sizes']:
+                self.results['sizes'].append(size)
+            cases.prepare(data.make(self.data_dir, size), gib)
+            self._upload_rounds(cases, selected, CINDER_RBD_CASES,
+                                rbd_cases.SERVICES, size, runs,
+                                'Cinder upload-to-image of an RBD volume')
+        finally:
+            try:
+                cases.cleanup()
+            finally:
+                for type_id in types.values():
+                    cloud.delete_volume_type(type_id)
+
+    def volumes_from_images(self, gib: int, image_size: int, runs: int,
+                            selected: list[str]) -> None:
+        """A volume at the central site from a co-located image (clone)
+        and from an image held only at the edge (full copy)."""
+        # NOTE: as admin, who owns the images the Glance cases make.
+        cloud = workflow.Cloud(self.env, 'OS')
+        vtype = self.env['CINDER_VOLUME_TYPE_%s' % rbd_cases.CLONE_SITE]
+        cases = rbd_cases.VolumeFromImage(cloud, self.env, self.rbd_glance,
+                                          vtype)
+        if image_size not in self.results['sizes']:
+            self.results['sizes'].append(image_size)
+        self.rbd_glance.prepare(data.make(self.data_dir, MiB))
+        try:
+            cases.prepare(data.make(self.data_dir, image_size), image_size)
+            for run in range(1, runs + 1):
+                self.say('volume from a %s image at the %s site, round %d '
+                         'of %d' % (report.human_size(image_size),
+                                    rbd_cases.CLONE_SITE, run, runs))
+                for case in rotated(selected, run - 1):
+                    seconds, peaks = self._timed(
+                        lambda: cases.create(case, gib),
+                        {'glance_rss_mib': self._monitor('glance'),
+                         'cinder_rss_mib': self._monitor(
+                             rbd_cases.SERVICES['multistore'])})
+                    self._record(case, image_size, seconds, **peaks)
+        finally:
+            try:
+                cases.cleanup()
+            finally:
+                self.rbd_glance.delete(self.rbd_glance.base_image)
+                self.rbd_glance.base_image = None
 
     def remove_data(self) -> None:
         """Delete the data files."""
@@ -323,16 +441,41 @@ def measure(env: dict[str, str], directory: Path, options: Options,
             say: Callable[[str], None] = print) -> dict:
     """Run every case on a stack with the reference services added."""
     bench = Bench(env, directory, say)
-    glance = options.selected(list(GLANCE_CASES) + list(bound.CASES))
+    glance = options.selected(list(GLANCE_CASES) + list(RBD_GLANCE_CASES)
+                              + list(bound.CASES))
     cinder = options.selected(CINDER_CASES)
+    cinder_rbd = options.selected(CINDER_RBD_CASES)
+    clones = options.selected(CLONE_CASES)
+    no_ceph = rbd_cases.missing(env)
+    if no_ceph:
+        skipped = [c for c in glance if c in RBD_GLANCE_CASES]
+        skipped += cinder_rbd + clones
+        glance = [c for c in glance if c not in RBD_GLANCE_CASES]
+        cinder_rbd, clones = [], []
+        if skipped:
+            say('skipped %s: %s' % (', '.join(skipped), no_ceph))
+            bench.results['skipped'] = dict.fromkeys(skipped, no_ceph)
+    memory = footprint.CloudMemory(directory).start()
     try:
         if glance:
             bench.glance_sizes(options.sizes, options.runs, glance)
         if (cinder and options.volume_gib
                 and 'CINDER_UPSTREAM_VOLUME_TYPE' in env):
             bench.cinder_volumes(options.volume_gib, options.runs, cinder)
+        if cinder_rbd and options.volume_gib:
+            bench.cinder_rbd_volumes(options.volume_gib, options.runs,
+                                     cinder_rbd)
+        if clones and options.volume_gib:
+            bench.volumes_from_images(
+                options.volume_gib,
+                options.clone_image_size or options.volume_gib * GiB,
+                options.runs, clones)
     finally:
         bench.remove_data()
+        peaks = memory.stop()
+        bench.results.setdefault('footprint', {}).update({
+            'bench_peaks': peaks, 'bench_services_mib': memory.at_peak,
+            'bench_samples': memory.samples})
     bench.results['runs'] = options.runs
     return bench.results
 
@@ -357,11 +500,17 @@ def main(directory: str | None, options: Options, keep: bool = False,
     given = directory is not None and (Path(directory) / 'stack.env').exists()
     stack_dir = Path(directory or tempfile.mkdtemp(prefix='cms-bench-'))
     began = time.monotonic()
+    started: dict = {}
     try:
         if not given:
             print('starting the embedded cloud in %s' % stack_dir,
                   flush=True)
-            stack.up(stack_dir, with_cinder=with_cinder)
+            started = footprint.timed_up(stack.up, stack_dir,
+                                         with_cinder=with_cinder)
+            print('the cloud is up in %.1f s, peak RAM %.0f MiB'
+                  % (started['stack_up_s'],
+                     started['up_peaks'].get('total_rss_mib', 0)),
+                  flush=True)
         print('adding the reference services (Glance without the filter, '
               "cinder-volume with Cinder's image service)", flush=True)
         env = stack.add_bench_services(stack_dir)
@@ -369,8 +518,9 @@ def main(directory: str | None, options: Options, keep: bool = False,
             options.volume_gib = 0
         results = measure(env, stack_dir, options,
                           lambda line: print(line, flush=True))
+        results.setdefault('footprint', {}).update(started)
     except (stack.StackError, glance_cases.CaseFailed,
-            workflow.StepFailed) as exc:
+            workflow.StepFailed, cinder_exceptions.ClientException) as exc:
         print('bench failed: %s' % exc, file=sys.stderr)
         return 1
     finally:

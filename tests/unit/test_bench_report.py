@@ -94,7 +94,7 @@ def test_summarize_only_what_ran():
     summary = report.summarize(full_results())
     assert set(summary['cinder-multistore']) == {LARGE}
     assert set(summary['colocated-3']) == {SMALL, LARGE}
-    assert len(summary) == len(report.CASES)
+    assert set(summary) == set(full_results()['cases'])
 
 
 def test_summarize_missing_or_empty_rss_and_timings():
@@ -237,8 +237,8 @@ def test_human_size(n, text):
 
 def test_format_table():
     table = report.format_table(full_results())
-    for _name, label in report.CASES:
-        assert label in table
+    for name, label in report.CASES:
+        assert (label in table) is (name not in report.RBD_CASES)
     assert '== 256 MiB ==' in table
     assert '== 1 GiB ==' in table
     assert '== targets ==' in table
@@ -252,7 +252,8 @@ def test_format_table_rows_in_case_order_and_aligned():
     table = report.format_table(full_results())
     block = table.split('== 1 GiB ==')[1].split('\n\n')[0]
     lines = block.strip('\n').splitlines()
-    labels = [label for _name, label in report.CASES]
+    labels = [label for name, label in report.CASES
+              if name not in report.RBD_CASES]
     assert len(lines) == 2 + len(labels)
     for line, label in zip(lines[2:], labels):
         assert line.startswith(label + ' ')
@@ -400,3 +401,73 @@ def test_model_block_in_rst_parses():
     rst = report.format_rst(_with_model())
     assert ".. list-table:: What bounds co-location" in rst
     assert _parsed_tables(rst) == 4
+
+
+# -- Ceph cases and the whole cloud ------------------------------------------
+
+def ceph_results():
+    """The file cases plus the Ceph cases and the cloud's footprint."""
+    results = full_results()
+    results['cases'].update({
+        'colocated-rbd-2': {LARGE: _entry([9.0, 8.0, 10.0], [150.0])},
+        'upstream-copy-image-rbd': {LARGE: _entry([20.0, 21.0, 19.0])},
+        'cinder-rbd-multistore': {LARGE: _entry([12.0], None, [300.0])},
+        'volume-clone-colocated': {LARGE: _entry([1.5, 1.4, 1.6])},
+        'volume-copy-one-site': {LARGE: _entry([30.0, 31.0, 29.0])},
+    })
+    results['footprint'] = {
+        'stack_up_s': 31.5,
+        'up_peaks': {'stack_rss_mib': 2000.0, 'stack_pss_mib': 1500.0,
+                     'shared_rss_mib': 400.0, 'total_rss_mib': 2400.0},
+        'bench_peaks': {'stack_rss_mib': 3900.0, 'stack_pss_mib': 3000.0,
+                        'shared_rss_mib': 450.0, 'total_rss_mib': 4350.0},
+    }
+    return results
+
+
+def test_ceph_ratios_and_footprint_checks():
+    checks = _by_name_size(report.ratios(ceph_results()))
+    colocated = checks[(report.RATIOS[4].name, LARGE)]
+    assert colocated['value'] == pytest.approx(9.0 / 20.0)
+    assert colocated['target'] == 0.5 and colocated['met'] is True
+    # Cinder's own image service did not run on RBD: no ratio.
+    assert (report.RATIOS[5].name, LARGE) not in checks
+    clone = checks[(report.RATIOS[6].name, LARGE)]
+    assert clone['value'] == pytest.approx(1.5 / 30.0)
+    assert clone['target'] == 0.1 and clone['met'] is True
+    up = checks[('stack up with Ceph (seconds)', None)]
+    assert (up['value'], up['target'], up['met']) == (31.5, 90.0, True)
+    ram = checks[('peak RAM of the whole cloud (MiB, sum of RSS)', None)]
+    assert (ram['value'], ram['target']) == (4350.0, 4096.0)
+    assert ram['met'] is False
+    assert 'the benchmark' in ram['detail']
+
+
+def test_ceph_cases_in_blocks_of_their_own():
+    table = report.format_table(ceph_results())
+    files = table.split('== 1 GiB ==')[1].split('\n\n')[0]
+    ceph = table.split('== Ceph, two sites: 1 GiB ==')[1].split('\n\n')[0]
+    for name, label in report.CASES:
+        if name in report.RBD_CASES and name != 'cinder-rbd-upstream':
+            assert label in ceph and label not in files
+    assert 'cinder-rbd-upstream' not in table
+    cloud = table.split('== the cloud ==')[1].split('\n\n')[0]
+    assert 'stack up (with Ceph)' in cloud and '31.5' in cloud
+    assert '4350' in cloud
+    assert table.index('== the cloud ==') < table.index('== targets ==')
+
+
+def test_ceph_rst_parses_and_chart_draws(tmp_path):
+    rst = report.format_rst(ceph_results(), chart_name='bench.png')
+    assert '.. list-table:: Ceph, two sites: 1 GiB' in rst
+    assert '.. list-table:: The whole cloud' in rst
+    core.publish_doctree(rst, settings_overrides={'report_level': 2,
+                                                  'halt_level': 2})
+    path = report.draw_chart(ceph_results(), tmp_path / 'c.png')
+    assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_cloud_peak_without_footprint():
+    assert report.cloud_peak(full_results()) is None
+    only_bench = {'footprint': {'bench_peaks': {'total_rss_mib': 10.0}}}
+    assert report.cloud_peak(only_bench) == (10.0, 'the benchmark')

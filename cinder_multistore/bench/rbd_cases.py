@@ -1,0 +1,238 @@
+"""The Cinder cases on the two Ceph sites (``central``, ``edge``).
+
+``cinder-rbd-multistore`` / ``cinder-rbd-upstream``
+    upload-to-image of a raw RBD volume at the edge site full of data,
+    into the edge rbd store (``image_service:store_id`` in the volume
+    type), with this project's image driver and with Cinder's own. The
+    upstream side needs a cinder-volume with Cinder's own image service
+    on an RBD backend of the edge cluster: the stack names it in
+    ``CINDER_UPSTREAM_RBD_BACKEND`` (and its zone in
+    ``CINDER_UPSTREAM_RBD_AZ``); without it that case is skipped.
+``volume-clone-colocated`` / ``volume-copy-one-site``
+    a volume at the central site from an image that co-location put into
+    both rbd stores (Cinder's RBD driver clones the central copy's
+    snapshot: copy-on-write, no data moved), against one from an image
+    held only in the edge store (Cinder downloads it and writes every
+    byte). Timed from the create call until the volume is ``available``;
+    the clone's RBD parent and the copy's lack of one are checked.
+
+The volumes are filled and inspected as ``client.admin`` of each site's
+cluster with the ``rados``/``rbd`` bindings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from cinder_multistore import workflow
+from cinder_multistore.bench import cinder_cases
+from cinder_multistore.bench import data
+from cinder_multistore.bench import glance_cases
+
+#: The snapshot glance_store's rbd driver creates.
+SNAP = 'snap'
+#: Where the uploaded volumes live, and the site the clones are made at.
+UPLOAD_SITE = 'edge'
+CLONE_SITE = 'central'
+#: Driver name -> the stack service that runs its cinder-volume.
+SERVICES = {'multistore': 'cinder-volume',
+            'upstream': 'cinder-volume-upstream-rbd'}
+
+
+def sites(env: dict[str, str]) -> list[str]:
+    """The Ceph sites of the stack (empty without Ceph)."""
+    return [s for s in env.get('CEPH_SITES', '').split(',') if s]
+
+
+def missing(env: dict[str, str]) -> str | None:
+    """Why the Ceph cases cannot run on this stack, or None."""
+    found = sites(env)
+    if UPLOAD_SITE not in found or CLONE_SITE not in found:
+        return ('the stack runs without the Ceph sites %s and %s'
+                % (CLONE_SITE, UPLOAD_SITE))
+    if 'CINDER_BACKEND_%s' % UPLOAD_SITE not in env:
+        return 'the stack runs without Cinder RBD backends'
+    return None
+
+
+def upstream_missing(env: dict[str, str]) -> str | None:
+    """Why ``cinder-rbd-upstream`` cannot run, or None."""
+    if 'CINDER_UPSTREAM_RBD_BACKEND' not in env:
+        return ("no cinder-volume with Cinder's own image service on an "
+                'RBD backend (the stack sets no CINDER_UPSTREAM_RBD_BACKEND'
+                '; add_bench_services starts the upstream cinder-volume '
+                'for NFS only)')
+    return None
+
+
+@contextlib.contextmanager
+def ioctx(env: dict[str, str], site: str, pool: str) -> Iterator[object]:
+    """An I/O context on ``pool`` of ``site``'s cluster, as client.admin."""
+    import rados
+    handle = rados.Rados(conffile=env['CEPH_CONF_%s' % site],
+                         name='client.admin',
+                         conf={'keyring': env['CEPH_KEYRING_ADMIN_%s'
+                                              % site]})
+    handle.connect(timeout=20)
+    try:
+        with handle.open_ioctx(pool) as ctx:
+            yield ctx
+    finally:
+        handle.shutdown()
+
+
+def volume_name(volume_id: str) -> str:
+    """The RBD image of a Cinder volume."""
+    return 'volume-%s' % volume_id
+
+
+def fill(env: dict[str, str], site: str, volume_id: str, source: Path,
+         size: int) -> None:
+    """Write the first ``size`` bytes of ``source`` into an RBD volume."""
+    import rbd
+    with ioctx(env, site, env['CEPH_VOLUMES_POOL']) as ctx:
+        with rbd.Image(ctx, volume_name(volume_id)) as image:
+            offset = 0
+            for block in data.Body(source, size):
+                image.write(block, offset)
+                offset += len(block)
+            image.flush()
+
+
+def parent(env: dict[str, str], site: str, volume_id: str
+           ) -> tuple[str, str, str] | None:
+    """``(pool, image, snapshot)`` an RBD volume is cloned from, or None."""
+    import rbd
+    with ioctx(env, site, env['CEPH_VOLUMES_POOL']) as ctx:
+        with rbd.Image(ctx, volume_name(volume_id),
+                       read_only=True) as image:
+            try:
+                return tuple(image.parent_info())
+            except rbd.ImageNotFound:
+                return None
+
+
+def site_type(cloud: workflow.Cloud, env: dict[str, str], site: str,
+              store: str | None = None, backend: str | None = None,
+              zone: str | None = None) -> str:
+    """Create a volume type on ``site``'s RBD backend; return its id."""
+    vtype = cloud.admin_cinder.volume_types.create(
+        'cms-bench-%s-%s' % (site, uuid.uuid4().hex[:8]))
+    specs = {'volume_backend_name': backend or env['CINDER_BACKEND_%s'
+                                                   % site],
+             'RESKEY:availability_zones': zone or env['CINDER_AZ_%s'
+                                                      % site]}
+    if store:
+        specs[workflow.STORE_SPEC] = store
+    vtype.set_keys(specs)
+    return vtype.id
+
+
+def delete_volumes(cloud: workflow.Cloud, volume_ids: list[str],
+                   timeout: float = 300) -> None:
+    """Delete volumes and wait until they are gone."""
+    for volume_id in volume_ids:
+        with contextlib.suppress(Exception):
+            cloud.cinder.volumes.delete(volume_id)
+
+    def gone() -> bool:
+        present = {v.id for v in cloud.cinder.volumes.list()}
+        return not present & set(volume_ids)
+    workflow.wait_for('volumes deleted', gone, timeout)
+
+
+class RbdUploads(cinder_cases.CinderCases):
+    """Upload-to-image of one filled RBD volume per image driver.
+
+    :param env: the stack's variables.
+    :param volume_types: driver name -> volume type (on the edge site,
+        with the edge rbd store in ``image_service:store_id``).
+    """
+
+    def __init__(self, cloud: workflow.Cloud, env: dict[str, str],
+                 volume_types: dict[str, str]) -> None:
+        super().__init__(cloud, Path('/nonexistent'), volume_types)
+        self.env = env
+
+    def prepare(self, source: Path, gib: int) -> None:
+        """Create one volume per driver and fill it through RBD."""
+        for driver, vtype in self.volume_types.items():
+            vol = self.cloud.volume(gib, volume_type=vtype,
+                                    name='cms-bench-rbd-%s' % driver)
+            self.volumes[driver] = vol.id
+            fill(self.env, UPLOAD_SITE, vol.id, source, gib << 30)
+
+    def cleanup(self) -> None:
+        """Delete the volumes and wait until they are gone."""
+        delete_volumes(self.cloud, list(self.volumes.values()))
+        self.volumes.clear()
+
+
+class VolumeFromImage:
+    """Volumes at the central site from a co-located and a one-site image.
+
+    :param cloud: the cloud as the demo user.
+    :param env: the stack's variables.
+    :param glance: the Glance cases on the two rbd stores (central first).
+    :param volume_type: a type of the central site's RBD backend.
+    """
+
+    CASES = {'volume-clone-colocated': 'colocated',
+             'volume-copy-one-site': 'one-site'}
+
+    def __init__(self, cloud: workflow.Cloud, env: dict[str, str],
+                 glance: glance_cases.GlanceCases,
+                 volume_type: str) -> None:
+        self.cloud = cloud
+        self.env = env
+        self.glance = glance
+        self.volume_type = volume_type
+        self.images: dict[str, str] = {}
+        self.volumes: list[str] = []
+
+    def prepare(self, source: Path, size: int) -> None:
+        """The two images of ``size`` bytes of ``source``."""
+        edge = self.env['GLANCE_RBD_STORE_%s' % UPLOAD_SITE]
+        self.images['colocated'] = self.glance.keep_image(
+            source, size, colocate=True)
+        self.images['one-site'] = self.glance.keep_image(
+            source, size, store=edge)
+
+    def create(self, case: str, gib: int) -> float:
+        """One volume from the case's image; return the seconds."""
+        kind = self.CASES[case]
+        image_id = self.images[kind]
+        start = time.monotonic()
+        vol = self.cloud.cinder.volumes.create(
+            gib, name='cms-bench-%s' % case, imageRef=image_id,
+            volume_type=self.volume_type)
+        self.volumes.append(vol.id)
+        try:
+            self.cloud.wait_volume(vol.id, timeout=1800)
+            seconds = time.monotonic() - start
+            found = parent(self.env, CLONE_SITE, vol.id)
+            expected = ((self.env['CEPH_IMAGES_POOL'], image_id, SNAP)
+                        if kind == 'colocated' else None)
+            if found != expected:
+                raise workflow.StepFailed(
+                    '%s: volume %s has RBD parent %s, expected %s'
+                    % (case, vol.id, found, expected))
+            return seconds
+        finally:
+            delete_volumes(self.cloud, [vol.id])
+            self.volumes.remove(vol.id)
+
+    def cleanup(self) -> None:
+        """Delete what is left: volumes first (clones hold the images)."""
+        try:
+            if self.volumes:
+                delete_volumes(self.cloud, self.volumes)
+        finally:
+            for image_id in self.images.values():
+                self.glance.delete(image_id)
+            self.images.clear()
+            self.volumes.clear()
