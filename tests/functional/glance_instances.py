@@ -65,6 +65,11 @@ def client_on(client: cloud.ImageClient,
     return other
 
 
+def log_path(env: dict, name: str) -> Path:
+    """The log file of glance-api ``name``."""
+    return glance.log_path(Path(env['STACK_DIR']), name)
+
+
 def worker_pids(env: dict, name: str) -> list[int]:
     """The uwsgi worker processes of glance-api ``name``."""
     proc = process.attach(Path(env['STACK_DIR']), name)
