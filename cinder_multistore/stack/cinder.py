@@ -432,6 +432,28 @@ def wait(state: State, services: Services) -> None:
                           backend)
 
 
+def restart_volume(state: State, timeout: float = 120.0) -> process.Process:
+    """Stop cinder-volume, however it is (killed, hung), and start it again.
+
+    Waits until the new process logs its image driver's ready line and the
+    scheduler sees every backend up again.
+    """
+    directory = Path(state.directory)
+    process.stop_pid_file(process.run_dir(directory) / ('%s.pid' % VOLUME))
+    service = volume_service(state.extra.get('cinder_image_driver',
+                                             'multistore'))
+    log = log_path(directory, VOLUME)
+    offset = log.stat().st_size if log.exists() else 0
+    volume = process.start(directory, VOLUME, [
+        *service.argv, '--config-file', str(conf_path(directory))])
+    if service.ready_line:
+        process.wait_for_log(volume, service.ready_line, timeout, offset)
+    scheduler = process.attach(directory, SCHEDULER)
+    for backend in backends(state):
+        _wait_for_backend(state, scheduler, volume, backend, timeout)
+    return volume
+
+
 def _admin_get(sess, state: State, path: str):
     project = sess.get_project_id()
     return sess.get('%s/v3/%s%s' % (url(state), project, path),

@@ -302,15 +302,21 @@ def wait_for_http(proc: Process, port: int, path: str = '/',
                        'status %s)' % (host, port, path, timeout, last))
 
 
-def wait_for_log(proc: Process, needle: str, timeout: float = 120.0) -> None:
+def wait_for_log(proc: Process, needle: str, timeout: float = 120.0,
+                 since: int = 0) -> None:
     """Wait until ``needle`` appears in the process's log.
 
+    :param since: byte offset of the log to search from (a restarted
+        service appends to the log of its previous run).
     :raises ServiceError: when the process exits or the time runs out.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if needle in proc.log_path.read_text(errors='replace'):
+            with open(proc.log_path, 'rb') as log:
+                log.seek(since)
+                text = log.read().decode(errors='replace')
+            if needle in text:
                 LOG.info('%s is ready', proc.name)
                 return
         except OSError:

@@ -14,7 +14,6 @@ from glanceclient import client as glance_client
 
 from cinder_multistore.stack import glance
 from cinder_multistore.stack import ports
-from cinder_multistore.stack import process
 from cinder_multistore.stack.state import State
 from tests.functional import cloud
 
@@ -68,11 +67,3 @@ def client_on(client: cloud.ImageClient,
 def log_path(env: dict, name: str) -> Path:
     """The log file of glance-api ``name``."""
     return glance.log_path(Path(env['STACK_DIR']), name)
-
-
-def worker_pids(env: dict, name: str) -> list[int]:
-    """The uwsgi worker processes of glance-api ``name``."""
-    proc = process.attach(Path(env['STACK_DIR']), name)
-    master = proc.pid
-    children = Path('/proc/%d/task/%d/children' % (master, master))
-    return [int(p) for p in children.read_text().split()]

@@ -9,13 +9,17 @@ that wrote the copies.
 
 import hashlib
 import os
+import signal
 import time
 
 import pytest
 from glanceclient import exc as glance_exc
 
 from cinder_multistore import placement
+from cinder_multistore import workflow
 from cinder_multistore.stack import cinder as stack_cinder
+from cinder_multistore.stack import process
+from cinder_multistore.stack.state import State
 from tests.functional import cloud
 from tests.functional import probes
 from tests.functional.test_glance_placement import _assert_only_in
@@ -200,19 +204,42 @@ def test_full_secondary_store_fails_alone(stack_env, demo, small_store_base,
 
 # -- cinder-volume killed mid-upload -----------------------------------------
 
-def test_cinder_volume_killed_mid_upload(stack_env):
-    """SIGKILL cinder-volume while it uploads a volume, restart it, and
-    check that the image ends queued, killed or deleted with no data left.
-
-    Needs a helper of the stack that restarts cinder-volume alone (with the
-    configured image driver, waiting for its backend): killing it without
-    one would leave the rest of the session without a volume service.
-    """
-    restart = getattr(stack_cinder, 'restart_volume', None)
-    if restart is None:
-        pytest.skip('cinder_multistore.stack.cinder has no helper that '
-                    'restarts cinder-volume alone (only start() of api, '
-                    'scheduler and volume together, and '
-                    'start_upstream_volume()): not killing it')
-    pytest.skip('cinder_multistore.stack.cinder.restart_volume exists: '
-                'this case still has to be written against it')
+def test_cinder_volume_killed_mid_upload(stack_env, three_store_base):
+    """SIGKILL cinder-volume while it uploads a co-located volume, restart
+    it, and check that the image ends queued, killed or deleted with no
+    data left in any store and no writer thread left in Glance."""
+    directory = stack_env['STACK_DIR']
+    baseline = probes.glance_usage(stack_env).threads
+    cloud_ = workflow.Cloud(stack_env)
+    vol = cloud_.volume(name='cms-kill-%s' % os.urandom(4).hex(),
+                        image_id=three_store_base['id'])
+    image_id = None
+    try:
+        _, body = cloud_.cinder.volumes.upload_to_image(
+            cloud_.cinder.volumes.get(vol.id), False, 'cms-killed-upload',
+            'bare', 'raw', 'private', False)
+        image_id = body['os-volume_upload_image']['image_id']
+        demo = cloud.ImageClient(stack_env, cloud_.session)
+        assert _wait_status(demo, image_id, ('saving',), 120) == 'saving'
+        time.sleep(1)  # some data is in flight to every store
+        record = process.read_pid_file(
+            process.run_dir(directory) / ('%s.pid' % stack_cinder.VOLUME))
+        for pid in process.session_members(*record):
+            os.kill(pid, signal.SIGKILL)
+        stack_cinder.restart_volume(State.load(directory))
+        status = _wait_status(demo, image_id, ('queued', 'killed',
+                                               'deleted'), SETTLE)
+        assert status in ('queued', 'killed', 'deleted'), status
+        assert probes.wait_no_leftovers(stack_env, image_id, SETTLE) == {}
+        usage = probes.wait_threads(stack_env, baseline, SETTLE)
+        assert usage.threads <= baseline, usage
+    finally:
+        volume = cloud_.admin_cinder.volumes.get(vol.id)
+        if volume.status != 'available':
+            cloud_.admin_cinder.volumes.reset_state(volume, 'available')
+        cloud_.cinder.volumes.delete(vol.id)
+        if image_id is not None:
+            try:
+                cloud_.glance.images.delete(image_id)
+            except glance_exc.HTTPNotFound:
+                pass
