@@ -1,0 +1,70 @@
+"""The demo on the embedded cloud: every case as expected, nothing left.
+
+Timings are printed by the demo, never asserted here.
+"""
+
+import io
+
+import pytest
+
+from cinder_multistore import demo
+from cinder_multistore import workflow
+
+
+def _state(stack_env):
+    cloud = workflow.Cloud(stack_env, 'OS')
+    return ({i['id'] for i in cloud.glance.images.list()},
+            {v.id for v in cloud.admin_cinder.volumes.list(
+                search_opts={'all_tenants': 1})},
+            {t.id for t in cloud.admin_cinder.volume_types.list()})
+
+
+def test_demo_runs_every_case_and_cleans_up(stack_env, capsys):
+    before = _state(stack_env)
+    code = demo.main(stack_env['STACK_DIR'], False, up=lambda d: None,
+                     down=lambda d: None)
+    out = capsys.readouterr().out
+    print(out)
+    assert code == 0, out
+    assert 'all cases as expected' in out
+    for title, *_rest in demo.CASES:
+        assert title in out
+    if demo.ceph_missing(stack_env):
+        assert 'Ceph, two sites: skipped, ' in out
+    else:
+        assert 'COW clone, parent images/' in out
+        assert 'full copy, no parent' in out
+        assert 'written: %s,%s; failed: none' % (
+            stack_env['GLANCE_RBD_STORE_central'],
+            stack_env['GLANCE_RBD_STORE_edge']) in out
+    assert _state(stack_env) == before
+
+
+def test_ceph_story_leaves_nothing_in_either_cluster(stack_env):
+    if demo.ceph_missing(stack_env):
+        pytest.skip(demo.ceph_missing(stack_env))
+    from tests.functional import ceph_probes
+    before = {site: (ceph_probes.images(stack_env, site),
+                     ceph_probes.images(stack_env, site,
+                                        stack_env['CEPH_VOLUMES_POOL']))
+              for site in ceph_probes.sites(stack_env)}
+    result = demo.run_ceph_story(stack_env, demo.Status(io.StringIO()))
+    assert result['ok'], result
+    assert [s['ok'] for s in result['steps']] == [True] * 5
+    after = {site: (ceph_probes.images(stack_env, site),
+                    ceph_probes.images(stack_env, site,
+                                       stack_env['CEPH_VOLUMES_POOL']))
+             for site in ceph_probes.sites(stack_env)}
+    assert after == before
+
+
+def test_ceph_story_skipped_without_ceph(stack_env):
+    env = {k: v for k, v in stack_env.items()
+           if not k.startswith('CEPH_')}
+    result = demo.run_ceph_story(env, demo.Status(io.StringIO()))
+    assert result == {'skipped': 'the cloud runs without the Ceph sites '
+                                 'central and edge', 'ok': True,
+                      'steps': []}
+    assert demo.format_ceph(result) == (
+        'Ceph, two sites: skipped, the cloud runs without the Ceph sites '
+        'central and edge')
