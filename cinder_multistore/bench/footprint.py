@@ -6,7 +6,9 @@ process of a stack: each service the stack started (a pid file in
 the Ceph daemons), summed, and separately the shared services the stack
 uses but does not start (MariaDB or PostgreSQL, RabbitMQ). The sum of RSS
 counts pages shared between forked workers once per process, so it is an
-upper bound; the sum of PSS (``/proc/PID/smaps_rollup``) splits them.
+upper bound; the sum of PSS (``/proc/PID/smaps_rollup``) splits them. The
+benchmark's reference services (a second glance-api, a second
+cinder-volume) are counted apart: they are not part of the cloud.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from pathlib import Path
 PROC = Path('/proc')
 #: Process names (``/proc/PID/comm``) of the shared services.
 SHARED_SERVICES = ('mariadbd', 'mysqld', 'postgres', 'beam.smp', 'epmd')
+#: The benchmark's reference services: measured, but not the cloud's.
+REFERENCE_SERVICES = ('glance-plain', 'cinder-volume-upstream',
+                      'cinder-volume-upstream-rbd')
 
 
 def _stat(pid: str) -> tuple[int, int, str] | None:
@@ -102,6 +107,10 @@ def sample(directory: str | os.PathLike, pss: bool = True) -> dict:
             for pid in pids) / 1024.0
     reading['total_rss_mib'] = (reading['stack_rss_mib']
                                 + reading['shared_rss_mib'])
+    reading['reference_rss_mib'] = sum(
+        services.get(name, 0.0) for name in REFERENCE_SERVICES)
+    reading['cloud_rss_mib'] = (reading['total_rss_mib']
+                                - reading['reference_rss_mib'])
     return reading
 
 
@@ -112,15 +121,19 @@ class CloudMemory:
     :param interval: seconds between two readings.
     """
 
+    #: Peaks kept: the stack's processes (RSS, PSS), the shared
+    #: services, both (``total``), the benchmark's reference services
+    #: and the cloud without them (``cloud``: what a user of the stack
+    #: runs). Each is the largest of its own readings.
     KEYS = ('stack_rss_mib', 'stack_pss_mib', 'shared_rss_mib',
-            'total_rss_mib')
+            'total_rss_mib', 'reference_rss_mib', 'cloud_rss_mib')
 
     def __init__(self, directory: str | os.PathLike,
                  interval: float = 1.0) -> None:
         self.directory = Path(directory)
         self.interval = interval
         self.peaks: dict[str, float] = {}
-        #: The per-service RSS at the moment of the largest total.
+        #: The per-service RSS at the moment of the largest cloud total.
         self.at_peak: dict[str, float] = {}
         self.samples = 0
         self._stop = threading.Event()
@@ -129,7 +142,7 @@ class CloudMemory:
     def _take(self) -> None:
         reading = sample(self.directory)
         self.samples += 1
-        if reading['total_rss_mib'] >= self.peaks.get('total_rss_mib', -1):
+        if reading['cloud_rss_mib'] >= self.peaks.get('cloud_rss_mib', -1):
             self.at_peak = reading['services_rss_mib']
         for key in self.KEYS:
             if key in reading:

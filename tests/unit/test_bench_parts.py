@@ -6,6 +6,7 @@ import pytest
 
 from cinder_multistore.bench import bound
 from cinder_multistore.bench import data
+from cinder_multistore.bench import footprint
 from cinder_multistore.bench import usage
 from cinder_multistore.bench import runner
 
@@ -140,3 +141,41 @@ def test_cli_refuses_an_unknown_case(capsys):
     args = cli.build_parser().parse_args(['bench', '--cases', 'nope'])
     assert args.func(args) == 2
     assert 'unknown case(s) nope' in capsys.readouterr().err
+
+
+def _own_pid_file(directory, name):
+    """A pid file naming this process's session, as the stack writes one."""
+    run = directory / 'run'
+    run.mkdir(exist_ok=True)
+    leader = os.getsid(0)
+    with open('/proc/%d/stat' % leader) as f:
+        started = f.read().rpartition(')')[2].split()[19]
+    (run / ('%s.pid' % name)).write_text('%d %s\n' % (leader, started))
+
+
+def test_cloud_memory_counts_the_services_sessions(tmp_path):
+    _own_pid_file(tmp_path, 'glance-plain')
+    reading = footprint.sample(tmp_path)
+    assert reading['processes'] >= 1
+    own = footprint.memory_kib(os.getpid()) / 1024.0
+    assert reading['services_rss_mib']['glance-plain'] >= own > 0
+    # A reference service of the benchmark is not part of the cloud.
+    assert reading['reference_rss_mib'] == reading['stack_rss_mib']
+    assert reading['cloud_rss_mib'] == pytest.approx(
+        reading['shared_rss_mib'])
+    memory = footprint.CloudMemory(tmp_path, interval=0.05).start()
+    peaks = memory.stop()
+    assert memory.samples >= 1
+    assert peaks['stack_rss_mib'] >= own
+    assert set(peaks) == set(footprint.CloudMemory.KEYS)
+
+
+def test_cloud_memory_of_an_empty_directory(tmp_path):
+    reading = footprint.sample(tmp_path)
+    assert reading['stack_rss_mib'] == 0 and reading['processes'] == 0
+
+
+def test_timed_up_times_and_samples(tmp_path):
+    result = footprint.timed_up(lambda d, **kw: kw, tmp_path, x=1)
+    assert result['stack_up_s'] >= 0
+    assert 'cloud_rss_mib' in result['up_peaks']
