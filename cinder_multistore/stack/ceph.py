@@ -262,6 +262,9 @@ def conf_sections(cluster: Cluster,
             'bluestore_block_size': block_size,
             'bluestore_fsck_on_mount': False,
             'osd_memory_target': 1 << 30,
+            # resume_osd() marks the OSD down after every pause; by default
+            # an OSD marked down 5 times in 10 minutes shuts itself down.
+            'osd_max_markdown_count': 1000,
             'osd_max_object_name_len': 256,
             'osd_max_object_namespace_len': 64,
         },
@@ -669,11 +672,44 @@ def pause_osd(state_or_dir: State | Path | str, site: str) -> None:
     _signal_daemon(Path(state.directory), site, 'osd', signal.SIGSTOP)
 
 
-def resume_osd(state_or_dir: State | Path | str, site: str) -> None:
-    """Let a paused OSD run again (SIGCONT)."""
+def resume_osd(state_or_dir: State | Path | str, site: str,
+               timeout: float = 60) -> None:
+    """Let a paused OSD run again (SIGCONT) and wait until it serves I/O.
+
+    A placement group whose read lease ran out during the pause stays
+    ``laggy`` (its ops block) on a one-OSD cluster, where no peer renews
+    the lease; so the OSD is marked down, rejoins at once and re-peers.
+    """
     state = _state(state_or_dir)
-    cluster(state, site)
+    found = cluster(state, site)
     _signal_daemon(Path(state.directory), site, 'osd', signal.SIGCONT)
+    with admin(found) as handle:
+        before = _osd_up_from(handle)
+        mon_command(handle, 'osd down', ids=[str(OSD_ID)])
+        _wait_osd_rejoined(found, handle, before, timeout)
+
+
+def _osd_up_from(handle) -> int:
+    """The epoch the OSD last came up in (0 when it is down)."""
+    dump = mon_command(handle, 'osd dump') or {}
+    for osd in dump.get('osds', []):  # type: ignore
+        if osd['osd'] == OSD_ID:
+            return int(osd['up_from']) if osd['up'] else 0
+    return 0
+
+
+def _wait_osd_rejoined(found: Cluster, handle, before: int,
+                       timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(CephError):
+            if _osd_up_from(handle) > before and pgs_active(
+                    mon_command(handle, 'pg stat', timeout=5),  # type: ignore
+                    PG_NUM * len(POOLS)):
+                return
+        time.sleep(0.25)
+    raise process.StackError('the OSD of site %s did not rejoin within '
+                             '%.0f s' % (found.site, timeout))
 
 
 def resume_all(directory: Path) -> None:

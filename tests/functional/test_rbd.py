@@ -160,16 +160,23 @@ def _wait_healthy(env, site, timeout=90):
                       interval=1)
 
 
-def _connect(env, site):
-    """Connect to ``site`` as client.admin with the cluster's own timeouts."""
+def _connect(env, site, objects=16):
+    """Write and remove objects in every pool of ``site`` as client.admin.
+
+    With the cluster's own client timeouts; enough objects that every
+    placement group of a pool is likely to be hit.
+    """
     handle = probes.rados.Rados(
         conffile=env['CEPH_CONF_%s' % site], name='client.admin',
         conf={'keyring': env['CEPH_KEYRING_ADMIN_%s' % site]})
     try:
         handle.connect()
-        with handle.open_ioctx(env['CEPH_IMAGES_POOL']) as ctx:
-            ctx.write_full('cms-fault-probe', b'x')
-            ctx.remove_object('cms-fault-probe')
+        for pool in (env['CEPH_IMAGES_POOL'], env['CEPH_VOLUMES_POOL']):
+            with handle.open_ioctx(pool) as ctx:
+                for i in range(objects):
+                    name = 'cms-fault-probe-%d' % i
+                    ctx.write_full(name, b'x')
+                    ctx.remove_object(name)
     finally:
         handle.shutdown()
 
@@ -196,9 +203,10 @@ def test_paused_osd_times_out_then_resumes(stack_env, sites):
     try:
         began = time.monotonic()
         with pytest.raises(probes.rados.Error):
-            _connect(stack_env, site)
+            _connect(stack_env, site, objects=1)
         assert time.monotonic() - began < 45
     finally:
         stack_ceph.resume_osd(directory, site)
+    # Every placement group serves I/O again (none left "laggy").
     _connect(stack_env, site)
     _wait_healthy(stack_env, site)
