@@ -2,6 +2,7 @@
 
 import base64
 import configparser
+import json
 import random
 import struct
 from pathlib import Path
@@ -326,3 +327,51 @@ def test_env_variables(tmp_path):
     assert cv['CINDER_VOLUME_TYPE_edge'] == 'edge'
     assert cv['CINDER_AZ_central'] == 'central'
     assert cv['CINDER_BACKEND_HOST_edge'] == 'cinder-multistore@ceph-edge'
+
+
+class _FakeMon:
+    """Answers mon commands from a script of JSON replies per prefix."""
+
+    def __init__(self, replies):
+        self.replies = replies
+        self.sent = []
+
+    def mon_command(self, command, inbuf, timeout=0):
+        prefix = json.loads(command)['prefix']
+        self.sent.append(prefix)
+        answers = self.replies[prefix]
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        return 0, json.dumps(answer).encode(), ''
+
+
+def _osd_dump(up, up_from):
+    return {'osds': [{'osd': 0, 'up': up, 'up_from': up_from}]}
+
+
+def _pg_stat(clean):
+    states = [{'name': 'active+clean', 'num': clean}]
+    if clean < 17:
+        states.append({'name': 'stale+active+clean', 'num': 17 - clean})
+    return {'pg_summary': {'num_pg_by_state': states, 'num_pgs': 17}}
+
+
+def test_osd_rejoined_waits_for_a_new_up_epoch_and_clean_pgs(tmp_path):
+    mon = _FakeMon({
+        'osd dump': [_osd_dump(1, 7), _osd_dump(0, 7), _osd_dump(1, 9)],
+        'pg stat': [_pg_stat(16), _pg_stat(17)],
+    })
+    ceph._wait_osd_rejoined(_cluster(tmp_path), mon, 7, timeout=10)
+    assert mon.sent.count('osd dump') >= 3
+    assert mon.sent[-1] == 'pg stat'
+
+
+def test_osd_not_rejoining_is_an_error(tmp_path):
+    mon = _FakeMon({'osd dump': [_osd_dump(1, 7)],
+                    'pg stat': [_pg_stat(17)]})
+    with pytest.raises(process.StackError, match='did not rejoin'):
+        ceph._wait_osd_rejoined(_cluster(tmp_path), mon, 7, timeout=0.5)
+
+
+def test_osd_may_be_marked_down_often(tmp_path):
+    osd = ceph.conf_sections(_cluster(tmp_path))['osd']
+    assert osd['osd_max_markdown_count'] >= 100
