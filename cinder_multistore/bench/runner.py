@@ -114,11 +114,14 @@ class Bench:
     :param env: the stack's variables, with the reference services'.
     :param directory: the stack directory (pid files, data files).
     :param say: prints a progress line.
+    :param warm_up: run the unrecorded warm-up uploads.
     """
 
     def __init__(self, env: dict[str, str], directory: Path,
-                 say: Callable[[str], None] = print) -> None:
+                 say: Callable[[str], None] = print,
+                 warm_up: bool = True) -> None:
         self.env = env
+        self.warm_up = warm_up
         self.directory = Path(directory)
         self.say = say
         self.data_dir = self.directory / 'bench-data'
@@ -227,8 +230,11 @@ class Bench:
 
         The first uploads of a new size through a service are slower than
         the rest, with more CPU (seen: 5.3 s against 3.6 s for 1 GiB);
-        twice, because each Glance has two workers.
+        twice, because each Glance has two workers. Not in a run of one
+        round (a smoke run).
         """
+        if not self.warm_up:
+            return
         self.say('warm-up (not recorded): %s' % what)
         for upload in uploads * 2:
             upload()
@@ -440,7 +446,7 @@ def _chunk_size(env: dict[str, str]) -> str:
 def measure(env: dict[str, str], directory: Path, options: Options,
             say: Callable[[str], None] = print) -> dict:
     """Run every case on a stack with the reference services added."""
-    bench = Bench(env, directory, say)
+    bench = Bench(env, directory, say, warm_up=options.runs > 1)
     glance = options.selected(list(GLANCE_CASES) + list(RBD_GLANCE_CASES)
                               + list(bound.CASES))
     cinder = options.selected(CINDER_CASES)

@@ -12,11 +12,15 @@ from pathlib import Path
 import requests
 
 from cinder_multistore import stack
+from cinder_multistore import workflow
 from cinder_multistore.bench import bound
+from cinder_multistore.bench import rbd_cases
+from cinder_multistore.bench import report
 from cinder_multistore.bench import runner
 from cinder_multistore.glance import middleware
 
 SIZE = 8 << 20
+GIB = 1 << 30
 
 
 def _leftovers(env):
@@ -28,34 +32,96 @@ def _leftovers(env):
     return found
 
 
+def _ceph_leftovers(env):
+    """RBD images in any pool of either Ceph site."""
+    if rbd_cases.missing(env):
+        return {}
+    import rbd
+    found = {}
+    for site in rbd_cases.sites(env):
+        for pool in (env['CEPH_IMAGES_POOL'], env['CEPH_VOLUMES_POOL']):
+            with rbd_cases.ioctx(env, site, pool) as ctx:
+                found[(site, pool)] = set(rbd.RBD().list(ctx))
+    return found
+
+
 def test_bench_runs_every_case_and_cleans_up(stack_env, tmp_path, admin):
     directory = stack_env['STACK_DIR']
+    cloud = workflow.Cloud(stack_env, 'OS')
     before = {i['id'] for i in admin.glance.images.list()}
+    volumes = {v.id for v in cloud.admin_cinder.volumes.list(
+        search_opts={'all_tenants': 1})}
+    types = {t.id for t in cloud.admin_cinder.volume_types.list()}
+    rbd_before = _ceph_leftovers(stack_env)
+    # 8 MiB Glance cases; one 1 GiB volume per Cinder case; the images
+    # the volume-from-image cases clone or copy: 8 MiB.
     options = runner.Options(sizes=[SIZE], runs=1, volume_gib=1,
-                             out=tmp_path)
+                             out=tmp_path, clone_image_size=SIZE)
     assert runner.main(directory, options) == 0
 
     saved = json.loads((tmp_path / 'bench.json').read_text())
-    cases = saved['results']['cases']
-    assert set(cases) == set(runner.GLANCE_CASES) | set(runner.CINDER_CASES)
-    for name in runner.GLANCE_CASES:
-        assert len(cases[name][str(SIZE)]['seconds']) == 1
-    for name in runner.CINDER_CASES:
-        entry = cases[name][str(1 << 30)]
-        assert entry['seconds'][0] > 0 and entry['cinder_rss_mib'][0] > 0
-    model = saved['results']['model']
+    results = saved['results']
+    cases = results['cases']
+    expected = set(runner.GLANCE_CASES) | set(runner.CINDER_CASES)
+    ceph = rbd_cases.missing(stack_env) is None
+    if ceph:
+        expected |= set(runner.RBD_GLANCE_CASES) | set(runner.CLONE_CASES)
+        expected |= {c for c, driver in runner.CINDER_RBD_CASES.items()
+                     if driver == 'multistore'
+                     or not rbd_cases.upstream_missing(stack_env)}
+    else:
+        assert set(results['skipped']) >= set(runner.RBD_GLANCE_CASES)
+    assert set(cases) == expected
+    if ceph and rbd_cases.upstream_missing(stack_env):
+        assert results['skipped'] == {
+            'cinder-rbd-upstream': rbd_cases.upstream_missing(stack_env)}
+    for name in set(runner.GLANCE_CASES) | set(runner.RBD_GLANCE_CASES):
+        if name in expected:
+            assert len(cases[name][str(SIZE)]['seconds']) == 1
+    for name in set(runner.CINDER_CASES) | set(runner.CINDER_RBD_CASES):
+        if name in expected:
+            entry = cases[name][str(GIB)]
+            assert entry['seconds'][0] > 0 and entry['cinder_rss_mib'][0] > 0
+    for name in runner.CLONE_CASES:
+        if name in expected:
+            assert cases[name][str(SIZE)]['seconds'][0] > 0
+    model = results['model']
     assert set(model) == set(bound.CASES)
     for name in bound.CASES:
         entry = model[name][str(SIZE)]
         assert entry['seconds'][0] > 0 and entry['cpu_s'][0] >= 0
-    checked = {r['name'] for r in saved['ratios']}
-    assert len(checked) == 4
-    assert (tmp_path / 'bench.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-    assert '.. image:: bench.png' in (tmp_path / 'bench.rst').read_text()
 
-    # Nothing left: no image, no file in a store, no data file.
+    # The whole cloud's memory, sampled during the run (the stack was
+    # given, so its start-up was not timed).
+    peaks = results['footprint']['bench_peaks']
+    assert peaks['cloud_rss_mib'] > 0 and peaks['reference_rss_mib'] > 0
+    assert 'stack_up_s' not in results['footprint']
+    services = results['footprint']['bench_services_mib']
+    assert 'glance' in services and 'glance-plain' in services
+    if ceph:
+        assert {'ceph-central-osd', 'ceph-edge-mon'} <= set(services)
+
+    checked = {r['name'] for r in saved['ratios']}
+    spec = {s.numerator: s.name for s in report.RATIOS}
+    assert {spec['colocated-3'], spec['glance-filter'],
+            spec['cinder-multistore']} <= checked
+    assert (spec['colocated-rbd-2'] in checked) is ceph
+    assert (spec['volume-clone-colocated'] in checked) is ceph
+    assert 'peak RAM of the whole cloud (MiB, sum of RSS)' in checked
+    assert (tmp_path / 'bench.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    rst = (tmp_path / 'bench.rst').read_text()
+    assert '.. image:: bench.png' in rst
+    assert ('Ceph, two sites: 8 MiB' in rst) is ceph
+
+    # Nothing left: no image, volume or type, no file in a store, no RBD
+    # image in either cluster, no data file.
     after = {i['id'] for i in admin.glance.images.list()}
     assert after - before == set()
+    workflow.wait_for('the bench volumes deleted', lambda: {
+        v.id for v in cloud.admin_cinder.volumes.list(
+            search_opts={'all_tenants': 1})} <= volumes, 120)
+    assert {t.id for t in cloud.admin_cinder.volume_types.list()} == types
+    assert _ceph_leftovers(stack_env) == rbd_before
     env = stack.load_env(directory)
     assert _leftovers(env) == []
     assert not (Path(directory) / 'bench-data').exists()
