@@ -74,6 +74,26 @@ def _upload(client, base_id, size=24 * MIB):
     return image.id, resp, time.monotonic() - began
 
 
+def _upload_while(env, client, base_id, fault):
+    """Upload next to ``base_id`` while the edge site suffers ``fault``.
+
+    :param fault: ``mon-down`` (mon stopped) or ``osd-frozen`` (SIGSTOP);
+        undone before returning, whatever happened.
+    """
+    directory = env['STACK_DIR']
+    break_it, repair = {
+        'mon-down': (stack_ceph.stop_mon, stack_ceph.start_mon),
+        'osd-frozen': (stack_ceph.pause_osd, stack_ceph.resume_osd),
+    }[fault]
+    break_it(directory, 'edge')
+    try:
+        image_id, resp, seconds = _upload(client, base_id)
+    finally:
+        repair(directory, 'edge')
+    assert seconds < BOUND
+    return image_id, resp
+
+
 def _edge_left_nothing(env, image_id):
     ceph_probes.wait_healthy(env, 'edge')
     assert ceph_probes.wait_gone(env, 'edge', image_id), (
@@ -81,14 +101,9 @@ def _edge_left_nothing(env, image_id):
 
 
 def test_edge_down_completes_in_central(stack_env, best_effort, base):
-    directory = stack_env['STACK_DIR']
-    stack_ceph.stop_mon(directory, 'edge')
-    try:
-        image_id, resp, seconds = _upload(best_effort, base['id'])
-    finally:
-        stack_ceph.start_mon(directory, 'edge')
+    image_id, resp = _upload_while(stack_env, best_effort, base['id'],
+                                   'mon-down')
     assert resp.status_code == 204, resp.text
-    assert seconds < BOUND
     assert cloud.written(resp) == ['ceph-central']
     assert cloud.failed(resp) == ['ceph-edge']
     image = best_effort.wait(image_id)
@@ -103,15 +118,10 @@ def test_edge_down_completes_in_central(stack_env, best_effort, base):
 def test_edge_stalled_is_dropped_after_the_stall_timeout(stack_env,
                                                          quick_to_drop,
                                                          base):
-    directory = stack_env['STACK_DIR']
     log = glance_instances.log_path(stack_env, 'glance-rbd-stall')
-    stack_ceph.pause_osd(directory, 'edge')
-    try:
-        image_id, resp, seconds = _upload(quick_to_drop, base['id'])
-    finally:
-        stack_ceph.resume_osd(directory, 'edge')
+    image_id, resp = _upload_while(stack_env, quick_to_drop, base['id'],
+                                   'osd-frozen')
     assert resp.status_code == 204, resp.text
-    assert seconds < BOUND
     assert cloud.failed(resp) == ['ceph-edge']
     assert cloud.stores_of(quick_to_drop.wait(image_id)) == ['ceph-central']
     reasons = [line for line in log.read_text().splitlines()
@@ -125,17 +135,12 @@ def test_edge_stalled_is_dropped_after_the_stall_timeout(stack_env,
 
 def test_edge_down_fails_a_required_colocation_cleanly(stack_env, required,
                                                        base):
-    directory = stack_env['STACK_DIR']
-    stack_ceph.stop_mon(directory, 'edge')
-    try:
-        image_id, resp, seconds = _upload(required, base['id'])
-    finally:
-        stack_ceph.start_mon(directory, 'edge')
+    image_id, resp = _upload_while(stack_env, required, base['id'],
+                                   'mon-down')
     # Glance's own status for the store's error: 410 when glance_store
     # could not configure the store (it disables adding to it), 503 for a
     # timeout.
     assert resp.status_code in (410, 503), resp.text
-    assert seconds < BOUND
     assert cloud.failed(resp) == ['ceph-edge']
     image = required.get(image_id)
     assert image['status'] == 'queued'
