@@ -373,6 +373,8 @@ class TeeInput:
             for writer in writers:
                 writer.offer(marker, self._stall_timeout)
         for writer in writers:
+            if writer.abandoned:
+                continue  # its store call may never return: no more waiting
             writer.join(self._stall_timeout)
             if writer.is_alive():
                 writer.abandon('not finished %s s after the end of the data'

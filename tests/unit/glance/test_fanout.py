@@ -318,3 +318,19 @@ def test_green_threads_are_never_reniced(monkeypatch):
     before = os.getpriority(os.PRIO_PROCESS, tid)
     assert fanout.lower_priority(5) is False
     assert os.getpriority(os.PRIO_PROCESS, tid) == before
+
+
+def test_an_abandoned_writer_is_not_waited_for_again():
+    release = threading.Event()
+    writer = fanout.StoreWriter('stuck', lambda reader: release.wait(30),
+                                depth=1)
+    joins = []
+    writer.join = lambda timeout=None: joins.append(timeout)
+    writer.start()
+    tee = fanout.TeeInput(io.BytesIO(b'z' * (3 << 20)), lambda: [writer],
+                          stall_timeout=0.2)
+    tee.read()                      # the writer is abandoned here
+    tee.finish(complete=True)       # its store call may never return
+    release.set()
+    assert writer.abandoned
+    assert joins == []
