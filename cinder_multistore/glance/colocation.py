@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from cinder_multistore.glance import fanout
 
@@ -69,6 +69,7 @@ class ImageRecord:
     stores: tuple[str, ...]
 
 
+@runtime_checkable
 class GlanceOps(Protocol):
     """What a co-located upload needs from the Glance process it runs in."""
 

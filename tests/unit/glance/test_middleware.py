@@ -517,3 +517,9 @@ def test_malformed_import_bodies_go_to_glance(body):
     req.context = object()
     assert req.get_response(filt).status_int == 400
     assert len(app.calls) == 1
+
+
+def test_the_adapter_and_the_fake_speak_the_same_protocol():
+    from cinder_multistore.glance import colocation
+    assert issubclass(glance_adapter.GlanceAdapter, colocation.GlanceOps)
+    assert isinstance(FakeAdapter(), colocation.GlanceOps)
