@@ -518,6 +518,32 @@ def format_rst(results: Results, chart_name: str | None = None) -> str:
     return '\n\n'.join(parts) + '\n'
 
 
+#: The target checks that belong to the Ceph part of the report.
+CEPH_CHECKS = tuple(spec.name for spec in RATIOS
+                    if spec.numerator in RBD_CASES) + (
+    'stack up with Ceph (seconds)',
+    'peak RAM of the whole cloud (MiB, sum of RSS)')
+
+
+def format_ceph_rst(results: Results) -> str:
+    """The Ceph cases, the whole cloud and their targets, as reST.
+
+    :param results: the benchmark results.
+    :returns: reST ``list-table`` directives; empty when no Ceph case ran
+        and nothing was measured of the cloud.
+    """
+    parts = []
+    for _title, title, header, rows in _blocks(results):
+        if title.startswith('Ceph, two sites') or title == 'The whole cloud':
+            parts.append('\n'.join(_list_table(title, header, rows)))
+    checks = [c for c in ratios(results) if c['name'] in CEPH_CHECKS]
+    if checks:
+        parts.append('\n'.join(_list_table(
+            'Ceph and the whole cloud: targets (medians; value %s target)'
+            % OP, RATIO_HEADER, _ratio_rows(checks))))
+    return '\n\n'.join(parts) + '\n' if parts else ''
+
+
 def write_json(results: Results, path: str | Path) -> Path:
     """Write the results with their summary and checks as JSON.
 

@@ -487,13 +487,22 @@ def measure(env: dict[str, str], directory: Path, options: Options,
 
 
 def write_outputs(results: dict, out: Path) -> dict[str, Path]:
-    """bench.json, bench.png (chart) and bench.rst (tables) in ``out``."""
+    """bench.json, bench.png (chart) and bench.rst (tables) in ``out``.
+
+    Also ``bench-ceph.rst``: the Ceph cases, the whole cloud and their
+    targets alone, when there are any.
+    """
     out.mkdir(parents=True, exist_ok=True)
     chart = report.draw_chart(results, out / 'bench.png')
     rst = out / 'bench.rst'
     rst.write_text(report.format_rst(results, chart.name))
-    return {'json': report.write_json(results, out / 'bench.json'),
-            'chart': chart, 'rst': rst}
+    paths = {'json': report.write_json(results, out / 'bench.json'),
+             'chart': chart, 'rst': rst}
+    ceph = report.format_ceph_rst(results)
+    if ceph:
+        paths['ceph_rst'] = out / 'bench-ceph.rst'
+        paths['ceph_rst'].write_text(ceph)
+    return paths
 
 
 def main(directory: str | None, options: Options, keep: bool = False,

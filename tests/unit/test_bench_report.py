@@ -480,3 +480,15 @@ def test_cloud_peak_without_footprint():
     assert report.cloud_peak(full_results()) is None
     only_bench = {'footprint': {'bench_peaks': {'total_rss_mib': 10.0}}}
     assert report.cloud_peak(only_bench) == (10.0, 'the benchmark')
+
+
+def test_ceph_rst_alone():
+    rst = report.format_ceph_rst(ceph_results())
+    assert rst.count('.. list-table::') == 3
+    assert 'Ceph, two sites: 1 GiB' in rst and 'The whole cloud' in rst
+    assert 'Upload of 1 GiB' not in rst
+    assert report.RATIOS[4].name in rst and report.RATIOS[0].name not in rst
+    assert 'stack up with Ceph (seconds)' in rst
+    core.publish_doctree(rst, settings_overrides={'report_level': 2,
+                                                  'halt_level': 2})
+    assert report.format_ceph_rst(full_results()) == ''
