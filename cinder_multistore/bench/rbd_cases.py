@@ -212,7 +212,10 @@ class VolumeFromImage:
             volume_type=self.volume_type)
         self.volumes.append(vol.id)
         try:
-            self.cloud.wait_volume(vol.id, timeout=1800)
+            # NOTE: polled every 50 ms: a clone is ready in about a second,
+            # and the default half-second poll would be a third of it.
+            workflow.wait_for('volume %s' % vol.id,
+                              lambda: self._available(vol.id), 1800, 0.05)
             seconds = time.monotonic() - start
             found = parent(self.env, CLONE_SITE, vol.id)
             expected = ((self.env['CEPH_IMAGES_POOL'], image_id, SNAP)
@@ -225,6 +228,13 @@ class VolumeFromImage:
         finally:
             delete_volumes(self.cloud, [vol.id])
             self.volumes.remove(vol.id)
+
+    def _available(self, volume_id: str) -> bool:
+        status = self.cloud.cinder.volumes.get(volume_id).status
+        if status.startswith('error'):
+            raise workflow.StepFailed('volume %s is %s' % (volume_id,
+                                                           status))
+        return status == 'available'
 
     def cleanup(self) -> None:
         """Delete what is left: volumes first (clones hold the images)."""
