@@ -71,13 +71,10 @@ def _declared_size(req: webob.Request) -> int:
 def _well_formed_import(body: Any) -> bool:
     """True when the parts of an import body the rules read are usable.
 
-    Anything else (a list, a ``method`` that is not an object, ``stores``
-    that is not a list of strings) goes to Glance untouched, which answers
-    it as it would without the filter.
+    Anything else (a list, ``stores`` that is not a list of strings) goes
+    to Glance untouched, which answers it as it would without the filter.
     """
     if not isinstance(body, dict):
-        return False
-    if not isinstance(body.get('method'), (dict, type(None))):
         return False
     stores = body.get('stores')
     return stores is None or (isinstance(stores, list) and all(
@@ -213,7 +210,9 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
             return req.get_response(self.application)  # Glance answers
         if not _well_formed_import(body):
             return req.get_response(self.application)  # Glance answers
-        method = (body.get('method') or {}).get('name')
+        method_spec = body.get('method')
+        method_ok = isinstance(method_spec, (dict, type(None)))
+        method = (method_spec or {}).get('name') if method_ok else None
         body_stores = body.get('stores')
         store_header = req.headers.get(placement.STORE_HEADER)
         base_header = (None if method == 'copy-image'
@@ -226,6 +225,10 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
                  decision.reason, decision.rule.value)
         if decision.rejected:
             return _bad_request(decision)
+        if not method_ok:
+            # NOTE: a ``method`` that is not an object is Glance's to
+            # answer; only the stores it names were checked.
+            return req.get_response(self.application)
         if decision.rule is placement.Rule.COLOCATE:
             body['stores'] = list(decision.stores)
             # NOTE: Glance's default (true) would fail the whole import for

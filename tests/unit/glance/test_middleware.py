@@ -506,6 +506,7 @@ def test_import_colocation_is_best_effort_unless_required(required, given,
 @pytest.mark.parametrize('body', [
     ['glance-direct'], {'method': 'glance-direct'},
     {'method': ['glance-direct']}, {'method': 7},
+    {'method': 'glance-direct', 'stores': ['beta']},
     {'method': {'name': 'glance-direct'}, 'stores': [1, None]},
     {'method': {'name': 'glance-direct'}, 'stores': 'alpha'}])
 def test_malformed_import_bodies_go_to_glance(body):
@@ -523,3 +524,15 @@ def test_the_adapter_and_the_fake_speak_the_same_protocol():
     from cinder_multistore.glance import colocation
     assert issubclass(glance_adapter.GlanceAdapter, colocation.GlanceOps)
     assert isinstance(FakeAdapter(), colocation.GlanceOps)
+
+
+def test_a_refused_store_is_refused_whatever_the_method_looks_like():
+    app = FakeGlance(500)
+    filt = _filter(app, FakeAdapter())
+    req = webob.Request.blank('/v2/images/%s/import' % IMAGE, method='POST',
+                              json={'method': 'glance-direct',
+                                    'stores': ['web']})
+    req.context = object()
+    resp = req.get_response(filt)
+    assert resp.status_int == 400 and b"'web'" in resp.body
+    assert app.calls == []
