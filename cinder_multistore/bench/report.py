@@ -10,7 +10,11 @@ produces and does no other I/O than writing the file it is asked to write::
                        'glance_rss_mib': [142.0, 143.1, 142.5]}}},
      'model': {'model-single': {            # bench.bound, same shape
          '268435456': {'seconds': [0.9], 'cpu_s': [0.9]}}},
-     'machine': {'cpus': 2}}                # copied through
+     'machine': {'cpus': 2},                # copied through
+     'footprint': {'stack_up_s': 25.8,      # bench.footprint: peaks, MiB
+                   'up_peaks': {'cloud_rss_mib': 2689.0},
+                   'bench_peaks': {'cloud_rss_mib': 3929.0}},
+     'skipped': {'cinder-rbd-upstream': 'why'}}
 
 A case may be missing for some sizes or altogether, and the RSS lists may
 be missing or empty; whatever cannot be computed is left out.

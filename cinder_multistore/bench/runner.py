@@ -4,9 +4,12 @@ On the embedded cloud (started for the run, or a running one given with
 ``--dir``), with the benchmark's reference services added (Glance without
 the filter, cinder-volume with Cinder's own image service), every size is
 measured in rounds: each round runs every case once, so the cases
-alternate A B C A B C and share the machine's noise. Prints medians,
-min-max, MB/s, peak RSS and the target ratios, and writes
-``bench.json``, ``bench.png`` and ``bench.rst`` into ``--out``.
+alternate A B C A B C and share the machine's noise. When the cloud runs
+the two Ceph sites, the same is done on them (:mod:`.rbd_cases`); cases
+that cannot run are skipped with the reason. Prints medians, min-max,
+MB/s, peak RSS, the whole cloud's start-up time and peak memory
+(:mod:`.footprint`) and the target ratios, and writes ``bench.json``,
+``bench.png``, ``bench.rst`` and ``bench-ceph.rst`` into ``--out``.
 """
 
 from __future__ import annotations
