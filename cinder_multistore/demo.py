@@ -207,7 +207,15 @@ def _timed_volume(cloud: workflow.Cloud, created: list[str], site_type: str,
                                       volume_type=site_type,
                                       imageRef=image_id)
     created.append(vol.id)
-    vol = cloud.wait_volume(vol.id, timeout=900)
+
+    def available():
+        found = cloud.cinder.volumes.get(vol.id)
+        if found.status.startswith('error'):
+            raise workflow.StepFailed('volume %s is %s' % (vol.id,
+                                                           found.status))
+        return found if found.status == 'available' else None
+    # NOTE: polled every 50 ms: a clone is ready in about a second.
+    vol = workflow.wait_for('volume %s' % vol.id, available, 900, 0.05)
     return vol, time.monotonic() - start
 
 
