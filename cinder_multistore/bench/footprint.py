@@ -22,8 +22,7 @@ PROC = Path('/proc')
 #: Process names (``/proc/PID/comm``) of the shared services.
 SHARED_SERVICES = ('mariadbd', 'mysqld', 'postgres', 'beam.smp', 'epmd')
 #: The benchmark's reference services: measured, but not the cloud's.
-REFERENCE_SERVICES = ('glance-plain', 'cinder-volume-upstream',
-                      'cinder-volume-upstream-rbd')
+REFERENCE_SERVICES = ('glance-plain', 'cinder-volume-upstream')
 
 
 def _stat(pid: str) -> tuple[int, int, str] | None:

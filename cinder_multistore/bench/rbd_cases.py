@@ -40,7 +40,7 @@ UPLOAD_SITE = 'edge'
 CLONE_SITE = 'central'
 #: Driver name -> the stack service that runs its cinder-volume.
 SERVICES = {'multistore': 'cinder-volume',
-            'upstream': 'cinder-volume-upstream-rbd'}
+            'upstream': 'cinder-volume-upstream'}
 
 
 def sites(env: dict[str, str]) -> list[str]:
@@ -63,9 +63,9 @@ def upstream_missing(env: dict[str, str]) -> str | None:
     """Why ``cinder-rbd-upstream`` cannot run, or None."""
     if 'CINDER_UPSTREAM_RBD_BACKEND' not in env:
         return ("no cinder-volume with Cinder's own image service on an "
-                'RBD backend (the stack sets no CINDER_UPSTREAM_RBD_BACKEND'
-                '; add_bench_services starts the upstream cinder-volume '
-                'for NFS only)')
+                'RBD backend (the stack sets no CINDER_UPSTREAM_RBD_BACKEND:'
+                ' it runs without Ceph, or its reference services were '
+                'not added)')
     return None
 
 

@@ -305,10 +305,7 @@ def add_bench_services(directory: str | Path) -> dict[str, str]:
     variables['GLANCE_PLAIN_LOG'] = str(glance.log_path(directory,
                                                         glance.PLAIN))
     if with_cinder:
-        variables['CINDER_UPSTREAM_VOLUME_TYPE'] = (
-            cinder.UPSTREAM_VOLUME_TYPE)
-        variables['CINDER_UPSTREAM_VOLUME_LOG'] = str(
-            cinder.log_path(directory, cinder.UPSTREAM_VOLUME))
+        variables.update(cinder.upstream_variables(state))
     stack_env.write(directory, variables)
     return variables
 

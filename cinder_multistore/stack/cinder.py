@@ -533,18 +533,44 @@ def upstream_conf_path(directory: Path) -> Path:
     return etc(directory) / ('%s.conf' % UPSTREAM_VOLUME)
 
 
-def start_upstream_volume(state: State) -> process.Process:
-    """Start a plain cinder-volume on backend :data:`UPSTREAM_BACKEND`.
+#: The Ceph site whose RBD backend the upstream volume service also runs.
+UPSTREAM_RBD_SITE = 'edge'
 
-    It reads cinder.conf, then a file that enables only its own backend
-    (the same share), so the two volume services never share a volume.
-    Wait with :func:`wait_upstream_volume`.
+
+def upstream_rbd_backend(site: str) -> str:
+    """The upstream volume service's RBD backend on ``site``'s cluster."""
+    return '%s-upstream' % rbd_backend(site)
+
+
+def upstream_backends(state: State) -> list[str]:
+    """The backends of :data:`UPSTREAM_VOLUME`: NFS, and RBD with Ceph."""
+    return [UPSTREAM_BACKEND] + [
+        upstream_rbd_backend(c.site) for c in ceph.clusters(state)
+        if c.site == UPSTREAM_RBD_SITE]
+
+
+def start_upstream_volume(state: State) -> process.Process:
+    """Start a plain cinder-volume on its own backends.
+
+    :data:`UPSTREAM_BACKEND` (the same share as ``nfs``) and, when the
+    stack runs Ceph, an RBD backend on :data:`UPSTREAM_RBD_SITE`'s volumes
+    pool. It reads cinder.conf, then a file that enables only its own
+    backends, so the two volume services never share a volume. Wait with
+    :func:`wait_upstream_volume`.
     """
     directory = Path(state.directory)
-    extra = common.write_ini(upstream_conf_path(directory), {
-        'DEFAULT': {'enabled_backends': UPSTREAM_BACKEND},
+    sections: dict[str, dict[str, object]] = {
+        'DEFAULT': {'enabled_backends': ', '.join(upstream_backends(state))},
         UPSTREAM_BACKEND: _backend_section(directory, UPSTREAM_BACKEND),
-    })
+    }
+    for cluster in ceph.clusters(state):
+        if cluster.site == UPSTREAM_RBD_SITE:
+            section = _rbd_backend_section(
+                cluster, rbd_cluster_name(state, cluster.site))
+            section['volume_backend_name'] = upstream_rbd_backend(
+                cluster.site)
+            sections[upstream_rbd_backend(cluster.site)] = section
+    extra = common.write_ini(upstream_conf_path(directory), sections)
     service = volume_service('upstream')
     return _start(state, UPSTREAM_VOLUME, [
         *service.argv, '--config-file', str(conf_path(directory)),
@@ -552,11 +578,26 @@ def start_upstream_volume(state: State) -> process.Process:
 
 
 def wait_upstream_volume(state: State, proc: process.Process) -> None:
-    """Wait for the upstream backend's pool, then create its volume type."""
+    """Wait for the upstream backends' pools, then create the NFS one's
+    volume type (the benchmark makes its own for the RBD one)."""
     scheduler = process.attach(state.directory, SCHEDULER)
-    _wait_for_backend(state, scheduler, proc, UPSTREAM_BACKEND)
+    for backend in upstream_backends(state):
+        _wait_for_backend(state, scheduler, proc, backend)
     create_default_type(state, UPSTREAM_VOLUME_TYPE, UPSTREAM_BACKEND,
                         "Cinder's own image service (benchmark)")
+
+
+def upstream_variables(state: State) -> dict[str, str]:
+    """The stack.env variables of :data:`UPSTREAM_VOLUME`."""
+    v = {'CINDER_UPSTREAM_VOLUME_TYPE': UPSTREAM_VOLUME_TYPE,
+         'CINDER_UPSTREAM_VOLUME_LOG': str(log_path(state.directory,
+                                                    UPSTREAM_VOLUME))}
+    for cluster in ceph.clusters(state):
+        if cluster.site == UPSTREAM_RBD_SITE:
+            v['CINDER_UPSTREAM_RBD_BACKEND'] = upstream_rbd_backend(
+                cluster.site)
+            v['CINDER_UPSTREAM_RBD_AZ'] = site_az(cluster.site)
+    return v
 
 
 def variables(state: State) -> dict[str, str]:

@@ -49,7 +49,7 @@ def test_bench_runs_every_case_and_cleans_up(stack_env, tmp_path, admin):
     directory = stack_env['STACK_DIR']
     # The reference services (and their volume type) first, so that what
     # the bench leaves behind is all that differs.
-    stack.add_bench_services(directory)
+    bench_env = stack.add_bench_services(directory)
     cloud = workflow.Cloud(stack_env, 'OS')
     before = {i['id'] for i in admin.glance.images.list()}
     volumes = {v.id for v in cloud.admin_cinder.volumes.list(
@@ -71,13 +71,13 @@ def test_bench_runs_every_case_and_cleans_up(stack_env, tmp_path, admin):
         expected |= set(runner.RBD_GLANCE_CASES) | set(runner.CLONE_CASES)
         expected |= {c for c, driver in runner.CINDER_RBD_CASES.items()
                      if driver == 'multistore'
-                     or not rbd_cases.upstream_missing(stack_env)}
+                     or not rbd_cases.upstream_missing(bench_env)}
     else:
         assert set(results['skipped']) >= set(runner.RBD_GLANCE_CASES)
     assert set(cases) == expected
-    if ceph and rbd_cases.upstream_missing(stack_env):
+    if ceph and rbd_cases.upstream_missing(bench_env):
         assert results['skipped'] == {
-            'cinder-rbd-upstream': rbd_cases.upstream_missing(stack_env)}
+            'cinder-rbd-upstream': rbd_cases.upstream_missing(bench_env)}
     for name in set(runner.GLANCE_CASES) | set(runner.RBD_GLANCE_CASES):
         if name in expected:
             assert len(cases[name][str(SIZE)]['seconds']) == 1
