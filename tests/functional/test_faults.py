@@ -243,3 +243,31 @@ def test_cinder_volume_killed_mid_upload(stack_env, three_store_base):
                 cloud_.glance.images.delete(image_id)
             except glance_exc.HTTPNotFound:
                 pass
+
+
+@pytest.fixture(scope='module')
+def primary_small_base(demo):
+    """An active image in delta and gamma: delta (full at 16 MiB) is the
+    primary, written by Glance, gamma the secondary."""
+    base = demo.image_in(os.urandom(1024), ['delta', 'gamma'])
+    yield base
+    demo.glance.images.delete(base['id'])
+
+
+def test_full_primary_store_removes_the_finished_copies(stack_env, demo,
+                                                        primary_small_base):
+    delta = stack_env['GLANCE_STORE_DIR_delta']
+    free_before = _free(delta)
+    baseline = probes.glance_usage(stack_env).threads
+    image = demo.create(name='cms-fault-full-primary')
+    resp = demo.upload(image.id, os.urandom(24 * MIB),
+                       base=primary_small_base['id'])
+    assert resp.status_code == 413, resp.text   # Glance's "storage full"
+    assert _status(demo, image.id) == 'queued'
+    # The secondary had all the data it was sent; it is removed all the
+    # same, and so is the primary's partial file.
+    assert probes.wait_no_leftovers(stack_env, image.id, SETTLE) == {}
+    assert _free(delta) == free_before
+    assert probes.wait_threads(stack_env, baseline, SETTLE).threads \
+        <= baseline
+    demo.glance.images.delete(image.id)
