@@ -10,6 +10,7 @@ the central site is a copy-on-write clone too, against the full copy of an
 image held at the edge only.
 """
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -152,27 +153,15 @@ def ceph_missing(env: dict) -> str | None:
     return None
 
 
+@contextlib.contextmanager
 def _rbd_image(env: dict, site: str, pool: str, name: str):
     """A read-only look at an RBD image as the site's client.admin."""
-    import contextlib
-
-    import rados
     import rbd
 
-    @contextlib.contextmanager
-    def opened():
-        handle = rados.Rados(conffile=env['CEPH_CONF_%s' % site],
-                             name='client.admin',
-                             conf={'keyring': env['CEPH_KEYRING_ADMIN_%s'
-                                                  % site]})
-        handle.connect(timeout=20)
-        try:
-            with handle.open_ioctx(pool) as ctx:
-                with rbd.Image(ctx, name, read_only=True) as image:
-                    yield image
-        finally:
-            handle.shutdown()
-    return opened()
+    from cinder_multistore.stack import ceph
+    with ceph.admin_ioctx(env, site, pool) as ctx:
+        with rbd.Image(ctx, name, read_only=True) as image:
+            yield image
 
 
 def rbd_parent(env: dict, site: str, volume_id: str) -> str | None:

@@ -25,13 +25,13 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from cinder_multistore import workflow
 from cinder_multistore.bench import cinder_cases
 from cinder_multistore.bench import data
 from cinder_multistore.bench import glance_cases
+from cinder_multistore.stack import ceph
 
 #: The snapshot glance_store's rbd driver creates.
 SNAP = 'snap'
@@ -69,20 +69,8 @@ def upstream_missing(env: dict[str, str]) -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def ioctx(env: dict[str, str], site: str, pool: str) -> Iterator[object]:
-    """An I/O context on ``pool`` of ``site``'s cluster, as client.admin."""
-    import rados
-    handle = rados.Rados(conffile=env['CEPH_CONF_%s' % site],
-                         name='client.admin',
-                         conf={'keyring': env['CEPH_KEYRING_ADMIN_%s'
-                                              % site]})
-    handle.connect(timeout=20)
-    try:
-        with handle.open_ioctx(pool) as ctx:
-            yield ctx
-    finally:
-        handle.shutdown()
+#: An I/O context on a pool of a site's cluster, as client.admin.
+ioctx = ceph.admin_ioctx
 
 
 def volume_name(volume_id: str) -> str:

@@ -498,6 +498,32 @@ def admin(cluster: Cluster, timeout: float = 30) -> Iterator[object]:
         handle.shutdown()
 
 
+@contextlib.contextmanager
+def admin_from_env(env: Mapping[str, str], site: str,
+                   timeout: float = 20) -> Iterator[object]:
+    """:func:`admin` of ``site``'s cluster, named by ``stack.env``
+    (``CEPH_CONF_<site>``, ``CEPH_KEYRING_ADMIN_<site>``)."""
+    import rados
+    handle = rados.Rados(conffile=env['CEPH_CONF_%s' % site],
+                         name='client.%s' % ADMIN_USER,
+                         conf={'keyring': env['CEPH_KEYRING_ADMIN_%s'
+                                              % site]})
+    handle.connect(timeout=int(timeout))
+    try:
+        yield handle
+    finally:
+        handle.shutdown()
+
+
+@contextlib.contextmanager
+def admin_ioctx(env: Mapping[str, str], site: str,
+                pool: str) -> Iterator[object]:
+    """An I/O context on ``pool`` of ``site``'s cluster, as client.admin."""
+    with admin_from_env(env, site) as handle:
+        with handle.open_ioctx(pool) as ctx:
+            yield ctx
+
+
 def mon_command(handle, prefix: str, timeout: float = 30,
                 **args: object) -> object:
     """Run a mon command; return its JSON answer (or None when empty).

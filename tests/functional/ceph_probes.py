@@ -5,11 +5,12 @@ RBD images, snapshots and parents with the ``rados``/``rbd`` Python
 bindings, to check what Glance and Cinder really wrote.
 """
 
-import contextlib
 import hashlib
 import time
 
 import pytest
+
+from cinder_multistore.stack import ceph as stack_ceph
 
 rados = pytest.importorskip('rados')
 rbd = pytest.importorskip('rbd')
@@ -28,26 +29,10 @@ def store(env: dict, site: str) -> str:
     return env['GLANCE_RBD_STORE_%s' % site]
 
 
-@contextlib.contextmanager
-def cluster(env: dict, site: str):
-    """A connected ``rados.Rados`` of ``site``'s cluster."""
-    handle = rados.Rados(conffile=env['CEPH_CONF_%s' % site],
-                         name='client.admin',
-                         conf={'keyring': env['CEPH_KEYRING_ADMIN_%s'
-                                              % site]})
-    handle.connect(timeout=20)
-    try:
-        yield handle
-    finally:
-        handle.shutdown()
-
-
-@contextlib.contextmanager
-def ioctx(env: dict, site: str, pool: str):
-    """An I/O context on ``pool`` of ``site``'s cluster."""
-    with cluster(env, site) as handle:
-        with handle.open_ioctx(pool) as ctx:
-            yield ctx
+#: A connected ``rados.Rados`` of a site's cluster, as client.admin.
+cluster = stack_ceph.admin_from_env
+#: An I/O context on a pool of a site's cluster, as client.admin.
+ioctx = stack_ceph.admin_ioctx
 
 
 def images(env: dict, site: str, pool: str | None = None) -> set[str]:
