@@ -96,17 +96,24 @@ def wait_gone(env: dict, site: str, name: str, timeout: float = 90) -> bool:
     return False
 
 
+def health(env: dict, site: str) -> tuple[str, str]:
+    """``(fsid, health status)`` of ``site``'s cluster."""
+    import json
+    with cluster(env, site) as handle:
+        ret, out, err = handle.mon_command(
+            json.dumps({'prefix': 'health', 'format': 'json'}), b'',
+            timeout=10)
+        status = (json.loads(out)['status'] if ret == 0
+                  else 'no answer (%s): %s' % (ret, err))
+        return handle.get_fsid(), status
+
+
 def healthy(env: dict, site: str) -> bool:
     """True when ``site``'s cluster answers HEALTH_OK."""
-    import json
     try:
-        with cluster(env, site) as handle:
-            ret, out, _ = handle.mon_command(
-                json.dumps({'prefix': 'health', 'format': 'json'}), b'',
-                timeout=10)
+        return health(env, site)[1] == 'HEALTH_OK'
     except rados.Error:
         return False
-    return ret == 0 and json.loads(out)['status'] == 'HEALTH_OK'
 
 
 def wait_healthy(env: dict, site: str, timeout: float = 120) -> None:

@@ -248,6 +248,16 @@ def _delete(client, *image_ids):
             pass
 
 
+def _placement_headers(store, base) -> dict:
+    """The store and base image headers, each only when given."""
+    headers = {}
+    if store is not None:
+        headers[placement.STORE_HEADER] = store
+    if base is not None:
+        headers[placement.BASE_IMAGE_HEADER] = base
+    return headers
+
+
 # -- uploads ------------------------------------------------------------------
 
 @SETTINGS
@@ -269,11 +279,7 @@ def test_hostile_upload_headers(stack_env, demo, plain, catalog, bases,
     decision = placement.decide_upload(_seen(store), _seen(base), catalog,
                                        _base_info(base, bases))
     token = demo.session.get_token()
-    headers = {}
-    if store is not None:
-        headers[placement.STORE_HEADER] = store
-    if base is not None:
-        headers[placement.BASE_IMAGE_HEADER] = base
+    headers = _placement_headers(store, base)
     if size is not None:
         headers[middleware.SIZE_HEADER] = size
     event('upload: %s' % decision.rule.value)
@@ -435,11 +441,7 @@ def test_hostile_import_bodies(stack_env, demo, plain, catalog, bases, body,
         base = bases.ids[base].encode()
     decision = _import_decision(body, store, base, catalog, bases)
     token = demo.session.get_token()
-    headers = {}
-    if store is not None:
-        headers[placement.STORE_HEADER] = store
-    if base is not None:
-        headers[placement.BASE_IMAGE_HEADER] = base
+    headers = _placement_headers(store, base)
     raw = json.dumps(body).encode()
     mine, theirs = _prepare(demo, staged), _prepare(demo, staged)
     try:

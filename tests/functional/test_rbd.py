@@ -7,7 +7,6 @@ inspected with the ``rbd`` Python binding as ``client.admin``.
 """
 
 import contextlib
-import json
 import os
 import time
 import uuid
@@ -30,16 +29,6 @@ def sites(stack_env):
     if not names:
         pytest.skip('the stack runs without Ceph')
     return names
-
-
-def _health(env, site):
-    """``(fsid, health status)`` of ``site``'s cluster."""
-    with probes.cluster(env, site) as cluster:
-        ret, out, err = cluster.mon_command(
-            json.dumps({'prefix': 'health', 'format': 'json'}), b'',
-            timeout=20)
-        assert ret == 0, err
-        return cluster.get_fsid(), json.loads(out)['status']
 
 
 def _locations(admin, image_id):
@@ -70,7 +59,7 @@ def _upload(demo, images, data, store=None, base=None):
 def test_clusters_healthy_and_distinct(stack_env, sites):
     fsids = set()
     for site in sites:
-        fsid, status = _health(stack_env, site)
+        fsid, status = probes.health(stack_env, site)
         assert status == 'HEALTH_OK', (site, status)
         assert fsid == stack_env['CEPH_FSID_%s' % site]
         fsids.add(fsid)
@@ -151,15 +140,6 @@ def test_edge_volume_from_edge_image_is_a_clone(stack_env, sites, demo,
 
 # -- a site in trouble ---------------------------------------------------
 
-def _wait_healthy(env, site, timeout=90):
-    def probe():
-        with contextlib.suppress(Exception):
-            return _health(env, site)[1] == 'HEALTH_OK'
-        return None
-    workflow.wait_for('site %s to be healthy' % site, probe, timeout,
-                      interval=1)
-
-
 def _connect(env, site, objects=16):
     """Write and remove objects in every pool of ``site`` as client.admin.
 
@@ -192,7 +172,7 @@ def test_stopped_mon_fails_clients_in_bounded_time(stack_env, sites):
         assert time.monotonic() - began < 30
     finally:
         stack_ceph.start_mon(directory, site)
-    _wait_healthy(stack_env, site)
+    probes.wait_healthy(stack_env, site, timeout=90)
     _connect(stack_env, site)
 
 
@@ -209,4 +189,4 @@ def test_paused_osd_times_out_then_resumes(stack_env, sites):
         stack_ceph.resume_osd(directory, site)
     # Every placement group serves I/O again (none left "laggy").
     _connect(stack_env, site)
-    _wait_healthy(stack_env, site)
+    probes.wait_healthy(stack_env, site, timeout=90)
