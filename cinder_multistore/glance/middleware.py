@@ -71,14 +71,14 @@ def _declared_size(req: webob.Request) -> int:
 def _well_formed_import(body: Any) -> bool:
     """True when the parts of an import body the rules read are usable.
 
-    Anything else (a list, ``stores`` that is not a list of strings) goes
-    to Glance untouched, which answers it as it would without the filter.
+    Anything else (a list, ``stores`` that is not a list) goes to Glance
+    untouched, which answers it as it would without the filter. Entries of
+    ``stores`` that are not strings are the rules' to refuse.
     """
     if not isinstance(body, dict):
         return False
     stores = body.get('stores')
-    return stores is None or (isinstance(stores, list) and all(
-        isinstance(store, str) for store in stores))
+    return stores is None or isinstance(stores, list)
 
 
 def _bad_request(decision: placement.Decision) -> webob.Response:
