@@ -1,6 +1,7 @@
 """The benchmark's helpers that need no cloud: sizes, data, peak RSS."""
 
 import os
+import subprocess
 
 import pytest
 
@@ -143,31 +144,40 @@ def test_cli_refuses_an_unknown_case(capsys):
     assert 'unknown case(s) nope' in capsys.readouterr().err
 
 
-def _own_pid_file(directory, name):
-    """A pid file naming this process's session, as the stack writes one."""
+def _service(directory, name):
+    """A child in its own session with a pid file, as the stack starts one.
+
+    The test's own session may have its leader outside this PID namespace
+    (``os.getsid(0)`` is 0 in some CI containers), so it starts one.
+    """
+    child = subprocess.Popen(['sleep', '60'], start_new_session=True)
     run = directory / 'run'
     run.mkdir(exist_ok=True)
-    leader = os.getsid(0)
-    with open('/proc/%d/stat' % leader) as f:
+    with open('/proc/%d/stat' % child.pid) as f:
         started = f.read().rpartition(')')[2].split()[19]
-    (run / ('%s.pid' % name)).write_text('%d %s\n' % (leader, started))
+    (run / ('%s.pid' % name)).write_text('%d %s\n' % (child.pid, started))
+    return child
 
 
 def test_cloud_memory_counts_the_services_sessions(tmp_path):
-    _own_pid_file(tmp_path, 'glance-plain')
-    reading = footprint.sample(tmp_path)
-    assert reading['processes'] >= 1
-    own = footprint.memory_kib(os.getpid()) / 1024.0
-    assert reading['services_rss_mib']['glance-plain'] >= own > 0
-    # A reference service of the benchmark is not part of the cloud.
-    assert reading['reference_rss_mib'] == reading['stack_rss_mib']
-    assert reading['cloud_rss_mib'] == pytest.approx(
-        reading['shared_rss_mib'])
-    memory = footprint.CloudMemory(tmp_path, interval=0.05).start()
-    peaks = memory.stop()
-    assert memory.samples >= 1
-    assert peaks['stack_rss_mib'] >= own
-    assert set(peaks) == set(footprint.CloudMemory.KEYS)
+    child = _service(tmp_path, 'glance-plain')
+    try:
+        reading = footprint.sample(tmp_path)
+        assert reading['processes'] == 1
+        own = footprint.memory_kib(child.pid) / 1024.0
+        assert reading['services_rss_mib']['glance-plain'] >= own > 0
+        # A reference service of the benchmark is not part of the cloud.
+        assert reading['reference_rss_mib'] == reading['stack_rss_mib']
+        assert reading['cloud_rss_mib'] == pytest.approx(
+            reading['shared_rss_mib'])
+        memory = footprint.CloudMemory(tmp_path, interval=0.05).start()
+        peaks = memory.stop()
+        assert memory.samples >= 1
+        assert peaks['stack_rss_mib'] >= own
+        assert set(peaks) == set(footprint.CloudMemory.KEYS)
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_cloud_memory_of_an_empty_directory(tmp_path):
