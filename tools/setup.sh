@@ -1,13 +1,39 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian machine for cinder-multistore: Debian packages the
 # embedded cloud needs (Ceph included), a SQL server and RabbitMQ when none
-# answers, and a virtualenv (.venv, or $CMS_VENV) with the project and its
-# [stack,test] extras and Debian's rados/rbd bindings. Safe to run again;
-# each step is skipped when already done.
+# answers, and a virtualenv with the project and its [stack,test] extras,
+# every package pinned by the release's constraints file, and Debian's
+# rados/rbd bindings. Safe to run again; each step is skipped when done.
+#
+#   bash tools/setup.sh                   # newest release, in .venv
+#   bash tools/setup.sh --release 2025.1  # that release, in .venvs/2025.1
+#
+# The newest release is the newest constraints/<release>.txt. CMS_VENV
+# moves the newest release's virtualenv, CMS_RELEASE_VENVS the others'.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-venv=${CMS_VENV:-$top/.venv}
 python=${PYTHON:-python3}
+
+newest=$(basename "$(ls "$top"/constraints/*.txt | sort -V | tail -1)" .txt)
+release=$newest
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --release) release=${2:?--release needs a value}; shift 2 ;;
+        --release=*) release=${1#--release=}; shift ;;
+        *) echo "usage: $0 [--release RELEASE]" >&2; exit 2 ;;
+    esac
+done
+constraints=$top/constraints/$release.txt
+if [ ! -f "$constraints" ]; then
+    echo "unknown release $release; supported:" \
+        "$(cd "$top/constraints" && ls *.txt | sed 's/\.txt$//' | sort -V | xargs)" >&2
+    exit 2
+fi
+if [ "$release" = "$newest" ]; then
+    venv=${CMS_VENV:-$top/.venv}
+else
+    venv=${CMS_RELEASE_VENVS:-$top/.venvs}/$release
+fi
 
 log() { printf '[setup] %s\n' "$*"; }
 
@@ -55,14 +81,17 @@ fi
 
 if [ ! -x "$venv/bin/python" ]; then
     log "creating $venv"
+    mkdir -p "$(dirname "$venv")"
     "$python" -m venv "$venv"
 fi
 stamp="$venv/.cms-installed"
-want=$(cat "$top/setup.cfg" "$top/requirements.txt" | sha1sum | cut -c1-12)
+want=$(cat "$top/setup.cfg" "$top/requirements.txt" "$constraints" \
+       | sha1sum | cut -c1-12)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "installing Python packages into $venv (a few minutes the first time)"
+    log "installing release $release into $venv (a few minutes the first" \
+        "time; pip's cache keeps the wheels for the next one)"
     "$venv/bin/pip" install -q -U pip wheel
-    "$venv/bin/pip" install -q -e "$top[stack,test]"
+    "$venv/bin/pip" install -q -c "$constraints" -e "$top[stack,test]"
     echo "$want" > "$stamp"
 else
     "$venv/bin/pip" install -q --no-deps -e "$top" >/dev/null

@@ -7,11 +7,33 @@ import sys
 from pathlib import Path
 
 
+def _in_venv_of(release_name: str) -> None:
+    """Run this same command in ``release_name``'s virtualenv, if not here.
+
+    Builds the virtualenv first when it does not exist yet; does not return
+    when it re-executes.
+    """
+    from cinder_multistore.stack import releases
+    here = releases.installed()
+    if here is not None and here.name == release_name:
+        return
+    releases.ensure_venv(release_name)
+    argv = releases.reexec_argv(release_name, sys.argv[1:])
+    print('release %s runs from %s' % (release_name, argv[0]),
+          file=sys.stderr, flush=True)
+    os.execv(argv[0], argv)
+
+
 def _stack_up(args: argparse.Namespace) -> int:
     from cinder_multistore import stack
+    from cinder_multistore.stack import releases
     try:
+        release = releases.get(args.release)
+        releases.check_server(release, args.glance_server)
+        _in_venv_of(release.name)
         stack.up(args.dir, with_cinder=not args.no_cinder,
-                 cinder_image_driver=args.cinder_image_driver)
+                 cinder_image_driver=args.cinder_image_driver,
+                 glance_server=args.glance_server)
     except stack.StackError as exc:
         print('stack up failed: %s' % exc, file=sys.stderr)
         return 1
@@ -30,7 +52,12 @@ def _stack_down(args: argparse.Namespace) -> int:
 
 
 def _stack_tempest(args: argparse.Namespace) -> int:
+    from cinder_multistore import stack
     from cinder_multistore.stack import tempest_run
+    # Tempest runs from the stack's own release (its tempest version).
+    release = stack.load_env(args.dir).get('STACK_RELEASE')
+    if release:
+        _in_venv_of(release)
     result = tempest_run.run_tests(args.dir, args.tests,
                                    concurrency=args.concurrency)
     print(result.output)
@@ -95,6 +122,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
+    from cinder_multistore.stack import releases
     parser = argparse.ArgumentParser(prog='cinder-multistore')
     sub = parser.add_subparsers(dest='command', required=True)
     demo = sub.add_parser(
@@ -166,6 +194,16 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument('--cinder-image-driver', default='multistore',
                     choices=('multistore', 'upstream'),
                     help='how cinder-volume talks to Glance')
+    up.add_argument('--release', default=releases.NEWEST,
+                    choices=releases.NAMES,
+                    help='OpenStack release of the services (default: '
+                    '%(default)s); each runs from its own virtualenv, '
+                    'built on first use')
+    up.add_argument('--glance-server', default='uwsgi',
+                    choices=releases.GLANCE_SERVERS,
+                    help='how glance-api is served: uwsgi (every release) '
+                    'or eventlet (the glance-api command, 2025.1 and '
+                    '2025.2)')
     up.set_defaults(func=_stack_up)
     down = st_sub.add_parser('down', help='stop the embedded cloud')
     down.add_argument('--dir', required=True, help='state directory')

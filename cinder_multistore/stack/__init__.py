@@ -26,6 +26,7 @@ from cinder_multistore.stack import mounts
 from cinder_multistore.stack import ports
 from cinder_multistore.stack import process
 from cinder_multistore.stack import rabbit
+from cinder_multistore.stack import releases
 from cinder_multistore.stack import tempest_conf
 from cinder_multistore.stack import www
 from cinder_multistore.stack.process import ServiceError, StackError
@@ -76,8 +77,13 @@ def _clean(directory: Path) -> None:
 
 def up(directory: str | Path, with_cinder: bool = True,
        cinder_image_driver: str = 'multistore',
-       with_ceph: bool = True) -> dict[str, str]:
+       with_ceph: bool = True,
+       glance_server: str = 'uwsgi') -> dict[str, str]:
     """Start the embedded cloud in ``directory``.
+
+    The services are those installed in this Python environment: one
+    OpenStack release (see :mod:`.releases`; ``cinder-multistore stack up
+    --release`` picks the environment).
 
     :param directory: the state directory (created if needed).
     :param with_cinder: also start Cinder (api, scheduler, volume).
@@ -86,6 +92,8 @@ def up(directory: str | Path, with_cinder: bool = True,
         Cinder backend each.
     :param cinder_image_driver: ``multistore`` or ``upstream``: how
         cinder-volume talks to Glance (see :mod:`.cinder`).
+    :param glance_server: ``uwsgi`` (every release) or ``eventlet``
+        (Glance's own ``glance-api`` server, releases before 2026.2).
     :returns: the variables written to ``DIR/stack.env``.
     :raises ServiceError: naming the service and its log when one does not
         come up; everything started so far is stopped again.
@@ -93,6 +101,11 @@ def up(directory: str | Path, with_cinder: bool = True,
     if cinder_image_driver not in IMAGE_DRIVERS:
         raise ValueError('cinder_image_driver must be one of %s, not %r'
                          % (', '.join(IMAGE_DRIVERS), cinder_image_driver))
+    release = releases.installed()
+    if release is None:
+        raise StackError('no supported Glance release is installed in %s'
+                         % common.venv_bin().parent)
+    releases.check_server(release, glance_server)
     directory = Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
     running = _running_services(directory)
@@ -109,6 +122,8 @@ def up(directory: str | Path, with_cinder: bool = True,
     state.extra['with_cinder'] = with_cinder
     state.extra['cinder_image_driver'] = cinder_image_driver
     state.extra['with_ceph'] = with_ceph
+    state.extra['release'] = release.name
+    state.extra['glance_server'] = glance_server
     state.save()
     try:
         variables = _up(state, with_cinder, cinder_image_driver)
@@ -217,6 +232,11 @@ def _variables(state: State, with_cinder: bool) -> dict[str, str]:
         'STACK_RUN_ID': state.run_id,
         'STACK_SQL': state.sql or '',
         'STACK_PYTHON': str(Path(_venv_python())),
+        'STACK_RELEASE': str(state.extra.get('release', '')),
+        'STACK_GLANCE_SERVER': str(state.extra.get('glance_server',
+                                                   'uwsgi')),
+        'STACK_VERSIONS': ' '.join('%s=%s' % item for item in
+                                   releases.versions().items()),
         'OS_AUTH_URL': keystone.url(state),
         'OS_USERNAME': admin,
         'OS_PASSWORD': state.password(admin),
