@@ -1,14 +1,24 @@
-"""The project's test command: every suite, on a fresh embedded cloud.
+"""The project's test command: every suite, on fresh embedded clouds.
 
-Runs, in order: the unit tests; then, on a stack started for this run, the
-functional tests, upstream tempest's image (and volume action) tests and
-this project's tempest plugin. Prints the pass/fail/skip counts of each
-suite and a total line, and exits non-zero when anything failed or a suite
-ran no test. The stack is stopped at the end whatever happened.
+Without arguments (what CI runs), the release matrix:
+
+* the newest release (this virtualenv): the unit tests, then on a stack
+  started for the run the functional tests, upstream tempest's image and
+  volume API tests and this project's tempest plugin;
+* each release of :data:`MATRIX` (its own virtualenv, built when missing),
+  under each Glance server listed: the unit tests once, then on a stack per
+  server the functional tests, upstream tempest's image tests and the
+  plugin.
+
+``--release R`` runs that one release the same way (every Glance server it
+has, or ``--glance-server``). Prints the pass/fail/skip counts of each suite
+and a total line, and exits non-zero when anything failed or a suite ran no
+test. Each stack is stopped at the end whatever happened.
 """
 
 import argparse
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +33,13 @@ UPSTREAM_IMAGE_TESTS = [
 ]
 UPSTREAM_VOLUME_TESTS = ['tempest.api.volume.test_volumes_actions']
 PLUGIN_TESTS = ['cinder_multistore.tempest']
+
+#: Every suite, in the order they run.
+SUITES = ('unit', 'functional', 'tempest-image', 'volume-api', 'plugin')
+#: What a release of the matrix runs (the newest runs every suite).
+RELEASE_SUITES = ('unit', 'functional', 'tempest-image', 'plugin')
+#: Older releases CI runs besides the newest, with their Glance servers.
+MATRIX = (('2025.1', ('uwsgi', 'eventlet')),)
 
 
 @dataclasses.dataclass
@@ -93,10 +110,10 @@ def _tempest(suite: str, stack_dir: str, test_ids: list[str],
 
 
 def _summary(results: list[Counts]) -> bool:
-    print('\n%-34s %7s %7s %7s %8s' % ('suite', 'passed', 'failed',
+    print('\n%-44s %7s %7s %7s %8s' % ('suite', 'passed', 'failed',
                                        'skipped', 'seconds'))
     for r in results:
-        print('%-34s %7d %7d %7d %8.1f %s' % (r.suite, r.passed, r.failed,
+        print('%-44s %7d %7d %7d %8.1f %s' % (r.suite, r.passed, r.failed,
                                               r.skipped, r.seconds, r.note))
     total = Counts('total',
                    sum(r.passed for r in results),
@@ -108,43 +125,152 @@ def _summary(results: list[Counts]) -> bool:
     return ok
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the suites; 0 when all passed."""
+def _on_stack(label: str, server: str, suites: tuple[str, ...],
+              keep: bool) -> list[Counts]:
+    """Start a stack of this virtualenv's release, run ``suites`` on it."""
+    from cinder_multistore import stack
+    results = []
+    stack_dir = os.environ.get('CMS_STACK_DIR') or tempfile.mkdtemp(
+        prefix='cms-stack-')
+    started = time.monotonic()
+    try:
+        print('\n=== %s: starting the embedded cloud in %s'
+              % (label, stack_dir), flush=True)
+        stack.up(stack_dir, with_cinder=True, glance_server=server)
+        print('stack up in %.1f s' % (time.monotonic() - started))
+        env = {'CMS_STACK_DIR': stack_dir}
+        if 'functional' in suites:
+            results.append(_pytest('%s functional' % label,
+                                   ['tests/functional'], env))
+        if 'tempest-image' in suites:
+            results.append(_tempest('%s tempest upstream image' % label,
+                                    stack_dir, UPSTREAM_IMAGE_TESTS))
+        if 'volume-api' in suites:
+            results.append(_tempest('%s tempest upstream volume' % label,
+                                    stack_dir, UPSTREAM_VOLUME_TESTS,
+                                    only_skips_allowed=True))
+        if 'plugin' in suites:
+            results.append(_tempest('%s tempest plugin' % label,
+                                    stack_dir, PLUGIN_TESTS))
+    except Exception as exc:
+        print('stack failed: %s' % exc, flush=True)
+        results.append(Counts('%s embedded cloud' % label, failed=1,
+                              note=str(exc)[:200]))
+    finally:
+        if not keep:
+            stack.down(stack_dir)
+    return results
+
+
+def run_release(name: str, servers: tuple[str, ...],
+                suites: tuple[str, ...], keep: bool = False
+                ) -> list[Counts]:
+    """The suites of release ``name``, which this virtualenv must run."""
+    from cinder_multistore.stack import releases
+    here = releases.installed()
+    if here is None or here.name != name:
+        raise SystemExit('this virtualenv runs release %s, not %s'
+                         % (here.name if here else 'none', name))
+    results = []
+    if 'unit' in suites:
+        results.append(_pytest('%s unit' % name, ['tests/unit']))
+    for server in servers:
+        results.extend(_on_stack('%s %s' % (name, server), server, suites,
+                                 keep))
+    return results
+
+
+def run_elsewhere(name: str, servers: tuple[str, ...],
+                  suites: tuple[str, ...]) -> list[Counts]:
+    """Run release ``name``'s suites in its own virtualenv; their counts."""
+    from cinder_multistore.stack import releases
+    start = time.monotonic()
+    try:
+        venv = releases.ensure_venv(name)
+    except Exception as exc:
+        return [Counts('%s virtualenv' % name, failed=1,
+                       seconds=time.monotonic() - start,
+                       note=str(exc)[:200])]
+    print('\n=== release %s: virtualenv %s ready in %.1f s'
+          % (name, venv, time.monotonic() - start), flush=True)
+    with tempfile.NamedTemporaryFile(suffix='.json', delete=False) as f:
+        report = f.name
+    cmd = [str(venv / 'bin' / 'python'), '-m', 'cinder_multistore.cmd.'
+           'testrun', '--release', name, '--suites', ','.join(suites),
+           '--report', report]
+    for server in servers:
+        cmd += ['--glance-server', server]
+    rc = subprocess.call(cmd)
+    try:
+        with open(report) as f:
+            results = [Counts(**item) for item in json.load(f)]
+    except (OSError, ValueError, TypeError):
+        results = []
+    finally:
+        os.unlink(report)
+    if rc != 0 and not any(r.failed for r in results):
+        results.append(Counts('%s run' % name, failed=1,
+                              note='exited %d' % rc))
+    return results
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    from cinder_multistore.stack import releases
     parser = argparse.ArgumentParser(prog='cinder-multistore-tests')
     parser.add_argument('--unit-only', action='store_true',
                         help='run only the unit tests (no cloud)')
     parser.add_argument('--keep', action='store_true',
                         help='leave the stack running afterwards')
+    parser.add_argument('--release', choices=releases.NAMES,
+                        help='run this release only (in its virtualenv); '
+                        'default: the newest, then the matrix of older '
+                        'releases CI tests')
+    parser.add_argument('--glance-server', action='append',
+                        choices=releases.GLANCE_SERVERS,
+                        help='with --release: the Glance server(s) to test '
+                        '(default: every one the release has)')
+    parser.add_argument('--suites', default=None,
+                        help='comma-separated, from: %s' % ', '.join(SUITES))
+    parser.add_argument('--report', help='also write the counts as JSON')
     args = parser.parse_args(argv)
+    if args.suites is not None:
+        args.suites = tuple(s for s in args.suites.split(',') if s)
+        unknown = set(args.suites) - set(SUITES)
+        if unknown or not args.suites:
+            parser.error('unknown suite(s): %s' % ', '.join(sorted(unknown))
+                         if unknown else 'no suite given')
+    if args.glance_server and not args.release:
+        parser.error('--glance-server needs --release')
+    return args
 
-    results = [_pytest('unit', ['tests/unit'])]
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suites; 0 when all passed."""
+    from cinder_multistore.stack import releases
+    args = _parse(argv)
     if args.unit_only:
-        return 0 if _summary(results) else 1
-
-    from cinder_multistore import stack
-    stack_dir = os.environ.get('CMS_STACK_DIR') or tempfile.mkdtemp(
-        prefix='cms-stack-')
-    started = time.monotonic()
-    try:
-        print('\n=== starting the embedded cloud in %s' % stack_dir,
-              flush=True)
-        stack.up(stack_dir, with_cinder=True)
-        print('stack up in %.1f s' % (time.monotonic() - started))
-        env = {'CMS_STACK_DIR': stack_dir}
-        results.append(_pytest('functional', ['tests/functional'], env))
-        results.append(_tempest('tempest upstream image', stack_dir,
-                                UPSTREAM_IMAGE_TESTS))
-        results.append(_tempest('tempest upstream volume actions',
-                                stack_dir, UPSTREAM_VOLUME_TESTS,
-                                only_skips_allowed=True))
-        results.append(_tempest('tempest cinder_multistore plugin',
-                                stack_dir, PLUGIN_TESTS))
-    except Exception as exc:
-        print('stack failed: %s' % exc, flush=True)
-        results.append(Counts('embedded cloud', failed=1, note=str(exc)))
-    finally:
-        if not args.keep:
-            stack.down(stack_dir)
+        results = [_pytest('unit', ['tests/unit'])]
+    elif args.release:
+        release = releases.get(args.release)
+        servers = tuple(args.glance_server or release.glance_servers)
+        for server in servers:
+            releases.check_server(release, server)
+        suites = args.suites or (SUITES if release.name == releases.NEWEST
+                                 else RELEASE_SUITES)
+        here = releases.installed()
+        if here is not None and here.name == release.name:
+            results = run_release(release.name, servers, suites, args.keep)
+        else:
+            results = run_elsewhere(release.name, servers, suites)
+    else:
+        suites = args.suites or SUITES
+        results = run_release(releases.NEWEST, ('uwsgi',), suites,
+                              args.keep)
+        for name, servers in MATRIX:
+            results += run_elsewhere(name, servers, RELEASE_SUITES)
+    if args.report:
+        with open(args.report, 'w') as f:
+            json.dump([dataclasses.asdict(r) for r in results], f)
     return 0 if _summary(results) else 1
 
 
