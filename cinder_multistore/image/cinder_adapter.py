@@ -33,6 +33,8 @@ installed Cinder source. Nothing happens on import:
 (:mod:`cinder_multistore.image.launcher`).
 """
 
+import functools
+import inspect
 from typing import Any
 
 from oslo_config import cfg
@@ -101,12 +103,31 @@ class MultistoreClientWrapper(glance.GlanceClientWrapper):
 
     def _create_static_client(self, context, netloc, use_ssl,
                               privileged_user=False):
-        return _UploadingClient(super()._create_static_client(
-            context, netloc, use_ssl, privileged_user))
+        parent = super()._create_static_client
+        return _UploadingClient(parent(
+            context, netloc, use_ssl,
+            **_privileged_user_argument(parent, privileged_user)))
 
     def _create_onetime_client(self, context, privileged_user=False):
-        return _UploadingClient(super()._create_onetime_client(
-            context, privileged_user))
+        parent = super()._create_onetime_client
+        return _UploadingClient(parent(
+            context, **_privileged_user_argument(parent, privileged_user)))
+
+
+def _privileged_user_argument(parent, privileged_user: bool) -> dict:
+    """The ``privileged_user`` keyword, if Cinder's client factory takes it.
+
+    Cinder 27 added ``privileged_user`` to ``GlanceClientWrapper``'s client
+    factories; Cinder 26 (2025.1) has none, and never asks for one.
+    """
+    if _takes_privileged_user(getattr(parent, '__func__', parent)):
+        return {'privileged_user': privileged_user}
+    return {}
+
+
+@functools.cache
+def _takes_privileged_user(function) -> bool:
+    return 'privileged_user' in inspect.signature(function).parameters
 
 
 class MultistoreImageService(glance.GlanceImageService):
@@ -254,6 +275,47 @@ def uninstall() -> None:
         del _originals[name]
 
 
+#: The functions of ``cinder.cmd.volume`` that ``main()`` ends with, after
+#: setting logging up: ``_launch_services`` from Cinder 28;
+#: ``_launch_services_posix`` (and ``_win32``) in Cinder 26 and 27.
+LAUNCH_FUNCTIONS = ('_launch_services', '_launch_services_posix',
+                    '_launch_services_win32')
+
+
+def announce_on_launch(volume_cmd) -> list[str]:
+    """Make ``volume_cmd.main()`` log :data:`ACTIVE_MESSAGE` when it launches.
+
+    Wraps each of :data:`LAUNCH_FUNCTIONS` that ``volume_cmd`` has.
+
+    :param volume_cmd: the ``cinder.cmd.volume`` module.
+    :returns: the names of the wrapped functions.
+    :raises RuntimeError: when the module has none of them.
+    """
+    wrapped = []
+    for name in LAUNCH_FUNCTIONS:
+        launch = getattr(volume_cmd, name, None)
+        if launch is None:
+            continue
+        setattr(volume_cmd, name, _announcing(launch))
+        wrapped.append(name)
+    if not wrapped:
+        raise RuntimeError('%s has none of %s: cannot tell when '
+                           'cinder-volume starts its services' % (
+                               volume_cmd.__name__,
+                               ', '.join(LAUNCH_FUNCTIONS)))
+    return wrapped
+
+
+def _announcing(launch):
+    @functools.wraps(launch)
+    def announce_and_launch(*args, **kwargs):
+        # NOTE: main() sets logging up just before it launches the
+        # services; a line logged earlier would be lost.
+        LOG.info(ACTIVE_MESSAGE)
+        return launch(*args, **kwargs)
+    return announce_and_launch
+
+
 def run_volume_service() -> None:
     """Install the service, then run ``cinder-volume``'s own ``main()``.
 
@@ -264,13 +326,5 @@ def run_volume_service() -> None:
     from cinder.cmd import volume as volume_cmd
 
     install()
-    launch_services = volume_cmd._launch_services
-
-    def announce_and_launch() -> None:
-        # NOTE: main() sets logging up just before it launches the
-        # services; a line logged earlier would be lost.
-        LOG.info(ACTIVE_MESSAGE)
-        launch_services()
-
-    volume_cmd._launch_services = announce_and_launch
+    announce_on_launch(volume_cmd)
     volume_cmd.main()

@@ -32,14 +32,36 @@ volumes to Glance. To go back, start ``cinder-volume`` again.
 Nothing is patched when this module is imported; only :func:`main` acts.
 """
 
+import importlib
+import importlib.util
+
+#: Cinder's eventlet monkey patching, from Cinder 29.
+MONKEY_PATCH_MODULE = 'cinder.monkey_patch'
+#: cinder-volume's own command module; it patches on import before 29.
+VOLUME_CMD_MODULE = 'cinder.cmd.volume'
+
+
+def apply_monkey_patching() -> str:
+    """Apply Cinder's eventlet monkey patching as its ``cinder-volume`` does.
+
+    It must come before anything imports urllib3 or oslo.context
+    (glanceclient does), exactly as ``cinder.cmd.volume`` applies it on its
+    first lines. Cinder 29 and later have ``cinder.monkey_patch``; Cinder
+    26 to 28 patch in the body of ``cinder.cmd.volume`` when it is
+    imported (``eventlet.monkey_patch()`` and the ``current_thread`` fix).
+
+    :returns: the module that applied it.
+    """
+    if importlib.util.find_spec(MONKEY_PATCH_MODULE) is not None:
+        importlib.import_module(MONKEY_PATCH_MODULE).patch()
+        return MONKEY_PATCH_MODULE
+    importlib.import_module(VOLUME_CMD_MODULE)
+    return VOLUME_CMD_MODULE
+
 
 def main() -> None:
     """Entry point of the ``cinder-multistore-volume`` console script."""
-    # NOTE: Cinder's eventlet monkey patching must come before anything
-    # imports urllib3 or oslo.context (glanceclient does), exactly as
-    # cinder.cmd.volume applies it on its first line.
-    from cinder import monkey_patch
-    monkey_patch.patch()
+    apply_monkey_patching()
 
     from cinder_multistore.image import cinder_adapter
     cinder_adapter.run_volume_service()

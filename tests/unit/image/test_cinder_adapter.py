@@ -378,5 +378,109 @@ def test_cinder_volume_entry_point_is_what_the_launcher_wraps():
     spec = importlib.util.find_spec('cinder.cmd.volume')
     source = pathlib.Path(spec.origin).read_text()
     assert 'def main()' in source
-    assert re.search(r'^\s+_launch_services\(\)', source, re.M)
-    assert 'def _launch_services()' in source
+    main_body = source[source.index('def main()'):]
+    called = [name for name in cinder_adapter.LAUNCH_FUNCTIONS
+              if re.search(r'^\s+%s\(\)' % name, main_body, re.M)]
+    assert called
+    for name in called:
+        assert 'def %s()' % name in source
+
+
+# --- Cinder releases --------------------------------------------------------
+
+def _fake_launch_module(*names):
+    """A ``cinder.cmd.volume`` whose main() calls the first of ``names``."""
+    module = types.ModuleType('fake_cinder_cmd_volume')
+    module.calls = []
+    for name in names:
+        setattr(module, name,
+                lambda name=name: module.calls.append(name))
+    module.main = lambda: getattr(module, names[0])()
+    return module
+
+
+@pytest.mark.parametrize('names', [
+    ('_launch_services',),  # Cinder 28 and later
+    ('_launch_services_posix', '_launch_services_win32'),  # Cinder 26, 27
+], ids=['launch_services', 'posix_win32'])
+def test_the_launch_of_every_release_is_announced(names, caplog):
+    module = _fake_launch_module(*names)
+    assert cinder_adapter.announce_on_launch(module) == list(names)
+    caplog.set_level(logging.INFO, logger=cinder_adapter.__name__)
+    assert cinder_adapter.ACTIVE_MESSAGE not in caplog.text
+    module.main()
+    assert module.calls == [names[0]]
+    assert caplog.text.count(cinder_adapter.ACTIVE_MESSAGE) == 1
+
+
+def test_a_cinder_without_launch_function_is_refused():
+    module = types.ModuleType('fake_cinder_cmd_volume')
+    module.main = lambda: None
+    with pytest.raises(RuntimeError, match='_launch_services'):
+        cinder_adapter.announce_on_launch(module)
+
+
+def _recording_factories(with_privileged_user):
+    """GlanceClientWrapper's two client factories, as one Cinder has them.
+
+    Cinder 27 and later take ``privileged_user``; Cinder 26 does not.
+    """
+    calls = []
+    client = types.SimpleNamespace(http_client=object())
+
+    if with_privileged_user:
+        def static(self, context, netloc, use_ssl, privileged_user=False):
+            calls.append(('static', netloc, use_ssl, privileged_user))
+            return client
+
+        def onetime(self, context, privileged_user=False):
+            calls.append(('onetime', privileged_user))
+            return client
+    else:
+        def static(self, context, netloc, use_ssl):
+            calls.append(('static', netloc, use_ssl))
+            return client
+
+        def onetime(self, context):
+            calls.append(('onetime',))
+            return client
+    return static, onetime, calls
+
+
+@pytest.mark.parametrize('with_privileged_user', [False, True],
+                         ids=['cinder26', 'cinder27+'])
+def test_client_factories_pass_what_cinders_accept(with_privileged_user,
+                                                   monkeypatch, context):
+    static, onetime, calls = _recording_factories(with_privileged_user)
+    wrapper_class = cinder_glance.GlanceClientWrapper
+    monkeypatch.setattr(wrapper_class, '_create_static_client', static)
+    monkeypatch.setattr(wrapper_class, '_create_onetime_client', onetime)
+
+    wrapper = cinder_adapter.MultistoreClientWrapper(
+        context=context, netloc='glance:9292', use_ssl=True)
+    assert isinstance(wrapper.client, cinder_adapter._UploadingClient)
+    uploads = getattr(wrapper.client, cinder_adapter.UPLOAD_CONTROLLER)
+    assert uploads._http_client is wrapper.client.http_client
+    onetime_client = wrapper._create_onetime_client(context)
+    assert isinstance(onetime_client, cinder_adapter._UploadingClient)
+    privileged = wrapper._create_onetime_client(context,
+                                                privileged_user=True)
+    assert isinstance(privileged, cinder_adapter._UploadingClient)
+
+    if with_privileged_user:
+        assert calls == [('static', 'glance:9292', True, False),
+                         ('onetime', False), ('onetime', True)]
+    else:
+        assert calls == [('static', 'glance:9292', True),
+                         ('onetime',), ('onetime',)]
+
+
+def test_installed_cinders_factories_get_what_they_accept(cinder_conf,
+                                                          context, glance):
+    """The installed Cinder's own factories, unpatched, whatever release."""
+    wrapper = cinder_adapter.MultistoreClientWrapper()
+    client = wrapper._create_onetime_client(context)
+    assert isinstance(client, cinder_adapter._UploadingClient)
+    remote = cinder_adapter.MultistoreClientWrapper(
+        context=context, netloc=glance.url.split('//', 1)[1])
+    assert isinstance(remote.client, cinder_adapter._UploadingClient)

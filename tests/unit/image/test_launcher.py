@@ -3,8 +3,12 @@
 import subprocess
 import sys
 import textwrap
+import types
+
+import pytest
 
 from cinder_multistore.image import cinder_adapter
+from cinder_multistore.image import launcher
 
 
 def _python(*args, timeout=120):
@@ -61,3 +65,70 @@ def test_console_script_is_declared():
     scripts = parser['entry_points']['console_scripts']
     assert ('cinder-multistore-volume = '
             'cinder_multistore.image.launcher:main') in scripts
+
+
+# --- eventlet monkey patching of every Cinder release ------------------------
+
+class _Imports:
+    """Stands in for importlib in the launcher: records, never imports."""
+
+    def __init__(self, has_monkey_patch):
+        self.has_monkey_patch = has_monkey_patch
+        self.imported = []
+        self.patched = []
+
+    def find_spec(self, name):
+        assert name == launcher.MONKEY_PATCH_MODULE
+        return object() if self.has_monkey_patch else None
+
+    def import_module(self, name):
+        self.imported.append(name)
+        return types.SimpleNamespace(
+            patch=lambda: self.patched.append(name))
+
+
+@pytest.mark.parametrize('has_monkey_patch, expected', [
+    (True, 'cinder.monkey_patch'),  # Cinder 29 and later
+    (False, 'cinder.cmd.volume'),  # Cinder 26 to 28: patches on import
+])
+def test_monkey_patching_follows_the_installed_cinder(monkeypatch,
+                                                      has_monkey_patch,
+                                                      expected):
+    imports = _Imports(has_monkey_patch)
+    monkeypatch.setattr(launcher.importlib.util, 'find_spec',
+                        imports.find_spec)
+    monkeypatch.setattr(launcher.importlib, 'import_module',
+                        imports.import_module)
+    assert launcher.apply_monkey_patching() == expected
+    assert imports.imported == [expected]
+    assert imports.patched == ([expected] if has_monkey_patch else [])
+
+
+def test_monkey_patching_of_the_installed_cinder_comes_first():
+    # A real process: eventlet is patched before urllib3, oslo.context or
+    # glanceclient are imported, by the module this Cinder patches with.
+    result = _python('-c', textwrap.dedent('''
+        import importlib.util
+        import sys
+        import eventlet
+        import eventlet.patcher
+        from cinder_multistore.image import launcher
+        early = []
+        patch = eventlet.monkey_patch
+        def recording_patch(*args, **kwargs):
+            early.append(sorted(
+                {'urllib3', 'oslo_context.context', 'glanceclient'}
+                & set(sys.modules)))
+            return patch(*args, **kwargs)
+        eventlet.monkey_patch = recording_patch
+        done_by = launcher.apply_monkey_patching()
+        has_module = importlib.util.find_spec('cinder.monkey_patch')
+        print(done_by == ('cinder.monkey_patch' if has_module
+                          else 'cinder.cmd.volume'))
+        print(early)
+        print(all(eventlet.patcher.is_monkey_patched(m)
+                  for m in ('socket', 'thread', 'time')))
+        '''))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split('\n')[:3] == ['True', '[[]]', 'True'], (
+        result.stdout, result.stderr)
