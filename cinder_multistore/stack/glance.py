@@ -1,4 +1,10 @@
-"""Glance under uwsgi with its stores and the multistore filter.
+"""Glance with its stores and the multistore filter.
+
+glance-api runs under uwsgi (``glance.wsgi.api:application``, every
+release) or, when the stack was started with ``--glance-server eventlet``,
+as Glance's own eventlet server, the ``glance-api`` command (Glance 30 and
+31 only). Both serve the same config, paste pipeline, port and log file
+with two worker processes.
 
 Stores: ``alpha``, ``beta``, ``gamma`` (file stores), ``delta`` (a file
 store on a 16 MiB tmpfs, so that larger images really fail with "storage
@@ -33,6 +39,15 @@ LOG = logging.getLogger(__name__)
 
 NAME = 'glance'
 WSGI_MODULE = 'glance.wsgi.api'
+#: The ways glance-api is served (``state.extra['glance_server']``).
+UWSGI = 'uwsgi'
+EVENTLET = 'eventlet'
+#: Worker processes of either server.
+WORKERS = 2
+#: ``client_socket_timeout`` of the eventlet server: a client that stops
+#: sending mid-upload is dropped within seconds, as under uwsgi (whose
+#: socket timeout is 4 s), not after Glance's default 900 s.
+CLIENT_SOCKET_TIMEOUT = 10
 #: File stores with a directory of their own under DIR/stores.
 FILE_STORES = ('alpha', 'beta', 'delta', 'gamma')
 #: The file store on a small tmpfs.
@@ -279,17 +294,51 @@ def db_sync(state: State) -> process.Background:
         Path(state.directory) / 'logs' / 'glance-manage.log', NAME)
 
 
+def server(state: State) -> str:
+    """How glance-api is served: :data:`UWSGI` (default) or :data:`EVENTLET`.
+    """
+    return str(state.extra.get('glance_server') or UWSGI)
+
+
+def server_conf_path(directory: Path, name: str = NAME) -> Path:
+    """The eventlet server's own options (address, port, workers)."""
+    return etc(directory, name) / 'glance-api-server.conf'
+
+
+def eventlet_argv(state: State, name: str = NAME) -> list[str]:
+    """The ``glance-api`` command line of instance ``name``.
+
+    Writes the server options to :func:`server_conf_path`, read after
+    glance-api.conf: the instance's config stays the same for both
+    servers, and an extra instance whose glance-api.conf is a copy of the
+    stack's still gets a port of its own.
+    """
+    directory = Path(state.directory)
+    extra = common.write_ini(server_conf_path(directory, name), {
+        'DEFAULT': {'bind_host': common.HOST,
+                    'bind_port': state.ports[name],
+                    'workers': WORKERS,
+                    'client_socket_timeout': CLIENT_SOCKET_TIMEOUT}})
+    return [common.tool('glance-api'),
+            '--config-file', str(conf_path(directory, name)),
+            '--config-file', str(extra)]
+
+
 def start(state: State, block: bool = True,
           name: str = NAME) -> process.Process:
-    """Start Glance instance ``name`` under uwsgi.
+    """Start Glance instance ``name`` under the stack's server.
 
     Waits until it answers when ``block``; with ``block=False`` call
     :func:`wait` later.
     """
     port = state.ports[name]
+    if server(state) == EVENTLET:
+        argv = eventlet_argv(state, name)
+    else:
+        argv = common.uwsgi_argv(WSGI_MODULE, port, processes=WORKERS,
+                                 threads=4)
     proc = process.start(
-        state.directory, name,
-        common.uwsgi_argv(WSGI_MODULE, port, processes=2, threads=4),
+        state.directory, name, argv,
         env={'OS_GLANCE_CONFIG_DIR': str(etc(state.directory, name))})
     state.services.append(name)
     state.save()
