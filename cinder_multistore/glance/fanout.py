@@ -19,6 +19,15 @@ it still manages to store afterwards is discarded.
 The writers start when the request's body is first read: Glance reads it
 only after it has authorised the upload, so a request Glance refuses never
 writes a secondary store.
+
+The writers are native threads in every server. Under glance-api's own
+eventlet server (Glance 30 and 31), which monkey-patches ``threading`` and
+``queue``, a green writer would share the worker's one native thread: a
+store call that blocks in native code (librbd waiting for a frozen OSD)
+would stop every request of the worker, and the stall timeout with them.
+There the writers are started with eventlet's original ``threading`` and
+fed through original queues, and the green side (the request, which feeds
+and waits for them) polls instead of blocking the worker.
 """
 
 import logging
@@ -27,6 +36,7 @@ import queue
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -34,6 +44,9 @@ LOG = logging.getLogger(__name__)
 
 #: Bytes read from the client at a time and queued as one block.
 BLOCK_SIZE = 1 << 20
+
+#: Seconds between two looks at a native writer from a green thread.
+GREEN_POLL = 0.005
 
 _EOF = object()
 _ABORT = object()
@@ -111,16 +124,19 @@ class QueueReader:
                 self._done = True
 
 
-def _abort_queue(chunks: 'queue.Queue[Any]') -> None:
+def _abort_queue(chunks: 'queue.Queue[Any]',
+                 empty: type[BaseException] = queue.Empty) -> None:
     """Drop the blocks waiting in ``chunks`` and queue the abort marker.
 
     Only the feeding side calls this, after it stopped feeding: the marker
     always finds room.
+
+    :param empty: the ``Empty`` exception of the queue's module.
     """
     while True:
         try:
             chunks.get_nowait()
-        except queue.Empty:
+        except empty:
             break
     chunks.put_nowait(_ABORT)
 
@@ -140,20 +156,35 @@ def _green_threads() -> bool:
         return True
 
 
-def lower_priority(nice: int) -> bool:
+def _native_modules() -> tuple[types.ModuleType, types.ModuleType]:
+    """``threading`` and ``queue`` of native threads.
+
+    The modules themselves, or eventlet's originals when they are
+    monkey-patched (glance-api's eventlet server).
+    """
+    if _green_threads():
+        from eventlet import patcher
+        return patcher.original('threading'), patcher.original('queue')
+    return threading, queue
+
+
+def lower_priority(nice: int, native: bool = False) -> bool:
     """Raise the calling thread's nice value by ``nice``; True if done.
 
     On Linux a thread's nice value is its own, so the rest of the process
-    keeps its priority. Elsewhere, under eventlet's green threads, or when
-    refused, nothing changes.
+    keeps its priority. Elsewhere, in a green thread, or when refused,
+    nothing changes.
+
+    :param native: the caller knows it runs in a native thread of its own
+        (a :class:`StoreWriter`), even in a monkey-patched process.
     """
     if nice <= 0:
         return False
-    if _green_threads():
+    if not native and _green_threads():
         LOG.debug('Green threads: copy writer priority left as it is')
         return False
     try:
-        tid = threading.get_native_id()
+        tid = _native_modules()[0].get_native_id()
         current = os.getpriority(os.PRIO_PROCESS, tid)
         os.setpriority(os.PRIO_PROCESS, tid, min(current + nice, 19))
     except (AttributeError, OSError) as exc:
@@ -162,8 +193,8 @@ def lower_priority(nice: int) -> bool:
     return True
 
 
-class StoreWriter(threading.Thread):
-    """Write one secondary store from a queue, in a thread of its own.
+class StoreWriter:
+    """Write one secondary store from a queue, in a native thread of its own.
 
     :param store_id: the store, for logs and results.
     :param write: called with a file-like reader; returns whatever the
@@ -179,23 +210,54 @@ class StoreWriter(threading.Thread):
                  write: Callable[[QueueReader], Any], depth: int,
                  nice: int = 0,
                  discard: Callable[[Any], None] | None = None) -> None:
-        super().__init__(name='cms-writer-%s' % store_id, daemon=True)
+        native_threading, native_queue = _native_modules()
+        #: True when the feeding side runs in green threads and must poll.
+        self.green = native_threading is not threading
+        self._full = native_queue.Full
+        self._empty = native_queue.Empty
+        self._thread = native_threading.Thread(
+            target=self.run, name='cms-writer-%s' % store_id, daemon=True)
+        self.name = self._thread.name
         self.store_id = store_id
         self.nice = nice
-        self.chunks: 'queue.Queue[Any]' = queue.Queue(maxsize=depth)
+        self.chunks: 'queue.Queue[Any]' = native_queue.Queue(maxsize=depth)
         self.reader = QueueReader(self.chunks)
         self._write = write
         self._discard = discard
-        self._lock = threading.Lock()
+        self._lock = native_threading.Lock()
         self._finished = False
         self.abandoned = False
         self.result: Any = None
         self.error: BaseException | None = None
         self.seconds = 0.0
 
+    def start(self) -> None:
+        """Start the writer's thread."""
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        """True while the writer's thread runs."""
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the writer's thread, at most ``timeout`` seconds.
+
+        From a green thread, the wait lets the worker's other green
+        threads run.
+        """
+        if not self.green:
+            self._thread.join(timeout)
+            return
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._thread.is_alive():
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            time.sleep(GREEN_POLL)  # eventlet's sleep: a green yield
+
     def run(self) -> None:
+        """The writer's thread: the store call, then draining the queue."""
         start = time.monotonic()
-        lower_priority(self.nice)
+        lower_priority(self.nice, native=True)
         result = error = None
         try:
             result = self._write(self.reader)
@@ -233,12 +295,30 @@ class StoreWriter(threading.Thread):
         """
         if self.abandoned:
             return False
-        try:
-            self.chunks.put(item, timeout=timeout)
-        except queue.Full:
+        if not self._put(item, timeout):
             self.abandon('no progress for %s s' % timeout)
             return not self.abandoned
         return True
+
+    def _put(self, item: Any, timeout: float | None) -> bool:
+        """Queue ``item``; False when the queue stayed full ``timeout`` s."""
+        if not self.green:
+            try:
+                self.chunks.put(item, timeout=timeout)
+            except self._full:
+                return False
+            return True
+        # NOTE: a native queue's blocking put would stop the whole green
+        # worker until the writer takes a block; poll with green sleeps.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                self.chunks.put_nowait(item)
+                return True
+            except self._full:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                time.sleep(GREEN_POLL)  # eventlet's sleep: a green yield
 
     def abandon(self, why: str) -> bool:
         """Give up on this writer unless it already finished.
@@ -258,7 +338,7 @@ class StoreWriter(threading.Thread):
                                      % (self.store_id, why))
         LOG.warning('Co-located copy in store %s abandoned: %s',
                     self.store_id, why)
-        _abort_queue(self.chunks)
+        _abort_queue(self.chunks, self._empty)
         return True
 
 
