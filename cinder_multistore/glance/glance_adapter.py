@@ -240,10 +240,19 @@ class GlanceAdapter:
         if isinstance(exc, glance_store.StoreAddDisabled):
             return 410
         if isinstance(exc, (glance_store.StorageWriteDenied,
-                            glance_store.exceptions.TimeoutError,
-                            fanout.CopyStalled)):
+                            fanout.CopyStalled) + _store_timeouts()):
             return 503
         return 500
+
+
+def _store_timeouts() -> tuple[type[BaseException], ...]:
+    """glance_store's TimeoutError, when this glance_store has one.
+
+    glance_store 5 has ``exceptions.TimeoutError``; glance_store 4.9 (the
+    one of release 2025.1, Glance 30) does not.
+    """
+    timeout = getattr(glance_store.exceptions, 'TimeoutError', None)
+    return (timeout,) if isinstance(timeout, type) else ()
 
 
 def _uwsgi() -> Any:
