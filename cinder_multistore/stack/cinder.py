@@ -604,7 +604,9 @@ def variables(state: State) -> dict[str, str]:
     """The stack.env variables of Cinder."""
     directory = Path(state.directory)
     v = {
-        'CINDER_ENDPOINT': url(state),
+        # Not CINDER_ENDPOINT: python-cinderclient reads that variable as
+        # --os-endpoint and would skip the catalog's /v3/<project> URL.
+        'CINDER_API_URL': url(state),
         'CINDER_CONF': str(conf_path(directory)),
         'CINDER_API_LOG': str(log_path(directory, API)),
         'CINDER_SCHEDULER_LOG': str(log_path(directory, SCHEDULER)),
