@@ -1,4 +1,6 @@
-"""The embedded cloud: Keystone, Glance (and Cinder), Ceph, on loopback.
+"""The embedded cloud: Keystone, Glance (and Cinder, Neutron), Ceph.
+
+Everything runs on loopback.
 
 ``up(DIR)`` starts real services from the virtualenv, with every config,
 log (``DIR/logs/*.log``), pid file (``DIR/run``) and data folder under
@@ -23,6 +25,7 @@ from cinder_multistore.stack import env as stack_env
 from cinder_multistore.stack import glance
 from cinder_multistore.stack import keystone
 from cinder_multistore.stack import mounts
+from cinder_multistore.stack import neutron
 from cinder_multistore.stack import ports
 from cinder_multistore.stack import process
 from cinder_multistore.stack import rabbit
@@ -42,8 +45,8 @@ IMAGE_DRIVERS = ('multistore', 'upstream')
 
 # Folders and files of a run, removed before the next run in the same DIR.
 _RUN_ENTRIES = ('etc', 'logs', 'run', 'stores', 'keystone', 'glance',
-                'cinder', 'www', 'tempest', 'nfs', 'ceph', 'state.json',
-                'stack.env', 'tempest.conf')
+                'cinder', 'neutron', 'www', 'tempest', 'nfs', 'ceph',
+                'state.json', 'stack.env', 'tempest.conf')
 
 
 def load_env(directory: str | Path) -> dict[str, str]:
@@ -78,7 +81,8 @@ def _clean(directory: Path) -> None:
 def up(directory: str | Path, with_cinder: bool = True,
        cinder_image_driver: str = 'multistore',
        with_ceph: bool = True,
-       glance_server: str = 'uwsgi') -> dict[str, str]:
+       glance_server: str = 'uwsgi',
+       with_neutron: bool | None = None) -> dict[str, str]:
     """Start the embedded cloud in ``directory``.
 
     The services are those installed in this Python environment: one
@@ -94,6 +98,9 @@ def up(directory: str | Path, with_cinder: bool = True,
         cinder-volume talks to Glance (see :mod:`.cinder`).
     :param glance_server: ``uwsgi`` (every release) or ``eventlet``
         (Glance's own ``glance-api`` server, releases before 2026.2).
+    :param with_neutron: also start neutron-server (API only, ML2 and
+        routers, no agents) so that tempest can give its test projects a
+        network; ``None`` (the default) starts it when it is installed.
     :returns: the variables written to ``DIR/stack.env``.
     :raises ServiceError: naming the service and its log when one does not
         come up; everything started so far is stopped again.
@@ -106,6 +113,14 @@ def up(directory: str | Path, with_cinder: bool = True,
         raise StackError('no supported Glance release is installed in %s'
                          % common.venv_bin().parent)
     releases.check_server(release, glance_server)
+    if with_neutron is None:
+        with_neutron = neutron.available()
+        if not with_neutron:
+            LOG.warning('neutron is not installed: the stack runs without '
+                        'a network service')
+    elif with_neutron and not neutron.available():
+        raise StackError('neutron is not installed in %s'
+                         % common.venv_bin().parent)
     directory = Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
     running = _running_services(directory)
@@ -124,6 +139,7 @@ def up(directory: str | Path, with_cinder: bool = True,
     state.extra['with_ceph'] = with_ceph
     state.extra['release'] = release.name
     state.extra['glance_server'] = glance_server
+    state.extra['with_neutron'] = with_neutron
     state.save()
     try:
         variables = _up(state, with_cinder, cinder_image_driver)
@@ -146,6 +162,8 @@ def _up(state: State, with_cinder: bool,
     names = [keystone.NAME, glance.NAME, www.NAME]
     if with_cinder:
         names.append(cinder.NAME)
+    if neutron.enabled(state):
+        names.append(neutron.NAME)
     state.ports = dict(zip(names, ports.free_ports(len(names))))
     state.save()
     LOG.info('run %s in %s (SQL: %s, ports: %s)', state.run_id, directory,
@@ -168,15 +186,17 @@ def _up(state: State, with_cinder: bool,
 def _up_services(state: State, with_cinder: bool, cinder_image_driver: str,
                  ceph_startup: ceph.Startup | None) -> dict[str, str]:
     directory = Path(state.directory)
+    with_neutron = neutron.enabled(state)
 
-    services = ['keystone', 'glance'] + (['cinder'] if with_cinder else [])
+    services = (['keystone', 'glance'] + (['cinder'] if with_cinder else [])
+                + ([neutron.NAME] if with_neutron else []))
     for service in services:
         name = '%s_%s' % (keystone.db_prefix(state), service)
         state.databases.append(name)
         state.save()
         database.create(state.sql, name)
 
-    if with_cinder:
+    if with_cinder or with_neutron:
         rabbit.create_vhost(state)
 
     www.prepare(state)
@@ -184,27 +204,31 @@ def _up_services(state: State, with_cinder: bool, cinder_image_driver: str,
     glance.mount_small_store(state)
     keystone.configure(state)
     glance.configure(state)
-    glance_sync = glance.db_sync(state)
-    cinder_sync = None
+    syncs = [glance.db_sync(state)]
     try:
         if with_cinder:
             cinder.configure(state, cinder_image_driver)
-            cinder_sync = cinder.db_sync(state)
+            syncs.append(cinder.db_sync(state))
+        if with_neutron:
+            neutron.configure(state)
+            syncs.append(neutron.db_sync(state))
         keystone.prepare(state)
         keystone.start(state)
         keystone.create_base_resources(state)
         glance.register(state)
         if with_cinder:
             cinder.register(state)
-        glance_sync.wait()
-        if cinder_sync is not None:
-            cinder_sync.wait()
+        if with_neutron:
+            neutron.register(state)
+        for sync in syncs:
+            sync.wait()
     finally:
-        glance_sync.kill()
-        if cinder_sync is not None:
-            cinder_sync.kill()
+        for sync in syncs:
+            sync.kill()
     # Start everything, then wait: the services load side by side.
     glance_proc = glance.start(state, block=False)
+    neutron_proc = (neutron.start(state, block=False) if with_neutron
+                    else None)
     if ceph_startup is not None:
         # cinder-volume's RBD backends need their pools at start-up.
         ceph_startup.wait()
@@ -217,6 +241,9 @@ def _up_services(state: State, with_cinder: bool, cinder_image_driver: str,
         cinder.wait(state, cinder_services)
         cinder.create_default_type(state)
         cinder.create_site_types(state)
+    if neutron_proc is not None:
+        neutron.wait(state, neutron_proc)
+        neutron.check(state)
 
     tempest_conf.write(state, with_cinder)
     variables = _variables(state, with_cinder)
@@ -288,6 +315,8 @@ def _variables(state: State, with_cinder: bool) -> dict[str, str]:
             v['GLANCE_RBD_STORE_%s' % site] = glance.rbd_store(site)
     if with_cinder:
         v.update(cinder.variables(state))
+    if neutron.enabled(state):
+        v.update(neutron.variables(state))
     return v
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from cinder_multistore.stack import common
 from cinder_multistore.stack import keystone
+from cinder_multistore.stack import neutron
 from cinder_multistore.stack import www
 from cinder_multistore.stack.state import State
 
@@ -20,6 +21,7 @@ def path(directory: Path) -> Path:
 def write(state: State, with_cinder: bool) -> Path:
     """Write tempest.conf for this run."""
     directory = Path(state.directory)
+    with_neutron = neutron.enabled(state)
     (directory / 'tempest' / 'locks').mkdir(parents=True, exist_ok=True)
     sections: dict[str, dict[str, object]] = {
         'DEFAULT': {
@@ -29,7 +31,9 @@ def write(state: State, with_cinder: bool) -> Path:
         'oslo_concurrency': {'lock_path': directory / 'tempest' / 'locks'},
         'auth': {
             'use_dynamic_credentials': True,
-            'create_isolated_networks': False,
+            # With Neutron, the classes that ask for a network get one
+            # (network, subnet, router) in their dynamic project.
+            'create_isolated_networks': with_neutron,
             'admin_username': keystone.ADMIN_USER,
             'admin_password': state.password(keystone.ADMIN_USER),
             'admin_project_name': keystone.ADMIN_PROJECT,
@@ -48,7 +52,7 @@ def write(state: State, with_cinder: bool) -> Path:
             'glance': True,
             'cinder': with_cinder,
             'nova': False,
-            'neutron': False,
+            'neutron': with_neutron,
             'swift': False,
             'horizon': False,
         },
@@ -86,6 +90,17 @@ def write(state: State, with_cinder: bool) -> Path:
         'multistore': {'stores': ['alpha', 'beta', 'gamma']},
         'multistore_feature_enabled': {'volume_upload': with_cinder},
     }
+    if with_neutron:
+        sections['network'] = {
+            'catalog_type': neutron.SERVICE_TYPE,
+            'region': keystone.REGION,
+            'endpoint_type': 'publicURL',
+            'project_network_cidr': neutron.PROJECT_NETWORK_CIDR,
+            'project_network_mask_bits': neutron.PROJECT_NETWORK_MASK_BITS,
+            # No external network: project routers get no gateway.
+            'public_network_id': '',
+            'shared_physical_network': False,
+        }
     if with_cinder:
         sections['volume'] = {
             'catalog_type': 'block-storage',
