@@ -30,6 +30,7 @@ fed through original queues, and the green side (the request, which feeds
 and waits for them) polls instead of blocking the worker.
 """
 
+import contextlib
 import logging
 import os
 import queue
@@ -168,6 +169,48 @@ def _native_modules() -> tuple[types.ModuleType, types.ModuleType]:
     return threading, queue
 
 
+#: Native thread idents of running writers (eventlet's tpool runs their
+#: calls inline).
+_WRITER_THREADS: set[int] = set()
+
+
+def _inline_tpool() -> None:
+    """Make eventlet's ``tpool.execute`` run a writer thread's calls inline.
+
+    glance_store before 5 (release 2025.1) sends the rbd driver's image
+    create and remove through ``eventlet.tpool`` when ``thread`` is
+    monkey-patched. tpool hands the result back through the hub of the
+    thread that set it up, so a call from another native thread (a
+    writer) never returns, or sets tpool up in that thread's hub. A writer
+    is a native thread already: its calls run where they are. Other
+    threads keep tpool's own behaviour.
+    """
+    from eventlet import tpool
+    original = tpool.execute
+    if getattr(original, 'cms_inline_for_writers', False):
+        return
+    get_ident = _native_modules()[0].get_ident
+
+    def execute(meth: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if get_ident() in _WRITER_THREADS:
+            return meth(*args, **kwargs)
+        return original(meth, *args, **kwargs)
+    execute.cms_inline_for_writers = True  # type: ignore[attr-defined]
+    execute.__doc__ = original.__doc__
+    tpool.execute = execute
+
+
+@contextlib.contextmanager
+def _writer_thread():
+    """Mark the calling native thread as a writer while it writes."""
+    ident = _native_modules()[0].get_ident()
+    _WRITER_THREADS.add(ident)
+    try:
+        yield
+    finally:
+        _WRITER_THREADS.discard(ident)
+
+
 def lower_priority(nice: int, native: bool = False) -> bool:
     """Raise the calling thread's nice value by ``nice``; True if done.
 
@@ -213,6 +256,8 @@ class StoreWriter:
         native_threading, native_queue = _native_modules()
         #: True when the feeding side runs in green threads and must poll.
         self.green = native_threading is not threading
+        if self.green:
+            _inline_tpool()
         self._full = native_queue.Full
         self._empty = native_queue.Empty
         self._thread = native_threading.Thread(
@@ -260,7 +305,8 @@ class StoreWriter:
         lower_priority(self.nice, native=True)
         result = error = None
         try:
-            result = self._write(self.reader)
+            with _writer_thread():
+                result = self._write(self.reader)
         except BaseException as exc:  # reported, never raised in a thread
             error = exc
         finally:
@@ -277,7 +323,8 @@ class StoreWriter:
                         '(%.1f s); removing it', self.store_id, self.seconds)
             if self._discard is not None:
                 try:
-                    self._discard(orphan)
+                    with _writer_thread():
+                        self._discard(orphan)
                 except Exception:
                     LOG.exception('Removing the late copy in store %s '
                                   'failed', self.store_id)

@@ -91,13 +91,59 @@ def _scenario(name: str) -> dict:
         out['writer_nice'] = seen[0][1] - before
         out['request_nice'] = os.getpriority(
             os.PRIO_PROCESS, native_threading.get_native_id()) - before
+    elif name == 'tpool-store':
+        # glance_store 4.9's rbd driver: image create and remove through
+        # eventlet's tpool, from the writer's thread.
+        from eventlet import tpool
+
+        class Images:
+            def create(self, name):
+                return 'created %s' % name
+
+            def remove(self, name):
+                return 'removed %s' % name
+
+        def write(reader):
+            created = tpool.Proxy(Images()).create('img')
+            reader.read()
+            return created
+        discarded = []
+
+        def discard(result):
+            discarded.append(tpool.Proxy(Images()).remove('img'))
+        writer = fanout.StoreWriter('edge', write, depth=2,
+                                    discard=discard)
+        writer.start()
+        tee = fanout.TeeInput(io.BytesIO(b'z' * 1000), lambda: [writer],
+                              stall_timeout=5)
+        tee.read()
+        tee.finish(complete=True)
+        out['result'] = writer.result
+        out['error'] = repr(writer.error)
+        # The request's own tpool calls keep tpool's behaviour.
+        out['hub_call'] = tpool.execute(lambda: 'in the pool')
+        out['native_threads'] = native_threading.active_count()
+        # A late copy is removed through tpool from the writer's thread.
+        gate = native_threading.Event()
+
+        def late_write(reader):
+            gate.wait(10)
+            return tpool.Proxy(Images()).create('late')
+        late = fanout.StoreWriter('late', late_write, depth=1,
+                                  discard=discard)
+        late.start()
+        late.abandon('test')
+        gate.set()
+        late.join(5)
+        out['discarded'] = discarded
+        out['late_alive'] = late.is_alive()
     return out
 
 
 def _run(name: str) -> dict:
     pytest.importorskip('eventlet')
     proc = subprocess.run([sys.executable, __file__, name],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.splitlines()[-1])
 
@@ -114,6 +160,15 @@ def test_a_store_blocked_in_native_code_stops_neither_worker_nor_timeout():
     # The late copy is removed when the store call finally returns.
     assert result['discarded'] == ['late-copy']
     assert result['alive'] is False
+
+
+def test_tpool_calls_of_a_store_driver_return_in_the_writer():
+    result = _run('tpool-store')
+    assert result['error'] == 'None'
+    assert result['result'] == 'created img'
+    assert result['hub_call'] == 'in the pool'
+    assert result['discarded'] == ['removed img']
+    assert result['late_alive'] is False
 
 
 def test_writers_are_native_threads_that_can_be_reniced():
