@@ -145,10 +145,11 @@ def conf_sections(state: State) -> dict[str, dict[str, object]]:
             'max_retries': -1,
         },
         'keystone_authtoken': keystone.authtoken_section(state, NAME),
-        # Neutron instantiates its segments plugin when a network is
-        # deleted, and that plugin reports to Placement and Nova. With a
-        # user, the catalog has no placement endpoint and the report stops
-        # quietly; without one, every deletion logs a traceback.
+        # Neutron loads its segments plugin when a network is deleted, and
+        # that plugin reports the segment to Placement from a thread. This
+        # cloud has no Placement: the report fails there (a traceback in
+        # the log saying "endpoint for placement service ... not found";
+        # nothing else is affected). The users make the reason readable.
         'placement': _service_auth(state),
         'nova': _service_auth(state),
         'oslo_concurrency': {'lock_path': directory / NAME / 'locks'},

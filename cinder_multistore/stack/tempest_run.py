@@ -14,7 +14,7 @@ import io
 import re
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -49,6 +49,24 @@ class TempestResult(NamedTuple):
 #: hash of the tiny loopback image is finished before the test looks.
 FLAKY = r'HashCalculationRemoteDeletionTest\.test_hash_calculation_cancelled'
 
+#: Upstream tempest's volume API suite: every test of Cinder's REST API.
+#: The tests that need Nova skip themselves (``[service_available] nova =
+#: False``); the classes that attach volumes get a network from Neutron.
+UPSTREAM_VOLUME_API_TESTS = ('tempest.api.volume',)
+
+#: Tests of :data:`UPSTREAM_VOLUME_API_TESTS` that fail because of
+#: upstream Cinder, not this project: each fails the same way with
+#: Cinder's own image service (``stack up --cinder-image-driver
+#: upstream``). Test id -> reason.
+UPSTREAM_VOLUME_API_EXCLUDED: dict[str, str] = {}
+
+#: What :func:`run_tests` leaves out unless told otherwise: regex or test
+#: id -> reason.
+EXCLUDED: dict[str, str] = {
+    FLAKY: 'timing: the hash is finished before the test looks',
+    **UPSTREAM_VOLUME_API_EXCLUDED,
+}
+
 
 def test_regex(test_ids: Sequence[str]) -> str:
     """A regex selecting ``test_ids`` (modules, classes or tests) exactly.
@@ -59,6 +77,21 @@ def test_regex(test_ids: Sequence[str]) -> str:
     if not test_ids:
         raise ValueError('no test ids given')
     return '|'.join(r'^%s(?:[.\[]|$)' % re.escape(t) for t in test_ids)
+
+
+def exclude_regex(excluded: Mapping[str, str] | Sequence[str]) -> str:
+    """One ``--exclude-regex`` for regexes and dotted test ids.
+
+    A plain dotted test id (``tempest.api.x.Class.test``) matches that test
+    exactly, whatever its ``[tags]``; anything else is taken as a regex.
+    """
+    parts = []
+    for entry in excluded:
+        if re.fullmatch(r'[A-Za-z0-9_.]+', entry) and '.' in entry:
+            parts.append(r'^%s(?:\[|$)' % re.escape(entry))
+        else:
+            parts.append('(?:%s)' % entry)
+    return '|'.join(parts)
 
 
 def _tempest_root() -> tuple[Path, Path]:
@@ -95,13 +128,17 @@ def count_subunit(stream: bytes) -> tuple[int, int, int]:
 
 def run_tests(directory: str | Path, test_ids: Sequence[str],
               concurrency: int = 2,
-              timeout: float | None = 3600) -> TempestResult:
+              timeout: float | None = 3600,
+              exclude: Mapping[str, str] | Sequence[str] | None = None
+              ) -> TempestResult:
     """Run tempest tests ``test_ids`` against the stack in ``directory``.
 
     :param directory: a stack directory (with ``tempest.conf``).
     :param test_ids: test modules, classes or test ids.
     :param concurrency: stestr workers.
     :param timeout: seconds before the run is stopped.
+    :param exclude: tests left out (regexes or test ids, see
+        :func:`exclude_regex`); ``None`` is :data:`EXCLUDED`.
     :returns: a :class:`TempestResult`.
     :raises StackError: when the stack has no tempest.conf.
     """
@@ -121,9 +158,11 @@ def run_tests(directory: str | Path, test_ids: Sequence[str],
     if not (work / '.stestr').exists():
         subprocess.run(stestr + ['init'], cwd=work, env=env,
                        capture_output=True, check=True)
+    excluded = exclude_regex(EXCLUDED if exclude is None else exclude)
     run = subprocess.run(
-        stestr + ['run', '--concurrency', str(concurrency),
-                  '--exclude-regex', FLAKY, test_regex(test_ids)],
+        stestr + ['run', '--concurrency', str(concurrency)]
+        + (['--exclude-regex', excluded] if excluded else [])
+        + [test_regex(test_ids)],
         cwd=work, env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
     output = run.stdout.decode('utf-8', 'replace')

@@ -2,6 +2,7 @@
 
 import configparser
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ import pytest
 from cinder_multistore.stack import keystone
 from cinder_multistore.stack import neutron
 from cinder_multistore.stack import tempest_conf
+from cinder_multistore.stack import tempest_run
 from cinder_multistore.stack.state import State
 
 needs_neutron = pytest.mark.skipif(not neutron.available(),
@@ -217,3 +219,40 @@ def test_tempest_conf_without_neutron(tmp_path):
     assert conf['service_available']['neutron'] == 'false'
     assert conf['auth']['create_isolated_networks'] == 'false'
     assert not conf.has_section('network')
+
+
+# -- the upstream volume API suite that Neutron makes runnable ---------------
+
+def test_volume_api_suite_selection():
+    regex = re.compile(tempest_run.test_regex(
+        tempest_run.UPSTREAM_VOLUME_API_TESTS))
+    assert regex.search('tempest.api.volume.test_volumes_actions.'
+                        'VolumesActionsTest.test_volume_upload[id-1,image]')
+    assert regex.search('tempest.api.volume.admin.test_volume_types.'
+                        'VolumeTypesTest.test_volume_crud_with_volume_type')
+    assert not regex.search('tempest.api.volume_x.test_y.Z.test_z')
+    assert not regex.search('tempest.api.image.v2.test_images.X.test_y')
+
+
+def test_exclusions_have_reasons():
+    for test_id, reason in tempest_run.EXCLUDED.items():
+        assert reason.strip(), test_id
+    for test_id in tempest_run.UPSTREAM_VOLUME_API_EXCLUDED:
+        assert test_id in tempest_run.EXCLUDED
+        assert test_id.startswith('tempest.api.volume.')
+
+
+def test_exclude_regex_ids_and_patterns():
+    regex = re.compile(tempest_run.exclude_regex([
+        'tempest.api.volume.test_a.A.test_one',
+        r'B\.test_two']))
+    assert regex.search('tempest.api.volume.test_a.A.test_one[id-1,smoke]')
+    assert regex.search('tempest.api.volume.test_a.A.test_one')
+    assert not regex.search('tempest.api.volume.test_a.A.test_one_more')
+    assert regex.search('tempest.api.volume.test_b.B.test_two[id-2]')
+    assert tempest_run.exclude_regex([]) == ''
+    assert re.compile(tempest_run.exclude_regex(
+        tempest_run.EXCLUDED)).search(
+            'tempest.api.image.v2.admin.test_images.'
+            'HashCalculationRemoteDeletionTest.'
+            'test_hash_calculation_cancelled[id-1]')
