@@ -4,7 +4,9 @@ Some behaviours need glance-api options the embedded cloud does not run
 with (a storage quota, mandatory co-location, a short stall timeout, odd
 store chunk sizes). :func:`start` starts one more glance-api with the
 filter on the same database and stores, its config being the stack's plus
-the given overrides; the stack's ``down`` stops it with the rest.
+the given overrides, served like the stack's own glance-api (uwsgi or the
+eventlet ``glance-api``, ``STACK_GLANCE_SERVER``); the stack's ``down``
+stops it with the rest.
 """
 
 import configparser
@@ -27,6 +29,10 @@ def start(env: dict, name: str,
     """
     directory = Path(env['STACK_DIR'])
     state = State.load(directory)
+    server = env.get('STACK_GLANCE_SERVER', glance.UWSGI)
+    assert glance.server(state) == server, (
+        'stack.env says glance runs under %s, the stack state %s'
+        % (server, glance.server(state)))
     if name in state.services:
         return glance.url(state, name)
     state.ports[name] = ports.free_port()

@@ -1,9 +1,10 @@
 """Probes for fault, load and hostile-input tests on the embedded cloud.
 
-What Glance's uwsgi workers use (threads, resident memory, read from
-``/proc``), every file a store folder holds for an image, the Glance log
-written since a point, and a raw HTTP upload over a plain socket that can
-be abandoned half-way (what a client that dies mid-upload does).
+What Glance's workers (uwsgi or eventlet ``glance-api``) use (threads,
+resident memory, read from ``/proc``), every file a store folder holds for
+an image, the Glance log written since a point, and a raw HTTP upload over
+a plain socket that can be abandoned half-way (what a client that dies
+mid-upload does).
 """
 
 import dataclasses
@@ -24,7 +25,8 @@ MIB = 1 << 20
 # -- Glance workers ------------------------------------------------------
 
 def glance_master(env: dict, name: str = 'glance') -> int:
-    """The pid of the uwsgi master of Glance instance ``name``."""
+    """The pid of the master of Glance instance ``name`` (either server).
+    """
     record = process.read_pid_file(
         process.run_dir(Path(env['STACK_DIR'])) / ('%s.pid' % name))
     assert record is not None and process.alive(*record), (
@@ -45,7 +47,7 @@ def _status(pid: int) -> dict[str, str]:
 
 
 def children(pid: int) -> list[int]:
-    """Live children of ``pid`` (uwsgi workers of a master)."""
+    """Live children of ``pid`` (the workers of a Glance master)."""
     found = []
     for entry in os.listdir('/proc'):
         if entry.isdigit():

@@ -119,7 +119,8 @@ def test_client_stalls_mid_colocated_upload(stack_env, demo,
                                             three_store_base, chunked):
     """The client keeps the connection open but sends nothing more.
 
-    The server's read timeout (uwsgi) ends the request: Glance answers
+    The server's read timeout (uwsgi's, or the eventlet glance-api's
+    ``client_socket_timeout``) ends the request: Glance answers
     (a 5xx is Glance's own answer to a body it could not read), the image
     is ``queued`` again, every copy is gone and the threads are back.
     """

@@ -160,9 +160,20 @@ def _check(env, demo, case):
     return '; '.join(problems) or None
 
 
+#: Green threads of a worker of Glance's eventlet server (the pool size of
+#: ``glance.common.wsgi.Server``, which ``glance-api`` starts).
+EVENTLET_POOL = 1000
+
+
 def _slots(env):
-    """Requests the Glance uwsgi server runs at once (processes x threads).
+    """Requests the Glance server runs at once.
+
+    uwsgi: processes x threads. The eventlet ``glance-api``: workers x its
+    green pool, so every upload of the test can be in flight at once.
     """
+    if env.get('STACK_GLANCE_SERVER') == 'eventlet':
+        workers = probes.children(probes.glance_master(env))
+        return max(len(workers), 1) * EVENTLET_POOL
     with open('/proc/%d/cmdline' % probes.glance_master(env), 'rb') as f:
         argv = f.read().decode().split('\0')
     value = {argv[i]: argv[i + 1] for i in range(len(argv) - 1)

@@ -3,8 +3,9 @@
 The upload is a slow chunked body of 64 MiB, co-located with a base image
 in two stores: file stores alpha and beta, and, when the stack has Ceph,
 the rbd stores of both sites (Glance writes the first store, the filter
-the second). When both stores hold part of it, every uwsgi worker of
-Glance gets SIGKILL; the uwsgi master starts new ones. Then:
+the second). When both stores hold part of it, every worker of Glance
+gets SIGKILL; the master (uwsgi's, or the eventlet glance-api's) starts
+new ones. Then:
 
 * the image must be consistent: ``queued``, or ``active`` with every
   location readable. Glance itself leaves it ``saving`` (nothing in Glance
@@ -48,8 +49,8 @@ def _parent(pid: int) -> int | None:
 
 
 def glance_workers(env: dict) -> tuple[int, list[int]]:
-    """The uwsgi master of Glance (its pid file in DIR/run) and its
-    workers (its children)."""
+    """The master of Glance (its pid file in DIR/run) and its workers (its
+    children), under either server."""
     record = process.read_pid_file(
         process.run_dir(Path(env['STACK_DIR'])) / 'glance.pid')
     assert record is not None, 'no Glance pid file'
@@ -198,14 +199,14 @@ def _killed_colocated_upload(stack_env, demo, admin, view, stores):
         sizes = view.wait_for_partial(image.id, stores)
         assert admin.get(image.id)['status'] == 'saving'
         master, workers = glance_workers(stack_env)
-        assert workers, 'uwsgi master %d has no workers' % master
+        assert workers, 'Glance master %d has no workers' % master
         for pid in workers:
             os.kill(pid, signal.SIGKILL)
     finally:
         body.release.set()
     sender.join(60)
     wait_for_glance(stack_env, workers)
-    print('\nkilled workers %s of uwsgi master %d with %s written; client '
+    print('\nkilled workers %s of Glance master %d with %s written; client '
           'saw %s' % (workers, master, sizes,
                       outcome.get('error') or outcome.get('resp')))
 
