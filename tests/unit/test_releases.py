@@ -93,3 +93,19 @@ def test_matrix_releases_and_servers_exist():
         release = releases.get(name)
         for server in servers:
             releases.check_server(release, server)
+
+
+def test_skip_reasons_are_counted():
+    output = '\n'.join([
+        '{0} a.B.test_x ... SKIPPED: Nova is not available',
+        '{1} a.B.test_y ... SKIPPED: Nova is not available',
+        '{1} setUpClass (a.C) ... SKIPPED: Backup is disabled',
+        '{0} a.B.test_z [0.1s] ... ok'])
+    assert testrun.skip_reasons(output) == {
+        'Nova is not available': 2, 'Backup is disabled': 1}
+
+
+def test_a_suite_passes_only_with_a_passed_test():
+    assert testrun.Counts('s', passed=1, skipped=3).ok
+    assert not testrun.Counts('s', skipped=3).ok
+    assert not testrun.Counts('s', passed=5, failed=1).ok
