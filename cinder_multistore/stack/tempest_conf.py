@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cinder_multistore.stack import cinder
 from cinder_multistore.stack import common
 from cinder_multistore.stack import keystone
 from cinder_multistore.stack import neutron
@@ -115,19 +114,15 @@ def write(state: State, with_cinder: bool) -> Path:
             'disk_format': ['raw', 'qcow2'],
             'min_microversion': '3.0',
             'max_microversion': 'latest',
-            # The NFS driver manages a file of its share by
-            # "<share>/<file>"; tempest unmanages a volume and manages its
-            # file back.
-            'manage_volume_ref': ['source-name', '%s/volume-%%s'
-                                  % cinder.share(state)],
         }
         sections['volume-feature-enabled'] = {
             # No cinder-backup service runs.
             'backup': False,
             'snapshot': True,
             'clone': True,
-            'manage_volume': True,
-            # The NFS driver cannot manage an existing snapshot.
+            # Cinder's NFS driver has no unmanage (NotImplementedError)
+            # and cannot manage an existing snapshot.
+            'manage_volume': False,
             'manage_snapshot': False,
             # The RBD backends are in their sites' zones: tempest's
             # multi-backend tests make types without a zone, whose volumes
