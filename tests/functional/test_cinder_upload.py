@@ -216,7 +216,7 @@ def _cinder_api_keeps_empty_properties(stack_env):
     """True when the stack's Cinder sends ``properties: {}`` to Glance.
 
     Cinder 26 to 28's ``GlanceImageService._translate_to_glance`` keeps an
-    empty ``properties`` key (Cinder bug 2144550, fixed in Cinder 29); the
+    empty ``properties`` key (fixed in Cinder 29, 2026.2); the
     stack's own Python answers, whatever runs the tests.
     """
     code = ('from cinder.image import image_utils  # noqa\n'
@@ -246,8 +246,8 @@ def test_base_image_with_only_reserved_properties(stack_env, cloud, made):
             made.upload(vol.id)
         assert cloud.cinder.volumes.get(vol.id).status == 'available'
         pytest.xfail("this Cinder's API cannot upload a volume whose base "
-                     "image has only os_glance_* properties (Cinder bug "
-                     "2144550, fixed in Cinder 29)")
+                     "image has only os_glance_* properties (Cinder 26 to "
+                     "28; fixed in Cinder 29)")
     image = made.upload(vol.id)
     _assert_in(cloud, image, ['beta', 'gamma'])
 

@@ -131,14 +131,19 @@ class BaseMultiStoreTest(test.BaseTestCase):
         """An active image whose data lives in ``stores``.
 
         The data is staged and imported with ``glance-direct`` and the body's
-        ``stores`` list.
+        ``stores`` list. The image carries a custom property, as real base
+        images do (``os_distro`` and the like): Cinder 26 to 28's API
+        cannot upload a volume whose base image has only Glance's reserved
+        ``os_glance_*`` properties (it sends ``properties: {}``, which
+        glanceclient refuses); the functional tests cover that case.
         """
         images_client = images_client or cls.images_client
         placement_client = placement_client or cls.placement_client
         image = cls.create_queued_image(images_client,
                                         name=data_utils.rand_name(
                                             prefix=CONF.resource_name_prefix,
-                                            name='multistore-base'))
+                                            name='multistore-base'),
+                                        multistore_role='base')
         placement_client.stage_image_file(image['id'], data)
         placement_client.import_image(
             image['id'], {'method': {'name': 'glance-direct'},
