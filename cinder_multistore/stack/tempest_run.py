@@ -52,7 +52,7 @@ FLAKY = r'HashCalculationRemoteDeletionTest\.test_hash_calculation_cancelled'
 #: Upstream tempest's volume API suite: every test of Cinder's REST API.
 #: The tests that need Nova skip themselves (``[service_available] nova =
 #: False``); the classes that attach volumes get a network from Neutron.
-UPSTREAM_VOLUME_API_TESTS = ('tempest.api.volume',)
+UPSTREAM_VOLUME_API_TESTS = ['tempest.api.volume']
 
 #: Tests of :data:`UPSTREAM_VOLUME_API_TESTS` that fail because of
 #: upstream Cinder, not this project: each fails the same way with
