@@ -18,6 +18,28 @@ def path(directory: Path) -> Path:
     return Path(directory) / FILE_NAME
 
 
+#: The disk formats tempest uploads volumes to images in.
+VOLUME_DISK_FORMATS = ('raw', 'qcow2')
+
+
+def volume_disk_formats() -> list[str] | str:
+    """``[volume] disk_format`` for the installed tempest.
+
+    A list in newer tempest (47: ``test_volume_upload`` uploads in each
+    format); one format in older ones (43 sends a list as the one format
+    ``raw, qcow2``, which Cinder refuses).
+    """
+    try:
+        from oslo_config import cfg
+        from tempest import config
+    except ImportError:
+        return list(VOLUME_DISK_FORMATS)
+    for opt in config.VolumeGroup:
+        if opt.name == 'disk_format' and not isinstance(opt, cfg.ListOpt):
+            return VOLUME_DISK_FORMATS[0]
+    return list(VOLUME_DISK_FORMATS)
+
+
 def write(state: State, with_cinder: bool) -> Path:
     """Write tempest.conf for this run."""
     directory = Path(state.directory)
@@ -111,7 +133,7 @@ def write(state: State, with_cinder: bool) -> Path:
             'vendor_name': 'Open Source',
             'backend_names': ['nfs'],
             'volume_size': 1,
-            'disk_format': ['raw', 'qcow2'],
+            'disk_format': volume_disk_formats(),
             'min_microversion': '3.0',
             'max_microversion': 'latest',
         }
