@@ -256,3 +256,17 @@ def test_exclude_regex_ids_and_patterns():
             'tempest.api.image.v2.admin.test_images.'
             'HashCalculationRemoteDeletionTest.'
             'test_hash_calculation_cancelled[id-1]')
+
+
+def test_volume_disk_formats_follow_tempest(monkeypatch):
+    from oslo_config import cfg
+    from tempest import config
+    installed = {o.name: o for o in config.VolumeGroup}['disk_format']
+    assert tempest_conf.volume_disk_formats() == (
+        ['raw', 'qcow2'] if isinstance(installed, cfg.ListOpt) else 'raw')
+    monkeypatch.setattr(config, 'VolumeGroup',
+                        [cfg.ListOpt('disk_format', default=['raw'])])
+    assert tempest_conf.volume_disk_formats() == ['raw', 'qcow2']
+    monkeypatch.setattr(config, 'VolumeGroup',
+                        [cfg.StrOpt('disk_format', default='raw')])
+    assert tempest_conf.volume_disk_formats() == 'raw'
