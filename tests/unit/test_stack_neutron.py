@@ -164,7 +164,7 @@ def test_written_config_loads_in_neutron(tmp_path):
         from neutron.conf import service
         from oslo_service import _options as service_options
         sys.argv = ['neutron-api']
-        server._init_configuration(prog='neutron-api')
+        server._init_configuration()
         ml2_config.register_ml2_plugin_opts()
         service.register_service_opts(service.SERVICE_OPTS)
         cfg.CONF.register_opts(service_options.wsgi_opts)
@@ -175,7 +175,10 @@ def test_written_config_loads_in_neutron(tmp_path):
             'service_plugins': c.service_plugins,
             'rpc_workers': c.rpc_workers,
             'rpc_state_report_workers': c.rpc_state_report_workers,
-            'project_network_types': c.ml2.project_network_types,
+            # Renamed from tenant_network_types after 2025.1.
+            'project_network_types': getattr(
+                c.ml2, 'project_network_types', None)
+            or c.ml2.tenant_network_types,
             'type_drivers': c.ml2.type_drivers,
             'mechanism_drivers': c.ml2.mechanism_drivers,
             'auth_strategy': c.auth_strategy,
