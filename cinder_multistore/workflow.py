@@ -22,6 +22,10 @@ from cinder_multistore import placement
 STORE_SPEC = 'image_service:store_id'
 
 
+#: Custom properties of the base images :meth:`Cloud.image_in_stores` makes.
+BASE_PROPERTIES = {'cms_role': 'base'}
+
+
 class StepFailed(RuntimeError):
     """A cloud resource ended in an error state or timed out."""
 
@@ -92,10 +96,21 @@ class Cloud:
         return wait_for('image %s' % image_id, probe, timeout)
 
     def image_in_stores(self, data: bytes, stores: list[str],
-                        name: str = 'cms-base') -> dict:
-        """Create an active raw image whose data is in ``stores``."""
+                        name: str = 'cms-base',
+                        properties: dict[str, str] | None = None) -> dict:
+        """Create an active raw image whose data is in ``stores``.
+
+        The image gets custom ``properties`` (:data:`BASE_PROPERTIES`
+        unless given), as real base images have (``os_distro`` and the
+        like): Cinder 26 to 28's API cannot upload a volume made from an
+        image whose only properties are Glance's reserved ``os_glance_*``
+        ones, which is all the import API gives it.
+        """
+        if properties is None:
+            properties = BASE_PROPERTIES
         image = self.glance.images.create(name=name, disk_format='raw',
-                                          container_format='bare')
+                                          container_format='bare',
+                                          **properties)
         self.glance.images.stage(image.id, io.BytesIO(data), len(data))
         self.glance.images.image_import(image.id, method='glance-direct',
                                         stores=stores)

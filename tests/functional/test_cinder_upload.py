@@ -33,7 +33,7 @@ REJECTION_TEXT = "Store %r is not an enabled store." % REJECTED_STORE
 #: by the import API alone has only Glance's reserved ``os_glance_*``
 #: properties, which Cinder 26 to 28 cannot upload a volume from (see
 #: test_base_image_with_only_reserved_properties).
-BASE_PROPERTIES = {'cms_role': 'base'}
+BASE_PROPERTIES = workflow.BASE_PROPERTIES
 
 
 def _name(prefix):
@@ -86,13 +86,9 @@ class Tracker:
         """An active image in ``stores`` with custom ``properties``
         (:data:`BASE_PROPERTIES` unless given)."""
         image = self.cloud.image_in_stores(data, stores,
-                                           name=_name('cms-up-base'))
+                                           name=_name('cms-up-base'),
+                                           properties=properties)
         self.images.append(image['id'])
-        if properties is None:
-            properties = BASE_PROPERTIES
-        if properties:
-            self.cloud.glance.images.update(image['id'], **properties)
-            image = self.cloud.image(image['id'])
         return image
 
     def cleanup(self):
