@@ -493,6 +493,16 @@ class TeeInput:
             store accepted it; False makes every writer abort and remove
             what it wrote.
         """
+        if complete and self._writers is None:
+            # NOTE: Glance stored an empty body without reading it (webob
+            # never reads a body of Content-Length 0): the copies are empty
+            # too, and the writers start now that Glance has accepted it.
+            self._writers = []
+            try:
+                self._writers = self._start()
+            except Exception:
+                LOG.exception('Co-located copies of an empty body not '
+                              'started')
         writers = self._writers or []
         if not self._closed:
             self._closed = True

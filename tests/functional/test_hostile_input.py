@@ -269,8 +269,10 @@ def _placement_headers(store, base) -> dict:
          base=(0, 0))
 @example(chunked=False, body=b'y' * 5000, store=None, size=b'-1',
          base=(2, 3))
-# An empty body co-located; a store name padded with a no-break space.
+# An empty body co-located, chunked or of Content-Length 0 (which Glance
+# stores without reading it); a store name padded with a no-break space.
 @example(chunked=True, body=b'', store=None, size=None, base=(1, 4))
+@example(chunked=False, body=b'', store=None, size=None, base=(0, 0))
 @example(chunked=False, body=b'z', store=b'\xa0gamma', size=None,
          base=(0, 1))
 def test_hostile_upload_headers(stack_env, demo, plain, catalog, bases,

@@ -334,3 +334,20 @@ def test_an_abandoned_writer_is_not_waited_for_again():
     release.set()
     assert writer.abandoned
     assert joins == []
+
+
+def test_an_unread_empty_body_still_makes_empty_copies():
+    # webob never reads a body of Content-Length 0: Glance stores an empty
+    # image without a read, and the secondaries must get it too.
+    results = {}
+    writer = fanout.StoreWriter('beta', _hash_writer(results, 'beta'),
+                                depth=2)
+
+    def start():
+        writer.start()
+        return [writer]
+    tee = fanout.TeeInput(io.BytesIO(b''), start)
+    tee.finish(complete=True)
+    assert tee.writers == [writer]
+    assert not writer.is_alive() and not writer.failed
+    assert results['beta'] == hashlib.sha256(b'').hexdigest()
