@@ -51,14 +51,15 @@ class Release:
         return CONSTRAINTS_DIR / ('%s.txt' % self.name)
 
 
-#: Oldest first. Tempest: a tag that supports the release (tempest supports
-#: the three newest releases of its time) and installs with its libraries:
-#: 43.0.0 for 2025.1 (oslo.utils 9); 46.3.0, the last of the 2026.1 series,
-#: for 2025.2 and 2026.1 (earlier tags import ``md5`` from oslo.utils,
-#: which oslo.utils 10 removed).
+#: Oldest first. Tempest: a tag that supports the release (tempest
+#: supports the three newest releases of its time) and installs with its
+#: libraries: 46.3.0, the last of the 2026.1 series, for 2025.1 to 2026.1
+#: (earlier tags import ``md5`` from oslo.utils, which oslo.utils 10
+#: removed, and 43.0.0 expects 202 where Glance 30.2.0 refuses a bad
+#: web-download URL with 400).
 RELEASES = (
     Release('2025.1', glance='30.2.0', cinder='26.3.0', keystone='27.1.0',
-            neutron='26.0.6', tempest='43.0.0',
+            neutron='26.0.6', tempest='46.3.0',
             glance_servers=('uwsgi', 'eventlet')),
     Release('2025.2', glance='31.1.0', cinder='27.0.0', keystone='28.1.0',
             neutron='27.0.4', tempest='46.3.0',
