@@ -33,9 +33,9 @@ SETTLE = 30.0
 COLOCATED = ['alpha', 'beta', 'gamma']
 
 
-#: A custom property of the base image, as ``openstack image create``
-#: sets. Without one, Cinder 26 to 28 send ``properties: {}`` on
-#: upload-to-image and Glance refuses it (Cinder bug 2144550).
+#: A custom property of the base image, as real base images have. Without
+#: one, the API of Cinder 26 to 28 sends ``properties: {}`` on
+#: upload-to-image and glanceclient refuses it (fixed in Cinder 29).
 BASE_PROPERTIES = {'cms_purpose': 'fault-tests'}
 
 
