@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable
 
 from cinderclient import client as cinder_client
+from cinderclient import exceptions as cinder_exc
 from glanceclient import client as glance_client
+from glanceclient import exc as glance_exc
 from keystoneauth1 import loading
 from keystoneauth1 import session as ks_session
 
@@ -143,6 +145,33 @@ class Cloud:
     def delete_volume_type(self, type_id: str) -> None:
         """Delete a volume type (admin)."""
         self.admin_cinder.volume_types.delete(type_id)
+
+    def remove(self, volumes=(), images=(), types=(),
+               timeout: float = 120) -> None:
+        """Delete volumes (and wait until gone), then images, then types.
+
+        Those already gone are skipped.
+        """
+        for volume_id in volumes:
+            try:
+                self.cinder.volumes.delete(volume_id)
+            except cinder_exc.NotFound:
+                pass
+        for volume_id in volumes:
+            def gone(v=volume_id):
+                try:
+                    self.cinder.volumes.get(v)
+                except cinder_exc.NotFound:
+                    return True
+                return None
+            wait_for('deletion of volume %s' % volume_id, gone, timeout)
+        for image_id in images:
+            try:
+                self.glance.images.delete(image_id)
+            except glance_exc.HTTPNotFound:
+                pass
+        for type_id in types:
+            self.delete_volume_type(type_id)
 
     def wait_volume(self, volume_id: str, status: str = 'available',
                     timeout: float = 300):

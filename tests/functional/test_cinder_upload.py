@@ -92,32 +92,7 @@ class Tracker:
         return image
 
     def cleanup(self):
-        cinder = self.cloud.cinder
-        for volume_id in self.volumes:
-            try:
-                cinder.volumes.delete(volume_id)
-            except cinder_exc.NotFound:
-                pass
-        for volume_id in self.volumes:
-            _wait_gone(lambda v=volume_id: cinder.volumes.get(v),
-                       cinder_exc.NotFound)
-        for image_id in self.images:
-            try:
-                self.cloud.glance.images.delete(image_id)
-            except glance_exc.HTTPNotFound:
-                pass
-        for type_id in self.types:
-            self.cloud.delete_volume_type(type_id)
-
-
-def _wait_gone(get, missing, timeout=120):
-    def probe():
-        try:
-            get()
-        except missing:
-            return True
-        return None
-    workflow.wait_for('deletion', probe, timeout)
+        self.cloud.remove(self.volumes, self.images, self.types)
 
 
 @pytest.fixture(scope='module')

@@ -16,8 +16,6 @@ import sys
 import uuid
 
 import pytest
-from cinderclient import exceptions as cinder_exc
-from glanceclient import exc as glance_exc
 
 from cinder_multistore import workflow
 
@@ -63,26 +61,7 @@ def admin_cloud(stack_env):
     made = {'volumes': [], 'images': [], 'types': []}
     cloud.made = made
     yield cloud
-    for volume_id in made['volumes']:
-        try:
-            cloud.cinder.volumes.delete(volume_id)
-        except cinder_exc.NotFound:
-            pass
-    for volume_id in made['volumes']:
-        def gone(v=volume_id):
-            try:
-                cloud.cinder.volumes.get(v)
-            except cinder_exc.NotFound:
-                return True
-            return None
-        workflow.wait_for('deletion of volume %s' % volume_id, gone, 120)
-    for image_id in made['images']:
-        try:
-            cloud.glance.images.delete(image_id)
-        except glance_exc.HTTPNotFound:
-            pass
-    for type_id in made['types']:
-        cloud.delete_volume_type(type_id)
+    cloud.remove(made['volumes'], made['images'], made['types'])
 
 
 def _volume_in_store_type(cloud, store):
