@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Where image data goes: the placement rules, pure and without I/O.
 
 Both sides of cinder-multistore import this module. The Glance filter uses
@@ -18,11 +30,13 @@ The rules, in order:
 4. Otherwise: the default store.
 """
 
+from collections.abc import Iterable
+from collections.abc import Sequence
 import dataclasses
 import enum
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+
 
 #: Header naming the store an upload or import must write to.
 STORE_HEADER = 'x-image-meta-store'

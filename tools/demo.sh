@@ -6,4 +6,4 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bash "$top/tools/setup.sh"
 venv=${CMS_VENV:-$top/.venv}
-exec "$venv/bin/cinder-multistore" demo "$@"
+exec "$venv/bin/cinder-multistore-lab" demo "$@"

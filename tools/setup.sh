@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian machine for cinder-multistore: Debian packages the
 # embedded cloud needs (Ceph included), a SQL server and RabbitMQ when none
-# answers, and a virtualenv with the project and its [stack,test] extras,
+# answers, and a virtualenv with the project (its [test] extra) and its lab
+# (lab/: the embedded cloud, demo, benchmark and test runner),
 # every package pinned by the release's constraints file, and Debian's
 # rados/rbd bindings. Safe to run again; each step is skipped when done.
 #
@@ -85,16 +86,17 @@ if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
 stamp="$venv/.cms-installed"
-want=$(cat "$top/setup.cfg" "$top/requirements.txt" "$constraints" \
+want=$(cat "$top/setup.cfg" "$top/requirements.txt" "$top/lab/setup.cfg" \
+       "$top/lab/requirements.txt" "$constraints" \
        | sha1sum | cut -c1-12)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     log "installing release $release into $venv (a few minutes the first" \
         "time; pip's cache keeps the wheels for the next one)"
     "$venv/bin/pip" install -q -U pip wheel
-    "$venv/bin/pip" install -q -c "$constraints" -e "$top[stack,test]"
+    "$venv/bin/pip" install -q -c "$constraints" -e "$top[test]" -e "$top/lab"
     echo "$want" > "$stamp"
 else
-    "$venv/bin/pip" install -q --no-deps -e "$top" >/dev/null
+    "$venv/bin/pip" install -q --no-deps -e "$top" -e "$top/lab" >/dev/null
 fi
 
 # Debian builds the rados/rbd bindings for its own python3 only; a venv of

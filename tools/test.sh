@@ -2,7 +2,7 @@
 # The test command: set up the machine, then run the unit tests, the
 # functional tests on freshly started embedded clouds, and tempest, on the
 # newest release and on the older releases CI covers (see
-# cinder_multistore/cmd/testrun.py).
+# lab/cinder_multistore_lab/testrun.py).
 #
 #   bash tools/test.sh                    # what CI runs
 #   bash tools/test.sh --release 2026.1   # one release, every Glance server
@@ -11,4 +11,4 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bash "$top/tools/setup.sh"
 venv=${CMS_VENV:-$top/.venv}
-exec "$venv/bin/python" -m cinder_multistore.cmd.testrun "$@"
+exec "$venv/bin/python" -m cinder_multistore_lab.testrun "$@"

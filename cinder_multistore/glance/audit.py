@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Find (and optionally delete) store data that no image location points to.
 
 A glance-api worker killed mid-upload leaves the bytes it had written in
@@ -14,6 +26,10 @@ the functions that touch the database, the disks and Ceph are thin.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
 import dataclasses
 import datetime
 import logging
@@ -21,9 +37,9 @@ import os
 import re
 import stat
 import time
-import urllib.parse
-from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
+import urllib.parse
+
 
 LOG = logging.getLogger(__name__)
 
@@ -283,7 +299,8 @@ def select_stores(backends: Mapping[str, str], wanted: Sequence[str] = (),
 
 def datadirs(datadir: str | None, multi: Sequence[str] | None) -> list[str]:
     """A file store's folders: ``filesystem_store_datadir`` or every
-    ``path[:priority]`` of ``filesystem_store_datadirs``."""
+    ``path[:priority]`` of ``filesystem_store_datadirs``.
+    """
     if multi:
         found = []
         for entry in multi:
@@ -300,7 +317,8 @@ def datadirs(datadir: str | None, multi: Sequence[str] | None) -> list[str]:
 def default_config_files(environ: Mapping[str, str],
                          exists: Any = os.path.exists) -> list[str]:
     """The files glance-api itself reads: ``glance-image-import.conf``
-    (when present) and ``glance-api.conf`` of ``OS_GLANCE_CONFIG_DIR``."""
+    (when present) and ``glance-api.conf`` of ``OS_GLANCE_CONFIG_DIR``.
+    """
     folder = (environ.get('OS_GLANCE_CONFIG_DIR') or '').strip()
     folder = folder or DEFAULT_CONFIG_DIR
     files = [os.path.join(folder, name) for name in GLANCE_API_FILES]
@@ -392,12 +410,11 @@ def load_config(config_files: Sequence[str],
     :raises AuditError: on a missing file or a configuration Glance
         itself would refuse.
     """
-    from oslo_config import cfg
-
-    import glance_store
+    from glance.common import config as glance_config
     import glance.context  # noqa: F401
     import glance.db.sqlalchemy.api  # noqa: F401  (registers its options)
-    from glance.common import config as glance_config
+    import glance_store
+    from oslo_config import cfg
     conf = cfg.CONF
     args = []
     for path in config_files:
@@ -629,7 +646,8 @@ def list_rbd_store(config: RbdStoreConfig) -> list[StoredObject]:
 def stat_rbd(config: RbdStoreConfig,
              objects: Iterable[StoredObject]) -> list[StoredObject]:
     """The objects with their size and last write; images gone are left
-    out."""
+    out.
+    """
     found = []
     with _RbdPool(config) as pool:
         for obj in objects:

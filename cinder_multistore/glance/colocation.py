@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """One co-located upload: the secondary copies of one request, start to end.
 
 The filter decides where an upload goes; this module carries it out for the
@@ -24,9 +36,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, BinaryIO, Protocol, runtime_checkable
+from typing import Any
+from typing import BinaryIO
+from typing import Protocol
+from typing import runtime_checkable
 
 from cinder_multistore.glance import fanout
+
 
 LOG = logging.getLogger(__name__)
 

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Feed one request stream to several store writers at once.
 
 Glance reads the request body to write the primary store; :class:`TeeInput`
@@ -30,6 +42,7 @@ fed through original queues, and the green side (the request, which feeds
 and waits for them) polls instead of blocking the worker.
 """
 
+from collections.abc import Callable
 import contextlib
 import logging
 import os
@@ -38,8 +51,9 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any
+from typing import BinaryIO
+
 
 LOG = logging.getLogger(__name__)
 

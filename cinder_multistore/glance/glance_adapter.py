@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The one module that touches Glance and glance_store internals.
 
 Everything the filter needs from the Glance process it runs in goes through
@@ -7,15 +19,17 @@ inside glance-api, after Glance configured its stores.
 """
 
 import logging
-from typing import Any, BinaryIO
+from typing import Any
+from typing import BinaryIO
 
 import glance_store
 from glance_store import multi_backend
 from oslo_config import cfg
 
-from cinder_multistore import placement
 from cinder_multistore.glance import colocation
 from cinder_multistore.glance import fanout
+from cinder_multistore import placement
+
 
 LOG = logging.getLogger(__name__)
 

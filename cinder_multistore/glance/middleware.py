@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The glance-api paste filter that places image data in the right stores.
 
 Declare it as ``[filter:multistore]`` with ``paste.filter_factory =
@@ -27,14 +39,15 @@ import logging
 import re
 from typing import Any
 
+from oslo_middleware import base
 import webob
 import webob.dec
 import webob.exc
-from oslo_middleware import base
 
+from cinder_multistore.glance import colocation
 from cinder_multistore import opts
 from cinder_multistore import placement
-from cinder_multistore.glance import colocation
+
 
 LOG = logging.getLogger(__name__)
 

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The multistore image service: the one module that uses Cinder internals.
 
 Cinder uploads a volume to an image through its image service's
@@ -37,22 +49,23 @@ import functools
 import inspect
 from typing import Any
 
-from oslo_config import cfg
-from oslo_log import log as logging
-
 from cinder.common import config  # noqa: F401  (glance_* options)
 from cinder import exception
 # NOTE: cinder.image.glance and image_utils import each other; Cinder
 # itself always imports image_utils first, and importing glance first
 # fails with a partially initialized module.
-from cinder.image import image_utils  # noqa: F401,I100
-from cinder.image import glance  # noqa: I100
+from cinder.image import image_utils  # noqa: F401
 
-from cinder_multistore import opts
-from cinder_multistore import placement
+from cinder.image import glance
+from oslo_config import cfg
+from oslo_log import log as logging
+
 from cinder_multistore.image import stream
 from cinder_multistore.image import targets
 from cinder_multistore.image import uploads
+from cinder_multistore import opts
+from cinder_multistore import placement
+
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)

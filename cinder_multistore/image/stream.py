@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The volume's data on its way to Glance: size, large reads, rewinding.
 
 Cinder hands the image driver an open file (a volume path or a converted
@@ -12,6 +24,7 @@ import os
 from oslo_log import log as logging
 
 from cinder_multistore.image import targets
+
 
 LOG = logging.getLogger(__name__)
 

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """What an upload sends: the Cinder side's decisions, pure and without I/O.
 
 The image driver (:mod:`cinder_multistore.image.cinder_adapter`) looks
@@ -12,11 +24,12 @@ plain values, so that each can be tested on its own:
 * :func:`remaining_size`: how many bytes an open volume will yield.
 """
 
+from collections.abc import Mapping
 import dataclasses
 import stat
-from collections.abc import Mapping
 
 from cinder_multistore import placement
+
 
 #: Header carrying the number of bytes the upload sends.
 IMAGE_SIZE_HEADER = 'x-openstack-image-size'

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Upload image data with headers that belong to one request only.
 
 Upstream Cinder attaches its placement headers by setting
@@ -8,8 +20,8 @@ client they stick to every later call. Both glanceclient HTTP clients take
 ``headers=`` on each ``put()``, so this controller passes them there.
 """
 
-import urllib.parse
 from collections.abc import Mapping
+import urllib.parse
 
 from cinder_multistore.image import stream
 

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Small helpers for functional tests: clients and store inspection."""
 
 import hashlib
@@ -7,9 +19,9 @@ import time
 from glanceclient import client as glance_client
 from keystoneauth1 import session as ks_session
 
-from cinder_multistore import placement
-from cinder_multistore import workflow
 from cinder_multistore.glance import middleware
+from cinder_multistore import placement
+from cinder_multistore_lab import workflow
 
 
 #: A keystoneauth session for ``OS`` (admin), ``DEMO`` or ``ALT``.

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Fixtures for tests against the embedded cloud.
 
 When ``CMS_STACK_DIR`` names a running stack (a directory holding
@@ -10,7 +22,7 @@ import tempfile
 
 import pytest
 
-from cinder_multistore import stack
+from cinder_multistore_lab import stack
 from tests.functional import cloud
 
 

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Extra glance-api instances with the filter and other options.
 
 Some behaviours need glance-api options the embedded cloud does not run
@@ -14,9 +26,9 @@ from pathlib import Path
 
 from glanceclient import client as glance_client
 
-from cinder_multistore.stack import glance
-from cinder_multistore.stack import ports
-from cinder_multistore.stack.state import State
+from cinder_multistore_lab.stack import glance
+from cinder_multistore_lab.stack import ports
+from cinder_multistore_lab.stack.state import State
 from tests.functional import cloud
 
 

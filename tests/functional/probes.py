@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Probes for fault, load and hostile-input tests on the embedded cloud.
 
 What Glance's workers (uwsgi or eventlet ``glance-api``) use (threads,
@@ -7,17 +19,18 @@ a plain socket that can be abandoned half-way (what a client that dies
 mid-upload does).
 """
 
+from collections.abc import Iterable
 import dataclasses
 import hashlib
 import os
+from pathlib import Path
 import socket
 import struct
 import time
 import urllib.parse
-from collections.abc import Iterable
-from pathlib import Path
 
-from cinder_multistore.stack import process
+from cinder_multistore_lab.stack import process
+
 
 MIB = 1 << 20
 

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The benchmark on the embedded cloud, at a small size, once per case.
 
 Timings are printed, never asserted: this proves that every case runs
@@ -11,13 +23,14 @@ from pathlib import Path
 
 import requests
 
-from cinder_multistore import stack
-from cinder_multistore import workflow
-from cinder_multistore.bench import bound
-from cinder_multistore.bench import rbd_cases
-from cinder_multistore.bench import report
-from cinder_multistore.bench import runner
 from cinder_multistore.glance import middleware
+from cinder_multistore_lab.bench import bound
+from cinder_multistore_lab.bench import rbd_cases
+from cinder_multistore_lab.bench import report
+from cinder_multistore_lab.bench import runner
+from cinder_multistore_lab import stack
+from cinder_multistore_lab import workflow
+
 
 SIZE = 8 << 20
 GIB = 1 << 30

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Upload-to-image through the real Cinder REST API of the embedded cloud.
 
 cinder-volume runs with this project's image driver active (see
@@ -16,12 +28,13 @@ import subprocess
 import sys
 import uuid
 
-import pytest
 from cinderclient import client as cinder_client
 from cinderclient import exceptions as cinder_exc
 from glanceclient import exc as glance_exc
+import pytest
 
-from cinder_multistore import workflow
+from cinder_multistore_lab import workflow
+
 
 MIB = 1 << 20
 # Known content of the volume used for the disk_format tests.
@@ -84,7 +97,8 @@ class Tracker:
 
     def image_in_stores(self, data, stores, properties=None):
         """An active image in ``stores`` with custom ``properties``
-        (:data:`BASE_PROPERTIES` unless given)."""
+        (:data:`BASE_PROPERTIES` unless given).
+        """
         image = self.cloud.image_in_stores(data, stores,
                                            name=_name('cms-up-base'),
                                            properties=properties)
@@ -202,7 +216,8 @@ def _cinder_api_keeps_empty_properties(stack_env):
 
 def test_base_image_with_only_reserved_properties(stack_env, cloud, made):
     """A base image made by the import API alone: its only custom
-    properties are Glance's reserved ``os_glance_*`` ones."""
+    properties are Glance's reserved ``os_glance_*`` ones.
+    """
     base = made.image_in_stores(os.urandom(MIB), ['beta', 'gamma'],
                                 properties={})
     assert not set(base) & set(BASE_PROPERTIES)

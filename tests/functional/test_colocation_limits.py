@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Co-location at Glance's limits, on real glance-api instances.
 
 Each case runs on an extra glance-api of the embedded cloud (same database
@@ -10,13 +22,14 @@ import hashlib
 import os
 import uuid
 
-import pytest
 from keystoneauth1 import loading
 from keystoneauth1 import session as ks_session
+import pytest
 
-from cinder_multistore import workflow
+from cinder_multistore_lab import workflow
 from tests.functional import cloud
 from tests.functional import glance_instances
+
 
 MiB = 1 << 20
 

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Faults during uploads, on the real services of the embedded cloud.
 
 A client that dies half-way through a co-located upload, a secondary
@@ -12,17 +24,18 @@ import os
 import signal
 import time
 
-import pytest
 from glanceclient import exc as glance_exc
+import pytest
 
 from cinder_multistore import placement
-from cinder_multistore import workflow
-from cinder_multistore.stack import cinder as stack_cinder
-from cinder_multistore.stack import process
-from cinder_multistore.stack.state import State
+from cinder_multistore_lab.stack import cinder as stack_cinder
+from cinder_multistore_lab.stack import process
+from cinder_multistore_lab.stack.state import State
+from cinder_multistore_lab import workflow
 from tests.functional import cloud
 from tests.functional import probes
 from tests.functional.test_glance_placement import _assert_only_in
+
 
 MIB = probes.MIB
 #: Where the client gives up, and what it announced.
@@ -215,7 +228,8 @@ def test_full_secondary_store_fails_alone(stack_env, demo, small_store_base,
 def test_cinder_volume_killed_mid_upload(stack_env, three_store_base):
     """SIGKILL cinder-volume while it uploads a co-located volume, restart
     it, and check that the image ends queued, killed or deleted with no
-    data left in any store and no writer thread left in Glance."""
+    data left in any store and no writer thread left in Glance.
+    """
     directory = stack_env['STACK_DIR']
     baseline = probes.glance_usage(stack_env).threads
     cloud_ = workflow.Cloud(stack_env)
@@ -256,7 +270,8 @@ def test_cinder_volume_killed_mid_upload(stack_env, three_store_base):
 @pytest.fixture(scope='module')
 def primary_small_base(demo):
     """An active image in delta and gamma: delta (full at 16 MiB) is the
-    primary, written by Glance, gamma the secondary."""
+    primary, written by Glance, gamma the secondary.
+    """
     base = demo.image_in(os.urandom(1024), ['delta', 'gamma'])
     yield base
     demo.glance.images.delete(base['id'])

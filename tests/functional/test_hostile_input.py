@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Property-based hostile input against the real Glance and its filter.
 
 Random placement headers (store names, base image references, image
@@ -27,17 +39,22 @@ import time
 import urllib.parse
 import uuid
 
-import pytest
 from glanceclient import exc as glance_exc
-from hypothesis import HealthCheck, Phase, event, example, given
+from hypothesis import event
+from hypothesis import example
+from hypothesis import given
+from hypothesis import HealthCheck
+from hypothesis import Phase
 from hypothesis import settings
 from hypothesis import strategies as st
+import pytest
 
-from cinder_multistore import placement
-from cinder_multistore import stack
 from cinder_multistore.glance import middleware
+from cinder_multistore import placement
+from cinder_multistore_lab import stack
 from tests.functional import cloud
 from tests.functional import probes
+
 
 # No "explain" phase: on the real services it costs more than the search.
 SETTINGS = settings(max_examples=40, deadline=None,
@@ -124,7 +141,8 @@ BASES = ('three-stores', 'two-stores', 'with-small-store', 'queued',
 
 class Bases(dict):
     """id -> what the demo user may know of the image (None: nothing);
-    ``ids`` lists the ids in the order of :data:`BASES`."""
+    ``ids`` lists the ids in the order of :data:`BASES`.
+    """
 
     ids: list
 
@@ -377,7 +395,8 @@ URI = 'HTTP_IMAGE_URL'
 
 def _import_bodies():
     """Mostly a valid request with hostile fields, sometimes any JSON
-    object, rarely any JSON value."""
+    object, rarely any JSON value.
+    """
     fields = {'stores': store_lists, 'all_stores': json_values,
               'all_stores_must_succeed': json_values}
     near_valid = st.fixed_dictionaries(

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Many concurrent uploads of mixed rules and sizes on the real Glance.
 
 Each upload lands exactly where the placement rules say (the image's
@@ -15,12 +27,13 @@ import threading
 import time
 import uuid
 
-import pytest
 from glanceclient import exc as glance_exc
+import pytest
 
 from cinder_multistore import placement
 from tests.functional import cloud
 from tests.functional import probes
+
 
 MIB = probes.MIB
 UPLOADS = 36

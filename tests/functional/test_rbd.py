@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Glance rbd stores and Cinder RBD backends on the stack's two Ceph sites.
 
 The stack runs one Ceph cluster per site (``central``, ``edge``), a Glance
@@ -13,10 +25,11 @@ import uuid
 
 import pytest
 
-from cinder_multistore import workflow
-from cinder_multistore.stack import ceph as stack_ceph
+from cinder_multistore_lab.stack import ceph as stack_ceph
+from cinder_multistore_lab import workflow
 from tests.functional import ceph_probes as probes
 from tests.functional import cloud as helpers
+
 
 MIB = 1 << 20
 DATA = os.urandom(3 * MIB + 12345)

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Co-located uploads into the two Ceph sites while one site fails.
 
 The base image lives in both rbd stores, so an upload that names it is
@@ -15,10 +27,11 @@ import uuid
 
 import pytest
 
-from cinder_multistore.stack import ceph as stack_ceph
+from cinder_multistore_lab.stack import ceph as stack_ceph
 from tests.functional import ceph_probes
 from tests.functional import cloud
 from tests.functional import glance_instances
+
 
 MIB = 1 << 20
 STALL_TIMEOUT = 15

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Upload-to-image from RBD volumes, through the real Cinder API, on Ceph.
 
 The stack runs a Ceph cluster per site (central, edge), a Glance rbd store
@@ -13,9 +25,10 @@ import uuid
 
 import pytest
 
-from cinder_multistore import workflow
+from cinder_multistore_lab import workflow
 from tests.functional import ceph_probes
 from tests.functional.test_cinder_upload import Tracker
+
 
 MIB = 1 << 20
 BASE_DATA = b'cinder-multistore base image\n' * (64 * 1024)
@@ -84,7 +97,8 @@ def _admin_locations(cloud, image_id):
 
 def _assert_proper_rbd_copies(env, cloud, image, sites):
     """Each store of ``sites`` holds a protected snapshot equal to the
-    image, registered as ``rbd://<fsid>/images/<id>/snap``."""
+    image, registered as ``rbd://<fsid>/images/<id>/snap``.
+    """
     image_id = image['id']
     assert _admin_locations(cloud, image_id) == {
         ceph_probes.store(env, site): ceph_probes.location(env, site,

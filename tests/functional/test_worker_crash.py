@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """A glance-api worker killed in the middle of a co-located upload.
 
 The upload is a slow chunked body of 64 MiB, co-located with a base image
@@ -18,20 +30,21 @@ new ones. Then:
 
 import hashlib
 import os
+from pathlib import Path
 import signal
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from cinder_multistore.stack import process
+from cinder_multistore_lab.stack import process
 from tests.functional import cloud
 from tests.functional.test_audit import admin_pool
 from tests.functional.test_audit import audit_json
 from tests.functional.test_audit import download
 from tests.functional.test_audit import orphan_urls
+
 
 MIB = 1 << 20
 TOTAL = 64 * MIB
@@ -50,7 +63,8 @@ def _parent(pid: int) -> int | None:
 
 def glance_workers(env: dict) -> tuple[int, list[int]]:
     """The master of Glance (its pid file in DIR/run) and its workers (its
-    children), under either server."""
+    children), under either server.
+    """
     record = process.read_pid_file(
         process.run_dir(Path(env['STACK_DIR'])) / 'glance.pid')
     assert record is not None, 'no Glance pid file'

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The placement rules, exhaustively and by property."""
 
 import uuid
@@ -6,7 +18,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cinder_multistore import placement
-from cinder_multistore.placement import BaseImage, Catalog, Rule, StoreInfo
+from cinder_multistore.placement import BaseImage
+from cinder_multistore.placement import Catalog
+from cinder_multistore.placement import Rule
+from cinder_multistore.placement import StoreInfo
+
 
 CATALOG = Catalog((StoreInfo('alpha'), StoreInfo('beta'), StoreInfo('gamma'),
                    StoreInfo('web', read_only=True),

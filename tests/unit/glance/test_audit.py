@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The audit's decisions: URL mapping, orphans, age, store selection."""
 
 import os
@@ -6,6 +18,7 @@ import uuid
 import pytest
 
 from cinder_multistore.glance import audit
+
 
 FSID = 'c0ffee00-1111-2222-3333-444455556666'
 IMG = str(uuid.UUID(int=1))

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The Glance adapter's revert, on Glance's own in-memory DB API.
 
 Reverting a required co-location happens only when a secondary store fails
@@ -18,8 +30,8 @@ import pytest
 
 
 def _revert_scenario() -> dict:
-    import glance.db
     from glance import context as glance_context
+    import glance.db
     from glance.db.simple import api as db
 
     from cinder_multistore.glance import glance_adapter

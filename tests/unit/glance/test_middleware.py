@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The filter's branches that a real Glance cannot easily reach.
 
 The live behaviour is in tests/functional; here a fake Glance app and a
@@ -12,13 +24,14 @@ import threading
 import uuid
 
 import glance_store
+from oslo_config import cfg
 import pytest
 import webob
-from oslo_config import cfg
 
-from cinder_multistore import placement
 from cinder_multistore.glance import glance_adapter
 from cinder_multistore.glance import middleware
+from cinder_multistore import placement
+
 
 BASE = str(uuid.uuid4())
 IMAGE = str(uuid.uuid4())

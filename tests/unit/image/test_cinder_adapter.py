@@ -1,6 +1,19 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The multistore image service inside real Cinder code, against a local
 Glance: both glanceclient HTTP clients, store checks, size, retries,
-activation."""
+activation.
+"""
 
 import hashlib
 import logging
@@ -9,15 +22,19 @@ import pathlib
 import re
 import types
 
-import pytest
+# NOTE: the adapter imports Cinder's modules in the order Cinder needs
+# (image_utils before image.glance); it comes first.
+from cinder_multistore.image import cinder_adapter
 
-from cinder_multistore import placement
-from cinder_multistore.image import cinder_adapter  # noqa: I100
-from cinder import exception  # noqa: I100
+from cinder import exception
 from cinder.image import glance as cinder_glance
 from cinder.image import image_utils
 from cinder.volume import volume_utils
+import pytest
+
 from cinder_multistore.image import targets
+from cinder_multistore import placement
+
 
 STORE = placement.STORE_HEADER
 BASE = placement.BASE_IMAGE_HEADER
@@ -318,8 +335,8 @@ def installed(cinder_conf):
 def test_install_swaps_cinders_factories(installed, context, glance):
     from cinder import objects
     objects.register_all()  # as cinder-volume's main() does first
-    from cinder.volume import manager
     from cinder.volume.flows.manager import create_volume
+    from cinder.volume import manager
     assert cinder_adapter.install() is False  # idempotent
     for module in (manager, create_volume, image_utils):
         assert module.glance is cinder_glance
@@ -356,7 +373,8 @@ def test_only_a_multistore_client_is_accepted():
 def test_every_image_service_in_cinder_comes_from_the_factories():
     """Cinder obtains image services only through the two module
     attributes that install() replaces; a new way in a later Cinder
-    fails here."""
+    fails here.
+    """
     root = pathlib.Path(cinder_glance.__file__).parents[1]
     seen = 0
     for path in root.rglob('*.py'):

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The ``cinder-multistore-volume`` launcher, in real processes."""
 
 import subprocess
@@ -18,8 +30,8 @@ def _python(*args, timeout=120):
 
 def test_importing_the_launcher_does_nothing():
     result = _python('-c', textwrap.dedent('''
-        import sys
         import cinder_multistore.image.launcher
+        import sys
         print(sorted(m for m in ('cinder', 'eventlet', 'glanceclient')
                      if m in sys.modules))
         '''))
@@ -108,11 +120,11 @@ def test_monkey_patching_of_the_installed_cinder_comes_first():
     # A real process: eventlet is patched before urllib3, oslo.context or
     # glanceclient are imported, by the module this Cinder patches with.
     result = _python('-c', textwrap.dedent('''
-        import importlib.util
-        import sys
+        from cinder_multistore.image import launcher
         import eventlet
         import eventlet.patcher
-        from cinder_multistore.image import launcher
+        import importlib.util
+        import sys
         early = []
         patch = eventlet.monkey_patch
         def recording_patch(*args, **kwargs):

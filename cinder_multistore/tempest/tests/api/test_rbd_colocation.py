@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Co-location across Ceph sites: one Glance rbd store per cluster.
 
 Skipped unless ``GET /v2/info/stores/detail`` (admin) lists at least two
@@ -11,6 +23,7 @@ from tempest.lib import decorators
 from tempest.lib import exceptions as lib_exc
 
 from cinder_multistore.tempest.tests.api import base
+
 
 SNAP = 'snap'
 

@@ -1,1 +1,0 @@
-"""The benchmark: uploads side by side on the embedded cloud."""

@@ -1,0 +1,249 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The Cinder cases on the two Ceph sites (``central``, ``edge``).
+
+``cinder-rbd-multistore`` / ``cinder-rbd-upstream``
+    upload-to-image of a raw RBD volume at the edge site full of data,
+    into the edge rbd store (``image_service:store_id`` in the volume
+    type), with this project's image driver and with Cinder's own. The
+    upstream side needs a cinder-volume with Cinder's own image service
+    on an RBD backend of the edge cluster: the stack names it in
+    ``CINDER_UPSTREAM_RBD_BACKEND`` (and its zone in
+    ``CINDER_UPSTREAM_RBD_AZ``); without it that case is skipped.
+``volume-clone-colocated`` / ``volume-copy-one-site``
+    a volume at the central site from an image that co-location put into
+    both rbd stores (Cinder's RBD driver clones the central copy's
+    snapshot: copy-on-write, no data moved), against one from an image
+    held only in the edge store (Cinder downloads it and writes every
+    byte). Timed from the create call until the volume is ``available``;
+    the clone's RBD parent and the copy's lack of one are checked.
+
+The volumes are filled and inspected as ``client.admin`` of each site's
+cluster with the ``rados``/``rbd`` bindings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+import time
+import uuid
+
+from cinder_multistore_lab.bench import cinder_cases
+from cinder_multistore_lab.bench import data
+from cinder_multistore_lab.bench import glance_cases
+from cinder_multistore_lab.stack import ceph
+from cinder_multistore_lab import workflow
+
+
+#: The snapshot glance_store's rbd driver creates.
+SNAP = 'snap'
+#: Where the uploaded volumes live, and the site the clones are made at.
+UPLOAD_SITE = 'edge'
+CLONE_SITE = 'central'
+#: Driver name -> the stack service that runs its cinder-volume.
+SERVICES = {'multistore': 'cinder-volume',
+            'upstream': 'cinder-volume-upstream'}
+
+
+def sites(env: dict[str, str]) -> list[str]:
+    """The Ceph sites of the stack (empty without Ceph)."""
+    return [s for s in env.get('CEPH_SITES', '').split(',') if s]
+
+
+def missing(env: dict[str, str]) -> str | None:
+    """Why the Ceph cases cannot run on this stack, or None."""
+    found = sites(env)
+    if UPLOAD_SITE not in found or CLONE_SITE not in found:
+        return ('the stack runs without the Ceph sites %s and %s'
+                % (CLONE_SITE, UPLOAD_SITE))
+    if 'CINDER_BACKEND_%s' % UPLOAD_SITE not in env:
+        return 'the stack runs without Cinder RBD backends'
+    return None
+
+
+def upstream_missing(env: dict[str, str]) -> str | None:
+    """Why ``cinder-rbd-upstream`` cannot run, or None."""
+    if 'CINDER_UPSTREAM_RBD_BACKEND' not in env:
+        return ("no cinder-volume with Cinder's own image service on an "
+                'RBD backend (the stack sets no CINDER_UPSTREAM_RBD_BACKEND:'
+                ' it runs without Ceph, or its reference services were '
+                'not added)')
+    return None
+
+
+#: An I/O context on a pool of a site's cluster, as client.admin.
+ioctx = ceph.admin_ioctx
+
+
+def volume_name(volume_id: str) -> str:
+    """The RBD image of a Cinder volume."""
+    return 'volume-%s' % volume_id
+
+
+def fill(env: dict[str, str], site: str, volume_id: str, source: Path,
+         size: int) -> None:
+    """Write the first ``size`` bytes of ``source`` into an RBD volume."""
+    import rbd
+    with ioctx(env, site, env['CEPH_VOLUMES_POOL']) as ctx:
+        with rbd.Image(ctx, volume_name(volume_id)) as image:
+            offset = 0
+            for block in data.Body(source, size):
+                image.write(block, offset)
+                offset += len(block)
+            image.flush()
+
+
+def parent(env: dict[str, str], site: str, volume_id: str
+           ) -> tuple[str, str, str] | None:
+    """``(pool, image, snapshot)`` an RBD volume is cloned from, or None."""
+    import rbd
+    with ioctx(env, site, env['CEPH_VOLUMES_POOL']) as ctx:
+        with rbd.Image(ctx, volume_name(volume_id),
+                       read_only=True) as image:
+            try:
+                return tuple(image.parent_info())
+            except rbd.ImageNotFound:
+                return None
+
+
+def site_type(cloud: workflow.Cloud, env: dict[str, str], site: str,
+              store: str | None = None, backend: str | None = None,
+              zone: str | None = None) -> str:
+    """Create a volume type on ``site``'s RBD backend; return its id."""
+    vtype = cloud.admin_cinder.volume_types.create(
+        'cms-bench-%s-%s' % (site, uuid.uuid4().hex[:8]))
+    specs = {'volume_backend_name': backend or env['CINDER_BACKEND_%s'
+                                                   % site],
+             'RESKEY:availability_zones': zone or env['CINDER_AZ_%s'
+                                                      % site]}
+    if store:
+        specs[workflow.STORE_SPEC] = store
+    vtype.set_keys(specs)
+    return vtype.id
+
+
+def delete_volumes(cloud: workflow.Cloud, volume_ids: list[str],
+                   timeout: float = 300) -> None:
+    """Delete volumes and wait until they are gone."""
+    for volume_id in volume_ids:
+        with contextlib.suppress(Exception):
+            cloud.cinder.volumes.delete(volume_id)
+
+    def gone() -> bool:
+        present = {v.id for v in cloud.cinder.volumes.list()}
+        return not present & set(volume_ids)
+    workflow.wait_for('volumes deleted', gone, timeout)
+
+
+class RbdUploads(cinder_cases.CinderCases):
+    """Upload-to-image of one filled RBD volume per image driver.
+
+    :param env: the stack's variables.
+    :param volume_types: driver name -> volume type (on the edge site,
+        with the edge rbd store in ``image_service:store_id``).
+    """
+
+    def __init__(self, cloud: workflow.Cloud, env: dict[str, str],
+                 volume_types: dict[str, str]) -> None:
+        super().__init__(cloud, Path('/nonexistent'), volume_types)
+        self.env = env
+
+    def prepare(self, source: Path, gib: int) -> None:
+        """Create one volume per driver and fill it through RBD."""
+        for driver, vtype in self.volume_types.items():
+            vol = self.cloud.volume(gib, volume_type=vtype,
+                                    name='cms-bench-rbd-%s' % driver)
+            self.volumes[driver] = vol.id
+            fill(self.env, UPLOAD_SITE, vol.id, source, gib << 30)
+
+    def cleanup(self) -> None:
+        """Delete the volumes and wait until they are gone."""
+        delete_volumes(self.cloud, list(self.volumes.values()))
+        self.volumes.clear()
+
+
+class VolumeFromImage:
+    """Volumes at the central site from a co-located and a one-site image.
+
+    :param cloud: the cloud as the demo user.
+    :param env: the stack's variables.
+    :param glance: the Glance cases on the two rbd stores (central first).
+    :param volume_type: a type of the central site's RBD backend.
+    """
+
+    CASES = {'volume-clone-colocated': 'colocated',
+             'volume-copy-one-site': 'one-site'}
+
+    def __init__(self, cloud: workflow.Cloud, env: dict[str, str],
+                 glance: glance_cases.GlanceCases,
+                 volume_type: str) -> None:
+        self.cloud = cloud
+        self.env = env
+        self.glance = glance
+        self.volume_type = volume_type
+        self.images: dict[str, str] = {}
+        self.volumes: list[str] = []
+
+    def prepare(self, source: Path, size: int) -> None:
+        """The two images of ``size`` bytes of ``source``."""
+        edge = self.env['GLANCE_RBD_STORE_%s' % UPLOAD_SITE]
+        self.images['colocated'] = self.glance.keep_image(
+            source, size, colocate=True)
+        self.images['one-site'] = self.glance.keep_image(
+            source, size, store=edge)
+
+    def create(self, case: str, gib: int) -> float:
+        """One volume from the case's image; return the seconds."""
+        kind = self.CASES[case]
+        image_id = self.images[kind]
+        start = time.monotonic()
+        vol = self.cloud.cinder.volumes.create(
+            gib, name='cms-bench-%s' % case, imageRef=image_id,
+            volume_type=self.volume_type)
+        self.volumes.append(vol.id)
+        try:
+            # NOTE: polled every 50 ms: a clone is ready in about a second,
+            # and the default half-second poll would be a third of it.
+            workflow.wait_for('volume %s' % vol.id,
+                              lambda: self._available(vol.id), 1800, 0.05)
+            seconds = time.monotonic() - start
+            found = parent(self.env, CLONE_SITE, vol.id)
+            expected = ((self.env['CEPH_IMAGES_POOL'], image_id, SNAP)
+                        if kind == 'colocated' else None)
+            if found != expected:
+                raise workflow.StepFailed(
+                    '%s: volume %s has RBD parent %s, expected %s'
+                    % (case, vol.id, found, expected))
+            return seconds
+        finally:
+            delete_volumes(self.cloud, [vol.id])
+            self.volumes.remove(vol.id)
+
+    def _available(self, volume_id: str) -> bool:
+        status = self.cloud.cinder.volumes.get(volume_id).status
+        if status.startswith('error'):
+            raise workflow.StepFailed('volume %s is %s' % (volume_id,
+                                                           status))
+        return status == 'available'
+
+    def cleanup(self) -> None:
+        """Delete what is left: volumes first (clones hold the images)."""
+        try:
+            if self.volumes:
+                delete_volumes(self.cloud, self.volumes)
+        finally:
+            for image_id in self.images.values():
+                self.glance.delete(image_id)
+            self.images.clear()
+            self.volumes.clear()
