@@ -45,7 +45,7 @@ import webob.dec
 import webob.exc
 
 from cinder_multistore.glance import colocation
-from cinder_multistore import opts
+from cinder_multistore.glance import opts
 from cinder_multistore import placement
 
 
@@ -105,7 +105,7 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
     def __init__(self, application: Any, conf: Any = None,
                  adapter: Any = None) -> None:
         super().__init__(application, conf)
-        opts.register_glance_opts(self.oslo_conf)
+        opts.register_opts(self.oslo_conf)
         self._adapter = adapter
 
     @property
@@ -118,7 +118,7 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
 
     def _option(self, name: str) -> Any:
         # NOTE: paste local_conf values override glance-api.conf.
-        return self._conf_get(name, group=opts.GLANCE_GROUP)
+        return self._conf_get(name, group=opts.GROUP)
 
     @webob.dec.wsgify
     def __call__(self, req: webob.Request) -> Any:

@@ -60,10 +60,10 @@ from cinder.image import glance
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from cinder_multistore.image import opts
 from cinder_multistore.image import stream
 from cinder_multistore.image import targets
 from cinder_multistore.image import uploads
-from cinder_multistore import opts
 from cinder_multistore import placement
 
 
@@ -156,7 +156,7 @@ class MultistoreImageService(glance.GlanceImageService):
                                                  MultistoreClientWrapper):
             raise TypeError('MultistoreImageService needs a '
                             'MultistoreClientWrapper, got %r' % (client,))
-        opts.register_cinder_opts(CONF)
+        opts.register_opts(CONF)
         super().__init__(client or MultistoreClientWrapper())
 
     def update(self, context, image_id: str, image_meta: dict, data=None,
@@ -178,7 +178,7 @@ class MultistoreImageService(glance.GlanceImageService):
 
     def _upload(self, context, image_id: str, data, store_id: str | None,
                 base_image_ref: str | None) -> None:
-        conf = CONF[opts.CINDER_GROUP]
+        conf = CONF[opts.GROUP]
         target = targets.choose_target(store_id, base_image_ref)
         if target.store_id is not None and conf.validate_store:
             self._check_store(context, image_id, target.store_id)
@@ -267,12 +267,12 @@ def installed() -> bool:
 def install() -> bool:
     """Make ``cinder.image.glance`` hand out :class:`MultistoreImageService`.
 
-    Idempotent. Registers the ``[cinder_multistore]`` options on Cinder's
-    global configuration so that ``cinder.conf`` can set them.
+    Idempotent. Registers the ``[multistore_image_service]`` options on
+    Cinder's global configuration so that ``cinder.conf`` can set them.
 
     :returns: True when this call installed it, False when it already was.
     """
-    opts.register_cinder_opts(CONF)
+    opts.register_opts(CONF)
     if installed():
         return False
     for name in _FACTORIES:

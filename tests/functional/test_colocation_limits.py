@@ -72,7 +72,7 @@ def quota_glance(stack_env):
 @pytest.fixture(scope='module')
 def required_glance(stack_env):
     return glance_instances.start(stack_env, 'glance-required', {
-        'cinder_multistore': {'colocation_required': 'true'}})
+        'multistore_filter': {'colocation_required': 'true'}})
 
 
 @pytest.fixture(scope='module')

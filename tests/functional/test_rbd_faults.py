@@ -51,7 +51,7 @@ def sites(stack_env):
 @pytest.fixture(scope='module')
 def best_effort(stack_env, sites, demo):
     endpoint = glance_instances.start(stack_env, 'glance-rbd-faults', {
-        'cinder_multistore': {'copy_stall_timeout': STALL_TIMEOUT}})
+        'multistore_filter': {'copy_stall_timeout': STALL_TIMEOUT}})
     return glance_instances.client_on(demo, endpoint)
 
 
@@ -60,14 +60,14 @@ def quick_to_drop(stack_env, sites, demo):
     # Shorter than the Ceph clients' own timeouts: the filter, not the
     # store driver, gives up on the frozen cluster.
     endpoint = glance_instances.start(stack_env, 'glance-rbd-stall', {
-        'cinder_multistore': {'copy_stall_timeout': 3}})
+        'multistore_filter': {'copy_stall_timeout': 3}})
     return glance_instances.client_on(demo, endpoint)
 
 
 @pytest.fixture(scope='module')
 def required(stack_env, sites, demo):
     endpoint = glance_instances.start(stack_env, 'glance-rbd-required', {
-        'cinder_multistore': {'copy_stall_timeout': STALL_TIMEOUT,
+        'multistore_filter': {'copy_stall_timeout': STALL_TIMEOUT,
                               'colocation_required': 'true'}})
     return glance_instances.client_on(demo, endpoint)
 

@@ -40,7 +40,7 @@ import time
 
 from cinderclient import exceptions as cinder_exceptions
 
-from cinder_multistore import opts
+from cinder_multistore.glance import opts
 from cinder_multistore_lab.bench import bound
 from cinder_multistore_lab.bench import cinder_cases
 from cinder_multistore_lab.bench import data
@@ -444,7 +444,7 @@ def machine(env: dict[str, str]) -> dict[str, object]:
 
 
 def _default(name: str) -> object:
-    for opt in opts.glance_opts:
+    for opt in opts.filter_opts:
         if opt.name == name:
             return opt.default
     return None

@@ -128,7 +128,7 @@ def _filter(app, adapter, **local_conf):
     conf = cfg.ConfigOpts()
     filt = middleware.MultiStoreFilter(app, conf, adapter=adapter)
     for name, value in local_conf.items():
-        conf.set_override(name, value, group='cinder_multistore')
+        conf.set_override(name, value, group='multistore_filter')
     return filt
 
 

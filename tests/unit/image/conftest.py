@@ -34,14 +34,14 @@ def cinder_conf(glance):
     from oslo_config import cfg
     from oslo_config import fixture as config_fixture
 
-    from cinder_multistore import opts
+    from cinder_multistore.image import opts
 
-    opts.register_cinder_opts(cfg.CONF)
+    opts.register_opts(cfg.CONF)
     fixture = config_fixture.Config(cfg.CONF)
     fixture.setUp()
     fixture.config(glance_api_servers=[glance.url], glance_num_retries=0,
                    auth_strategy='noauth')
-    fixture.config(group=opts.CINDER_GROUP, upload_chunk_size=64 * 1024)
+    fixture.config(group=opts.GROUP, upload_chunk_size=64 * 1024)
     yield fixture.config
     fixture.cleanUp()
 

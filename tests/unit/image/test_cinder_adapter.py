@@ -193,7 +193,7 @@ def test_unusable_store_fails_before_data_and_deletes_image(
 
 def test_store_check_can_be_turned_off(cinder_conf, context, glance,
                                        volume_path):
-    cinder_conf(group='cinder_multistore', validate_store=False)
+    cinder_conf(group='multistore_image_service', validate_store=False)
     _upload(context, glance, volume_path, 'gamma')
     assert not glance.of('GET', '/v2/info/stores')
     assert glance.of('PUT')[0].headers[STORE] == 'gamma'
@@ -236,7 +236,7 @@ def test_no_size_header_for_a_pipe(cinder_conf, context, glance):
 def test_reads_are_large_and_memory_is_bounded(cinder_conf, context, glance,
                                                tmp_path):
     chunk = 1024 * 1024
-    cinder_conf(group='cinder_multistore', upload_chunk_size=chunk)
+    cinder_conf(group='multistore_image_service', upload_chunk_size=chunk)
     path = tmp_path / 'sparse-volume'
     with open(path, 'wb') as f:
         f.truncate(64 * chunk)

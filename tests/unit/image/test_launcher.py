@@ -55,7 +55,7 @@ def test_launcher_runs_cinder_volume_with_the_driver_installed(tmp_path):
         lock_path = %(dir)s
         [database]
         connection = sqlite:///%(dir)s/cinder.db
-        [cinder_multistore]
+        [multistore_image_service]
         upload_chunk_size = 1048576
         [fake]
         volume_driver = cinder_multistore.no_such_module.Driver

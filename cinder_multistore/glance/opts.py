@@ -10,21 +10,24 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Configuration options of cinder-multistore, for both sides.
+"""Options of the Glance filter, read from ``glance-api.conf``.
 
-Options are registered by the code that uses them (the Glance filter when
-paste builds it, the Cinder driver when it is created), never at import.
-:func:`list_opts` feeds ``oslo-config-generator`` and the docs.
+The filter registers them when paste builds it, never at import; each may
+also be set in the filter's paste section (``[filter:multistore]``), which
+wins. :func:`list_opts` feeds ``oslo-config-generator`` (namespace
+``cinder_multistore.glance``) and the docs.
 """
 
 from oslo_config import cfg
 
 
-GLANCE_GROUP = 'cinder_multistore'
-CINDER_GROUP = 'cinder_multistore'
+GROUP = 'multistore_filter'
+#: The group both sides shared before; still read, with a warning.
+DEPRECATED_GROUP = 'cinder_multistore'
 
-glance_opts = [
+filter_opts = [
     cfg.BoolOpt('colocation',
+                deprecated_group=DEPRECATED_GROUP,
                 default=True,
                 help="""
 Co-locate new images with their base image.
@@ -33,10 +36,10 @@ When an upload or import names no store and carries
 ``x-openstack-base-image-ref``, write the data to every usable store that
 holds the base image. When False, such requests go to the default store.
 
-Related options:
-    * colocation_required
-"""),
+Related options: colocation_required.
+""".strip()),
     cfg.BoolOpt('colocation_required',
+                deprecated_group=DEPRECATED_GROUP,
                 default=False,
                 help="""
 Fail the upload when a co-located copy cannot be written.
@@ -47,10 +50,10 @@ upload succeeds with the stores that were written. When True, any failed
 secondary fails the whole upload: every copy is removed and the image goes
 back to ``queued``.
 
-Related options:
-    * colocation
-"""),
+Related options: colocation.
+""".strip()),
     cfg.IntOpt('buffer_chunks',
+               deprecated_group=DEPRECATED_GROUP,
                default=8,
                min=1,
                max=1024,
@@ -63,11 +66,9 @@ to every secondary store writer through a bounded queue; this bounds the
 memory a co-located upload can use to about ``buffer_chunks`` MiB per
 secondary store, whatever the image size. A slow store slows the upload
 down instead of filling memory.
-
-Possible values:
-    * An integer from 1 to 1024.
-"""),
+""".strip()),
     cfg.StrOpt('copy_hash_algorithm',
+               deprecated_group=DEPRECATED_GROUP,
                default='sha1',
                help="""
 The hash algorithm a secondary store computes while it writes a co-located
@@ -82,13 +83,13 @@ which case it is compared too. The default, SHA-1, is the cheapest
 algorithm glance_store accepts: about three times faster than SHA-512, and
 hashing is what bounds a co-located upload on a small machine.
 
-Possible values:
-    * Any name ``hashlib.new`` accepts (sha1, sha256, sha512...).
+Possible values: any name ``hashlib.new`` accepts (sha1, sha256,
+sha512...).
 
-Related options:
-    * hashing_algorithm (Glance, ``[DEFAULT]``)
-"""),
+Related options: hashing_algorithm (Glance, ``[DEFAULT]``).
+""".strip()),
     cfg.IntOpt('copy_stall_timeout',
+               deprecated_group=DEPRECATED_GROUP,
                default=60,
                min=1,
                help="""
@@ -105,14 +106,10 @@ and its partial data is removed as soon as the store call returns. Set the
 store's own client timeouts (for Ceph, ``rados_osd_op_timeout`` and
 ``rados_mon_op_timeout``) below this value so the writer thread ends too.
 
-Possible values:
-    * An integer number of seconds, at least 1.
-
-Related options:
-    * buffer_chunks
-    * colocation_required
-"""),
+Related options: buffer_chunks, colocation_required.
+""".strip()),
     cfg.IntOpt('copy_writer_nice',
+               deprecated_group=DEPRECATED_GROUP,
                default=5,
                min=0,
                max=19,
@@ -128,49 +125,16 @@ lower priority the copies use the CPU the request leaves. Measured on two
 cores: about 9% faster in the benchmark's hashing model, 2 to 4% on a real
 co-located upload into three stores. 0 keeps the worker's priority.
 
-Possible values:
-    * An integer from 0 (same priority) to 19 (lowest).
-
-Related options:
-    * buffer_chunks
-"""),
-]
-
-cinder_opts = [
-    cfg.IntOpt('upload_chunk_size',
-               default=1024 * 1024,
-               min=64 * 1024,
-               help="""
-Size, in bytes, of the reads the Cinder image driver makes from a volume
-when it uploads it to Glance; each read is sent as one HTTP chunk.
-
-Keep it below the chunk limit of the server in front of glance-api (uwsgi's
-``--chunked-input-limit``, often 4096000 bytes), or Glance answers "unable
-to receive chunked part".
-
-Possible values:
-    * An integer of at least 65536.
-"""),
-    cfg.BoolOpt('validate_store',
-                default=True,
-                help="""
-Check the target store against Glance's ``GET /v2/info/stores`` before any
-data is sent. An unknown, read-only or reserved store fails the upload with
-a clear error and the queued image is deleted.
-"""),
+Related options: buffer_chunks.
+""".strip()),
 ]
 
 
-def register_glance_opts(conf: cfg.ConfigOpts) -> None:
-    """Register the Glance filter's options on ``conf``."""
-    conf.register_opts(glance_opts, group=GLANCE_GROUP)
-
-
-def register_cinder_opts(conf: cfg.ConfigOpts) -> None:
-    """Register the Cinder driver's options on ``conf``."""
-    conf.register_opts(cinder_opts, group=CINDER_GROUP)
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    """Register the filter's options on ``conf``."""
+    conf.register_opts(filter_opts, group=GROUP)
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
-    """Every option, by group, for oslo-config-generator."""
-    return [(GLANCE_GROUP, glance_opts + cinder_opts)]
+    """The filter's options, by group, for oslo-config-generator."""
+    return [(GROUP, filter_opts)]
