@@ -29,7 +29,7 @@ class MultiStoreTempestPlugin(plugins.TempestPlugin):
         """Return the test folder and the top level of the package."""
         base_path = os.path.split(os.path.dirname(os.path.dirname(
             os.path.abspath(__file__))))[0]
-        test_dir = os.path.join('cinder_multistore', 'tempest', 'tests')
+        test_dir = os.path.join('cinder_multistore', 'tempest')
         return os.path.join(base_path, test_dir), base_path
 
     def register_opts(self, conf) -> None:

@@ -22,7 +22,7 @@ the project's functional tests.
 from tempest.lib import decorators
 from tempest.lib import exceptions as lib_exc
 
-from cinder_multistore.tempest.tests.api import base
+from cinder_multistore.tempest.api import base
 
 
 SNAP = 'snap'

@@ -14,7 +14,7 @@
 
 from tempest.lib import decorators
 
-from cinder_multistore.tempest.tests.api import base
+from cinder_multistore.tempest.api import base
 
 
 class VolumeUploadStoreTest(base.BaseVolumeUploadTest):

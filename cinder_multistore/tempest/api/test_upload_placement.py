@@ -16,7 +16,7 @@ from oslo_utils import uuidutils
 from tempest.lib import decorators
 from tempest.lib import exceptions as lib_exc
 
-from cinder_multistore.tempest.tests.api import base
+from cinder_multistore.tempest.api import base
 
 
 class UploadPlacementTest(base.BaseMultiStoreTest):
