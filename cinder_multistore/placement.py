@@ -35,6 +35,7 @@ from collections.abc import Sequence
 import dataclasses
 import enum
 import re
+from typing import TypedDict
 import uuid
 
 
@@ -47,6 +48,13 @@ RESERVED_PREFIX = 'os_glance_'
 
 # Glance store identifiers are section names in glance-api.conf.
 _STORE_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$')
+
+
+#: One entry of ``GET /v2/info/stores``: ``read-only`` is present (as the
+#: string ``"true"``) only on read-only stores, ``default`` only on the
+#: default store.
+StoreEntry = TypedDict('StoreEntry', {'id': str, 'default': bool,
+                                      'read-only': str}, total=False)
 
 
 class Rule(enum.Enum):
@@ -296,7 +304,8 @@ def decide_upload(store_header: str | None, base_header: str | None,
     return _default(catalog, _why_not_colocated(base_ref, base))
 
 
-def decide_import(store_header: str | None, body_stores: Sequence[str] | None,
+def decide_import(store_header: str | None,
+                  body_stores: Sequence[object] | None,
                   all_stores: bool, base_header: str | None,
                   catalog: Catalog, base: BaseImage | None) -> Decision:
     """Apply the rules to ``POST /v2/images/{id}/import``.
@@ -306,7 +315,8 @@ def decide_import(store_header: str | None, body_stores: Sequence[str] | None,
     and the base image reference.
 
     :param store_header: the raw ``x-image-meta-store`` value, or None.
-    :param body_stores: the body's ``stores`` list, or None.
+    :param body_stores: the body's ``stores`` list, or None; entries that
+        are not strings are rejected as malformed.
     :param all_stores: the body's ``all_stores`` flag.
     :param base_header: the raw ``x-openstack-base-image-ref`` value.
     :param catalog: the enabled stores.
@@ -314,7 +324,7 @@ def decide_import(store_header: str | None, body_stores: Sequence[str] | None,
     :returns: a :class:`Decision`.
     """
     if body_stores:
-        chosen = []
+        chosen: list[str] = []
         for raw in body_stores:
             store = raw.strip() if isinstance(raw, str) else repr(raw)
             problem = store_problem(store, catalog)
@@ -350,7 +360,7 @@ def choose_headers(store_id: str | None,
     return {}
 
 
-def catalog_from_listing(stores: Iterable[dict]) -> Catalog:
+def catalog_from_listing(stores: Iterable[StoreEntry]) -> Catalog:
     """Build a :class:`Catalog` from ``GET /v2/info/stores`` entries.
 
     Entries look like ``{"id": "a", "default": true, "read-only": "true"}``

@@ -34,10 +34,9 @@ imports Glance: everything that touches it goes through :class:`GlanceOps`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import dataclasses
 import logging
-from typing import Any
-from typing import BinaryIO
 from typing import Protocol
 from typing import runtime_checkable
 
@@ -50,6 +49,7 @@ REQUIRED_MESSAGE = ('Co-location is required and store(s) %s could not be '
                     'written. The image was not stored.')
 QUOTA_MESSAGE = ('The co-located copies would exceed the storage quota. '
                  'The image was not stored.')
+NOTHING_STORED = 'the store returned nothing'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +69,7 @@ class StoredCopy:
     size: int
     checksum: str
     multihash: str
-    metadata: dict
+    metadata: dict[str, object]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,29 +85,45 @@ class ImageRecord:
     stores: tuple[str, ...]
 
 
+class RequestContext(Protocol):
+    """The caller's Glance request context, as far as this package uses it.
+
+    Everything else of it is Glance's: it is passed on untouched.
+    """
+
+    @property
+    def owner(self) -> str | None:
+        """The project the caller acts for."""
+
+    def elevated(self) -> RequestContext:
+        """A copy of the context with admin rights."""
+
+
 @runtime_checkable
 class GlanceOps(Protocol):
     """What a co-located upload needs from the Glance process it runs in."""
 
-    def write(self, context: Any, store_id: str, image_id: str,
-              data: BinaryIO, size: int, hashing_algo: str) -> StoredCopy:
+    def write(self, context: RequestContext, store_id: str, image_id: str,
+              data: fanout.Readable, size: int,
+              hashing_algo: str) -> StoredCopy:
         """Write ``data`` to a store; remove partial data when raising."""
 
-    def remove(self, context: Any, copy: StoredCopy) -> None:
+    def remove(self, context: RequestContext, copy: StoredCopy) -> None:
         """Delete a copy's data; a copy already gone is not an error."""
 
-    def image(self, context: Any, image_id: str) -> ImageRecord | None:
+    def image(self, context: RequestContext,
+              image_id: str) -> ImageRecord | None:
         """The image as ``context`` sees it, or None."""
 
-    def register(self, context: Any, image_id: str,
+    def register(self, context: RequestContext, image_id: str,
                  copies: list[StoredCopy]) -> None:
         """Add the copies as locations of the image."""
 
-    def revert_upload(self, context: Any, image_id: str) -> None:
+    def revert_upload(self, context: RequestContext, image_id: str) -> None:
         """Put the image back to ``queued`` without location or data."""
 
-    def enforce_copies_quota(self, context: Any, image_id: str,
-                             size: int | None, copies: int,
+    def enforce_copies_quota(self, context: RequestContext,
+                             image_id: str, size: int | None, copies: int,
                              stored: bool) -> None:
         """Raise Glance's own quota error when the copies do not fit.
 
@@ -167,9 +183,9 @@ class Colocation:
     :param settings: how to write.
     """
 
-    def __init__(self, ops: GlanceOps, context: Any, image_id: str,
-                 primary: str, secondaries: tuple[str, ...], size: int,
-                 settings: Settings) -> None:
+    def __init__(self, ops: GlanceOps, context: RequestContext,
+                 image_id: str, primary: str, secondaries: tuple[str, ...],
+                 size: int, settings: Settings) -> None:
         self._ops = ops
         self._context = context
         self.image_id = image_id
@@ -177,17 +193,17 @@ class Colocation:
         self.secondaries = secondaries
         self._size = size
         self._settings = settings
-        self._tee: fanout.TeeInput | None = None
+        self._tee: fanout.TeeInput[StoredCopy] | None = None
 
     # -- start -----------------------------------------------------------
 
-    def wrap(self, body: BinaryIO) -> fanout.TeeInput:
+    def wrap(self, body: fanout.Readable) -> fanout.TeeInput[StoredCopy]:
         """The body Glance must read; the copies start on its first read."""
         self._tee = fanout.TeeInput(
             body, self._start, stall_timeout=self._settings.stall_timeout)
         return self._tee
 
-    def _start(self) -> list[fanout.StoreWriter]:
+    def _start(self) -> list[fanout.StoreWriter[StoredCopy]]:
         # NOTE: Glance reads the body only after its own checks (image,
         # owner, policy, status, quota of the primary): the copies' quota is
         # checked here, and nothing is written for a request it refuses.
@@ -205,7 +221,8 @@ class Colocation:
                   ', '.join(self.secondaries))
         return writers
 
-    def _writer_for(self, store: str) -> Any:
+    def _writer_for(self, store: str
+                    ) -> Callable[[fanout.QueueReader], StoredCopy]:
         def write(reader: fanout.QueueReader) -> StoredCopy:
             return self._ops.write(self._context, store, self.image_id,
                                    reader, self._size,
@@ -213,7 +230,7 @@ class Colocation:
         return write
 
     @property
-    def _writers(self) -> list[fanout.StoreWriter]:
+    def _writers(self) -> list[fanout.StoreWriter[StoredCopy]]:
         return self._tee.writers if self._tee is not None else []
 
     def _remove_quietly(self, copy: StoredCopy) -> None:
@@ -303,10 +320,11 @@ class Colocation:
         first_error: BaseException | None = None
         for writer in self._writers:
             problem = copy_problem(writer, image, same_hash)
-            if problem is None:
-                good.append(writer.result)
+            copy = writer.result
+            if problem is None and copy is not None:
+                good.append(copy)
                 continue
-            failed[writer.store_id] = problem
+            failed[writer.store_id] = problem or NOTHING_STORED
             if first_error is None and writer.error is not None:
                 first_error = writer.error
             if writer.result is not None:
@@ -339,8 +357,8 @@ class Colocation:
         return Outcome((), failed, (status, message))
 
 
-def copy_problem(writer: fanout.StoreWriter, image: ImageRecord | None,
-                 same_hash: bool) -> str | None:
+def copy_problem(writer: fanout.StoreWriter[StoredCopy],
+                 image: ImageRecord | None, same_hash: bool) -> str | None:
     """Why a secondary copy cannot be kept, or None when it is good.
 
     :param same_hash: the copy's multihash used Glance's algorithm and is
@@ -351,7 +369,7 @@ def copy_problem(writer: fanout.StoreWriter, image: ImageRecord | None,
         return '%s: %s' % (type(error).__name__, error)
     copy = writer.result
     if copy is None:
-        return 'the store returned nothing'
+        return NOTHING_STORED
     if image is None:
         return 'image disappeared during the upload'
     if (copy.size != image.size or copy.checksum != image.checksum

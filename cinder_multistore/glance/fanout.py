@@ -43,7 +43,9 @@ and waits for them) polls instead of blocking the worker.
 """
 
 from collections.abc import Callable
+from collections.abc import Iterator
 import contextlib
+import enum
 import logging
 import os
 import queue
@@ -51,8 +53,11 @@ import sys
 import threading
 import time
 import types
-from typing import Any
-from typing import BinaryIO
+from typing import Final
+from typing import Generic
+from typing import ParamSpec
+from typing import Protocol
+from typing import TypeVar
 
 
 LOG = logging.getLogger(__name__)
@@ -63,8 +68,32 @@ BLOCK_SIZE = 1 << 20
 #: Seconds between two looks at a native writer from a green thread.
 GREEN_POLL = 0.005
 
-_EOF = object()
-_ABORT = object()
+
+class _Marker(enum.Enum):
+    """What a writer's queue carries besides blocks of data."""
+
+    EOF = 'end of data'
+    ABORT = 'upload aborted'
+
+
+_EOF: Final = _Marker.EOF
+_ABORT: Final = _Marker.ABORT
+
+#: What a writer's queue carries: a block of data or a marker.
+Item = bytes | _Marker
+#: What a store writer returns (a stored copy, for the filter).
+T = TypeVar('T')
+P = ParamSpec('P')
+R = TypeVar('R')
+
+
+class Readable(Protocol):
+    """A file-like object read from the front, as store drivers read one."""
+
+    def read(self, size: int = ..., /) -> bytes:
+        """Up to ``size`` bytes (all remaining when negative); b'' at
+        the end.
+        """
 
 
 class UploadAborted(IOError):
@@ -103,7 +132,7 @@ class QueueReader:
         next read raise :class:`UploadAborted`.
     """
 
-    def __init__(self, chunks: 'queue.Queue[Any]') -> None:
+    def __init__(self, chunks: 'queue.Queue[Item]') -> None:
         self._chunks = chunks
         self._pending = _Block()
         self._done = False
@@ -112,7 +141,7 @@ class QueueReader:
     def read(self, size: int = -1) -> bytes:
         """Return up to ``size`` bytes (all remaining when negative)."""
         if size is None or size < 0:
-            parts = []
+            parts: list[bytes] = []
             while True:
                 part = self.read(BLOCK_SIZE)
                 if not part:
@@ -139,7 +168,7 @@ class QueueReader:
                 self._done = True
 
 
-def _abort_queue(chunks: 'queue.Queue[Any]',
+def _abort_queue(chunks: 'queue.Queue[Item]',
                  empty: type[BaseException] = queue.Empty) -> None:
     """Drop the blocks waiting in ``chunks`` and queue the abort marker.
 
@@ -205,7 +234,8 @@ def _inline_tpool() -> None:
         return
     get_ident = _native_modules()[0].get_ident
 
-    def execute(meth: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def execute(meth: Callable[P, R], *args: P.args,
+                **kwargs: P.kwargs) -> R:
         if get_ident() in _WRITER_THREADS:
             return meth(*args, **kwargs)
         return original(meth, *args, **kwargs)
@@ -215,7 +245,7 @@ def _inline_tpool() -> None:
 
 
 @contextlib.contextmanager
-def _writer_thread():
+def _writer_thread() -> Iterator[None]:
     """Mark the calling native thread as a writer while it writes."""
     ident = _native_modules()[0].get_ident()
     _WRITER_THREADS.add(ident)
@@ -250,7 +280,7 @@ def lower_priority(nice: int, native: bool = False) -> bool:
     return True
 
 
-class StoreWriter:
+class StoreWriter(Generic[T]):
     """Write one secondary store from a queue, in a native thread of its own.
 
     :param store_id: the store, for logs and results.
@@ -264,9 +294,9 @@ class StoreWriter:
     """
 
     def __init__(self, store_id: str,
-                 write: Callable[[QueueReader], Any], depth: int,
+                 write: Callable[[QueueReader], T], depth: int,
                  nice: int = 0,
-                 discard: Callable[[Any], None] | None = None) -> None:
+                 discard: Callable[[T], None] | None = None) -> None:
         native_threading, native_queue = _native_modules()
         #: True when the feeding side runs in green threads and must poll.
         self.green = native_threading is not threading
@@ -279,14 +309,14 @@ class StoreWriter:
         self.name = self._thread.name
         self.store_id = store_id
         self.nice = nice
-        self.chunks: 'queue.Queue[Any]' = native_queue.Queue(maxsize=depth)
+        self.chunks: 'queue.Queue[Item]' = native_queue.Queue(maxsize=depth)
         self.reader = QueueReader(self.chunks)
         self._write = write
         self._discard = discard
         self._lock = native_threading.Lock()
         self._finished = False
         self.abandoned = False
-        self.result: Any = None
+        self.result: T | None = None
         self.error: BaseException | None = None
         self.seconds = 0.0
 
@@ -317,7 +347,8 @@ class StoreWriter:
         """The writer's thread: the store call, then draining the queue."""
         start = time.monotonic()
         lower_priority(self.nice, native=True)
-        result = error = None
+        result: T | None = None
+        error: BaseException | None = None
         try:
             with _writer_thread():
                 result = self._write(self.reader)
@@ -348,7 +379,7 @@ class StoreWriter:
         """True when the store could not be written (or was abandoned)."""
         return self.error is not None
 
-    def offer(self, item: Any, timeout: float | None) -> bool:
+    def offer(self, item: Item, timeout: float | None) -> bool:
         """Queue ``item`` for the writer; abandon it when it stalls.
 
         :param timeout: seconds the queue may stay full; None waits forever.
@@ -361,7 +392,7 @@ class StoreWriter:
             return not self.abandoned
         return True
 
-    def _put(self, item: Any, timeout: float | None) -> bool:
+    def _put(self, item: Item, timeout: float | None) -> bool:
         """Queue ``item``; False when the queue stayed full ``timeout`` s."""
         if not self.green:
             try:
@@ -403,7 +434,7 @@ class StoreWriter:
         return True
 
 
-class TeeInput:
+class TeeInput(Generic[T]):
     """A ``wsgi.input`` replacement that copies what is read to writers.
 
     The client's body is read in blocks of at least ``block_size`` bytes
@@ -424,13 +455,13 @@ class TeeInput:
         None waits forever.
     """
 
-    def __init__(self, source: BinaryIO,
-                 start: Callable[[], list[StoreWriter]],
+    def __init__(self, source: Readable,
+                 start: Callable[[], list[StoreWriter[T]]],
                  block_size: int = BLOCK_SIZE,
                  stall_timeout: float | None = None) -> None:
         self._source = source
         self._start = start
-        self._writers: list[StoreWriter] | None = None
+        self._writers: list[StoreWriter[T]] | None = None
         self._block_size = block_size
         self._stall_timeout = stall_timeout
         self._buffer = _Block()
@@ -438,7 +469,7 @@ class TeeInput:
         self.bytes_read = 0
 
     @property
-    def writers(self) -> list[StoreWriter]:
+    def writers(self) -> list[StoreWriter[T]]:
         """The writers started so far (none before the first read)."""
         return list(self._writers or ())
 
@@ -493,7 +524,7 @@ class TeeInput:
                 break
         return bytes(line)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         return iter(lambda: self.read(64 * 1024), b'')
 
     def finish(self, complete: bool) -> None:
