@@ -11,4 +11,5 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bash "$top/tools/setup.sh"
 venv=${CMS_VENV:-$top/.venv}
+cd "$top"
 exec "$venv/bin/python" -m cinder_multistore_lab.testrun "$@"

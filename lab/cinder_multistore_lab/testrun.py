@@ -54,8 +54,17 @@ PLUGIN_TESTS = ['cinder_multistore.tempest']
 #: The unit tests: the product's and the lab's; no cloud needed.
 UNIT_TESTS = ['tests/unit', 'lab/cinder_multistore_lab/tests/unit']
 
+#: The house rules, as ``tox -e pep8`` checks them: (name, command).
+PEP8_CHECKS = (
+    ('flake8 (with hacking)', ['flake8', 'cinder_multistore', 'lab',
+                               'tests']),
+    ('mypy (product package)', ['mypy']),
+    ('doc8', ['doc8', 'README.rst', 'doc/source', 'releasenotes/notes']),
+)
+
 #: Every suite, in the order they run.
-SUITES = ('unit', 'functional', 'tempest-image', 'volume-api', 'plugin')
+SUITES = ('pep8', 'unit', 'functional', 'tempest-image', 'volume-api',
+          'plugin')
 #: What a release of the matrix runs (the newest runs every suite).
 RELEASE_SUITES = ('unit', 'functional', 'tempest-image', 'plugin')
 #: Older releases CI runs besides the newest, with their Glance servers.
@@ -105,6 +114,23 @@ def _pytest(suite: str, paths: list[str], env: dict | None = None,
     os.unlink(report)
     if rc not in (0, 5) and counts.failed == 0:
         counts.failed, counts.note = 1, 'pytest exited %d' % rc
+    return counts
+
+
+def _pep8(suite: str) -> Counts:
+    """Each house rule command counts as one test."""
+    start = time.monotonic()
+    counts = Counts(suite)
+    bin_dir = os.path.dirname(sys.executable)
+    for name, argv in PEP8_CHECKS:
+        print('\n=== %s: %s' % (suite, ' '.join(argv)), flush=True)
+        rc = subprocess.call([os.path.join(bin_dir, argv[0])] + argv[1:])
+        if rc == 0:
+            counts.passed += 1
+        else:
+            counts.failed += 1
+            counts.note = '%s exited %d' % (name, rc)
+    counts.seconds = time.monotonic() - start
     return counts
 
 
@@ -198,6 +224,8 @@ def run_release(name: str, servers: tuple[str, ...],
         raise SystemExit('this virtualenv runs release %s, not %s'
                          % (here.name if here else 'none', name))
     results = []
+    if 'pep8' in suites:
+        results.append(_pep8('%s pep8' % name))
     if 'unit' in suites:
         results.append(_pytest('%s unit' % name, UNIT_TESTS))
     for server in servers:
