@@ -14,6 +14,8 @@
 
 project = 'cinder-multistore'
 copyright = 'cinder-multistore authors'
-extensions: list[str] = []
+# oslo_config.sphinxext renders the options (show-options) from the
+# installed package's oslo.config.opts entry points.
+extensions: list[str] = ['oslo_config.sphinxext']
 exclude_patterns = ['bench-results.inc']
 html_theme = 'alabaster'
