@@ -18,9 +18,14 @@ it, writing a store, registering locations and undoing an upload. It runs
 inside glance-api, after Glance configured its stores.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
 import logging
 from typing import Any
-from typing import BinaryIO
+from typing import Protocol
+from typing import TYPE_CHECKING
 
 import glance_store
 from glance_store import multi_backend
@@ -29,6 +34,9 @@ from oslo_config import cfg
 from cinder_multistore.glance import colocation
 from cinder_multistore.glance import fanout
 from cinder_multistore import placement
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 
 LOG = logging.getLogger(__name__)
@@ -39,6 +47,28 @@ CONF = cfg.CONF
 #: Re-exported: the records the adapter returns.
 StoredCopy = colocation.StoredCopy
 ImageRecord = colocation.ImageRecord
+RequestContext = colocation.RequestContext
+
+
+class _Image(Protocol):
+    """What :meth:`GlanceAdapter.image` reads of Glance's image object."""
+
+    image_id: str
+    status: str
+    size: int | None
+    checksum: str | None
+    os_hash_algo: str | None
+    os_hash_value: str | None
+    #: ``{'url': ..., 'metadata': {'store': ...}, 'status': ...}`` each.
+    locations: Sequence[Mapping[str, Any]]
+
+
+class _ImageRepo(Protocol):
+    """What :meth:`GlanceAdapter.image` uses of Glance's image repository.
+    """
+
+    def get(self, image_id: str) -> _Image:
+        """The image, or Glance's NotFound or Forbidden."""
 
 
 class GlanceAdapter:
@@ -59,7 +89,7 @@ class GlanceAdapter:
         return bool(getattr(CONF, 'enabled_backends', None))
 
     @staticmethod
-    def request_body(environ: dict) -> BinaryIO:
+    def request_body(environ: WSGIEnvironment) -> fanout.Readable:
         """The raw request body as Glance itself would read it.
 
         Under uwsgi, Glance reads chunked bodies with ``uwsgi.chunked_read``
@@ -91,10 +121,11 @@ class GlanceAdapter:
                        for s in ordered)
         return placement.Catalog(stores, CONF.glance_store.default_backend)
 
-    def _repo(self, context: Any) -> Any:
+    def _repo(self, context: RequestContext) -> _ImageRepo:
         return self._gateway.get_repo(context)
 
-    def image(self, context: Any, image_id: str) -> ImageRecord | None:
+    def image(self, context: RequestContext,
+              image_id: str) -> ImageRecord | None:
         """Return the image as ``context`` sees it, or None.
 
         An image the caller may not see is reported exactly like one that
@@ -114,7 +145,7 @@ class GlanceAdapter:
                            image.checksum, image.os_hash_algo,
                            image.os_hash_value, tuple(stores))
 
-    def base_image(self, context: Any,
+    def base_image(self, context: RequestContext,
                    image_id: str) -> placement.BaseImage | None:
         """The base image for the rules, looked up with the caller's rights."""
         record = self.image(context, image_id)
@@ -128,8 +159,9 @@ class GlanceAdapter:
         return CONF.hashing_algorithm
 
     @staticmethod
-    def write(context: Any, store_id: str, image_id: str, data: BinaryIO,
-              size: int, hashing_algo: str) -> StoredCopy:
+    def write(context: RequestContext, store_id: str, image_id: str,
+              data: fanout.Readable, size: int,
+              hashing_algo: str) -> StoredCopy:
         """Write ``data`` to ``store_id`` as Glance would.
 
         The store driver removes its partial data when it raises.
@@ -149,7 +181,7 @@ class GlanceAdapter:
                           metadata)
 
     @staticmethod
-    def remove(context: Any, copy: StoredCopy) -> None:
+    def remove(context: RequestContext, copy: StoredCopy) -> None:
         """Delete a copy's data; a copy already gone is not an error."""
         try:
             glance_store.delete(copy.url, copy.store_id, context=context)
@@ -157,7 +189,7 @@ class GlanceAdapter:
             pass
 
     @staticmethod
-    def register(context: Any, image_id: str,
+    def register(context: RequestContext, image_id: str,
                  copies: list[StoredCopy]) -> None:
         """Add the copies as locations of the image, each with its store.
 
@@ -176,7 +208,7 @@ class GlanceAdapter:
                                     'status': 'active'})
         repo.save(image)
 
-    def revert_upload(self, context: Any, image_id: str) -> None:
+    def revert_upload(self, context: RequestContext, image_id: str) -> None:
         """Put an activated upload back to ``queued``, with no data.
 
         Used when co-location is required (or the copies exceed the quota)
@@ -207,8 +239,9 @@ class GlanceAdapter:
                 pass
 
     @staticmethod
-    def enforce_copies_quota(context: Any, image_id: str, size: int | None,
-                             copies: int, stored: bool) -> None:
+    def enforce_copies_quota(context: RequestContext, image_id: str,
+                             size: int | None, copies: int,
+                             stored: bool) -> None:
         """Apply Glance's quotas to the image with its copies.
 
         Glance counts an image's usage as its size times its locations; it
@@ -269,7 +302,7 @@ def _store_timeouts() -> tuple[type[BaseException], ...]:
     return (timeout,) if isinstance(timeout, type) else ()
 
 
-def _uwsgi() -> Any:
+def _uwsgi() -> object:
     """Glance's handle on the uwsgi module, or None outside uwsgi.
 
     Glance 33 has ``_get_uwsgi()``; earlier releases a module-level

@@ -34,19 +34,29 @@ It handles two requests and passes every other one through untouched:
     ``x-openstack-base-image-ref`` gets the base image's stores.
 """
 
+from __future__ import annotations
+
 import json
 import logging
 import re
 from typing import Any
+from typing import Protocol
+from typing import TYPE_CHECKING
 
+from oslo_config import cfg
 from oslo_middleware import base
 import webob
 import webob.dec
 import webob.exc
 
 from cinder_multistore.glance import colocation
+from cinder_multistore.glance import fanout
 from cinder_multistore.glance import opts
 from cinder_multistore import placement
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+    from _typeshed.wsgi import WSGIEnvironment
 
 
 LOG = logging.getLogger(__name__)
@@ -60,7 +70,29 @@ _ROUTE = re.compile(r'/v2/images/(?P<image_id>[^/]+)/(?P<action>file|import)$')
 _WSGI_STORE = 'HTTP_' + placement.STORE_HEADER.upper().replace('-', '_')
 
 
-def _context(req: webob.Request) -> Any:
+class FilterAdapter(colocation.GlanceOps, Protocol):
+    """What the filter needs from the Glance process it runs in.
+
+    :class:`~cinder_multistore.glance.glance_adapter.GlanceAdapter` inside
+    glance-api; a fake in the unit tests.
+    """
+
+    def multi_store_enabled(self) -> bool:
+        """True when glance-api runs with ``enabled_backends``."""
+
+    def request_body(self, environ: WSGIEnvironment) -> fanout.Readable:
+        """The raw request body as Glance itself would read it."""
+
+    def catalog(self) -> placement.Catalog:
+        """The enabled stores in Glance's own order."""
+
+    def base_image(self, context: colocation.RequestContext,
+                   image_id: str) -> placement.BaseImage | None:
+        """The base image for the rules, looked up with the caller's rights.
+        """
+
+
+def _context(req: webob.Request) -> colocation.RequestContext | None:
     # NOTE: Glance's context filter stores the RequestContext as an ad-hoc
     # attribute of the webob request, which lives in the WSGI environ.
     return getattr(req, 'context', None)
@@ -81,7 +113,7 @@ def _declared_size(req: webob.Request) -> int:
     return max(req.content_length or 0, 0)
 
 
-def _well_formed_import(body: Any) -> bool:
+def _well_formed_import(body: object) -> bool:
     """True when the parts of an import body the rules read are usable.
 
     Anything else (a list, ``stores`` that is not a list) goes to Glance
@@ -102,14 +134,15 @@ def _bad_request(decision: placement.Decision) -> webob.Response:
 class MultiStoreFilter(base.ConfigurableMiddleware):
     """Apply the placement rules to image uploads and imports."""
 
-    def __init__(self, application: Any, conf: Any = None,
-                 adapter: Any = None) -> None:
+    def __init__(self, application: WSGIApplication | None,
+                 conf: dict[str, Any] | cfg.ConfigOpts | None = None,
+                 adapter: FilterAdapter | None = None) -> None:
         super().__init__(application, conf)
         opts.register_opts(self.oslo_conf)
         self._adapter = adapter
 
     @property
-    def adapter(self) -> Any:
+    def adapter(self) -> FilterAdapter:
         """The Glance adapter, built on first use inside glance-api."""
         if self._adapter is None:
             from cinder_multistore.glance import glance_adapter
@@ -117,30 +150,34 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
         return self._adapter
 
     def _option(self, name: str) -> Any:
-        # NOTE: paste local_conf values override glance-api.conf.
+        # NOTE: paste local_conf values override glance-api.conf; either way
+        # oslo.config converts the value to the option's type.
         return self._conf_get(name, group=opts.GROUP)
 
     @webob.dec.wsgify
-    def __call__(self, req: webob.Request) -> Any:
+    def __call__(self, req: webob.Request) -> webob.Response:
         match = _ROUTE.search(req.path_info)
-        if (match is None or not self.adapter.multi_store_enabled()
-                or _context(req) is None):
+        if match is None or not self.adapter.multi_store_enabled():
+            return req.get_response(self.application)
+        context = _context(req)
+        if context is None:
             return req.get_response(self.application)
         image_id = match.group('image_id')
         if match.group('action') == 'file' and req.method == 'PUT':
-            return self._upload(req, image_id)
+            return self._upload(req, context, image_id)
         if match.group('action') == 'import' and req.method == 'POST':
-            return self._import(req, image_id)
+            return self._import(req, context, image_id)
         return req.get_response(self.application)
 
-    def _base_image(self, req: webob.Request, store_header: str | None,
+    def _base_image(self, context: colocation.RequestContext,
+                    store_header: str | None,
                     base_header: str | None) -> placement.BaseImage | None:
         if not self._option('colocation'):
             return None
         base_id = placement.base_lookup_needed(store_header, base_header)
         if base_id is None:
             return None
-        return self.adapter.base_image(_context(req), base_id)
+        return self.adapter.base_image(context, base_id)
 
     def _base_header(self, req: webob.Request) -> str | None:
         if not self._option('colocation'):
@@ -149,13 +186,14 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
 
     # -- upload --------------------------------------------------------
 
-    def _upload(self, req: webob.Request, image_id: str) -> Any:
+    def _upload(self, req: webob.Request, context: colocation.RequestContext,
+                image_id: str) -> webob.Response:
         store_header = req.headers.get(placement.STORE_HEADER)
         base_header = self._base_header(req)
         catalog = self.adapter.catalog()
         decision = placement.decide_upload(
             store_header, base_header, catalog,
-            self._base_image(req, store_header, base_header))
+            self._base_image(context, store_header, base_header))
         LOG.info('Image %s upload: %s [%s]', image_id, decision.reason,
                  decision.rule.value)
         if decision.rejected:
@@ -167,12 +205,13 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
                 resp.headers[WRITTEN_HEADER] = decision.primary
                 resp.headers[RULE_HEADER] = decision.rule.value
             return resp
-        return self._colocated_upload(req, image_id, decision)
+        return self._colocated_upload(req, context, image_id, decision)
 
-    def _colocated_upload(self, req: webob.Request, image_id: str,
-                          decision: placement.Decision) -> Any:
+    def _colocated_upload(self, req: webob.Request,
+                          context: colocation.RequestContext, image_id: str,
+                          decision: placement.Decision) -> webob.Response:
         transaction = colocation.Colocation(
-            self.adapter, _context(req), image_id, decision.primary,
+            self.adapter, context, image_id, decision.stores[0],
             decision.secondaries, _declared_size(req), self._settings())
         try:
             body = self.adapter.request_body(req.environ)
@@ -216,7 +255,8 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
 
     # -- import --------------------------------------------------------
 
-    def _import(self, req: webob.Request, image_id: str) -> Any:
+    def _import(self, req: webob.Request, context: colocation.RequestContext,
+                image_id: str) -> webob.Response:
         try:
             body = json.loads(req.body or b'{}')
         except ValueError:
@@ -233,7 +273,7 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
         decision = placement.decide_import(
             store_header, body_stores, body.get('all_stores') is True,
             base_header, self.adapter.catalog(),
-            self._base_image(req, store_header, base_header))
+            self._base_image(context, store_header, base_header))
         LOG.info('Image %s import (%s): %s [%s]', image_id, method,
                  decision.reason, decision.rule.value)
         if decision.rejected:
