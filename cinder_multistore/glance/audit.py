@@ -26,6 +26,7 @@ the functions that touch the database, the disks and Ceph are thin.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -37,8 +38,14 @@ import os
 import re
 import stat
 import time
+import types
 from typing import Any
+from typing import Protocol
+from typing import TYPE_CHECKING
 import urllib.parse
+
+if TYPE_CHECKING:
+    from oslo_config import cfg
 
 
 LOG = logging.getLogger(__name__)
@@ -74,6 +81,13 @@ EXIT_ERROR = 2
 
 class AuditError(Exception):
     """The audit could not run (configuration, database, store access)."""
+
+
+#: An image row as Glance's db api returns it (``id``, ``status``,
+#: ``deleted``, ``locations``: dicts with ``url`` and ``status``).
+ImageRow = Mapping[str, Any]
+#: What a location refers to (see :func:`location_key`).
+LocationKey = tuple[str, ...]
 
 
 # -- the data model ------------------------------------------------------
@@ -126,7 +140,7 @@ class Finding:
     action: str = 'stray'
     reason: str = ''
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         """JSON-friendly form."""
         return {'store': self.obj.store, 'url': self.obj.url,
                 'name': self.obj.name, 'size': self.obj.size,
@@ -145,7 +159,7 @@ class Report:
     findings: list[Finding] = dataclasses.field(default_factory=list)
     errors: list[str] = dataclasses.field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         """JSON-friendly form."""
         return {'stores': self.stores, 'skipped': self.skipped,
                 'objects': self.objects, 'ignored': self.ignored,
@@ -172,7 +186,7 @@ def rbd_url(fsid: str, pool: str, image: str,
     return 'rbd://' + '/'.join(urllib.parse.quote(p, '') for p in parts)
 
 
-def location_key(url: str) -> tuple[str, ...] | None:
+def location_key(url: str) -> LocationKey | None:
     """What a location URL refers to, as a comparable key.
 
     ``file`` locations: ``('file', normalized path)``; ``rbd`` locations:
@@ -194,7 +208,7 @@ def location_key(url: str) -> tuple[str, ...] | None:
     return ('url', url)
 
 
-def referenced_keys(images: Iterable[Mapping[str, Any]]) -> frozenset:
+def referenced_keys(images: Iterable[ImageRow]) -> frozenset[LocationKey]:
     """Keys of every location that still owns its data.
 
     :param images: image rows as Glance's db api returns them (``status``,
@@ -205,7 +219,7 @@ def referenced_keys(images: Iterable[Mapping[str, Any]]) -> frozenset:
     locations of images pending a delayed delete do (the scrubber, or a
     restore, owns that data).
     """
-    keys = set()
+    keys: set[LocationKey] = set()
     for image in images:
         status = image.get('status')
         if image.get('deleted') and status not in _KEEPS_DATA:
@@ -221,12 +235,12 @@ def referenced_keys(images: Iterable[Mapping[str, Any]]) -> frozenset:
     return frozenset(keys)
 
 
-def image_statuses(images: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+def image_statuses(images: Iterable[ImageRow]) -> dict[str, str]:
     """Image id -> status, for describing orphans."""
     return {image['id']: image.get('status') or '' for image in images}
 
 
-def is_referenced(obj: StoredObject, keys: frozenset) -> bool:
+def is_referenced(obj: StoredObject, keys: frozenset[LocationKey]) -> bool:
     """True when a location refers to ``obj``.
 
     An rbd image is also taken as referenced by a legacy one-part location
@@ -241,7 +255,7 @@ def is_referenced(obj: StoredObject, keys: frozenset) -> bool:
 
 
 def find_orphans(objects: Iterable[StoredObject],
-                 keys: frozenset) -> list[StoredObject]:
+                 keys: frozenset[LocationKey]) -> list[StoredObject]:
     """The objects no location refers to, in listing order."""
     return [obj for obj in objects if not is_referenced(obj, keys)]
 
@@ -256,8 +270,8 @@ def old_enough(obj: StoredObject, now: float, min_age: float) -> bool:
     return age_of(obj, now) >= min_age
 
 
-def to_delete(orphans: Iterable[StoredObject], keys: frozenset, now: float,
-              min_age: float) -> list[StoredObject]:
+def to_delete(orphans: Iterable[StoredObject], keys: frozenset[LocationKey],
+              now: float, min_age: float) -> list[StoredObject]:
     """The orphans that may be deleted now.
 
     :param keys: the references read again right before deleting, so that
@@ -284,7 +298,8 @@ def select_stores(backends: Mapping[str, str], wanted: Sequence[str] = (),
     unknown = [s for s in wanted if s not in backends]
     if unknown:
         raise AuditError('not an enabled store: %s' % ', '.join(unknown))
-    chosen, skipped = [], {}
+    chosen: list[tuple[str, str]] = []
+    skipped: dict[str, str] = {}
     for store, kind in backends.items():
         if wanted and store not in wanted:
             continue
@@ -302,7 +317,7 @@ def datadirs(datadir: str | None, multi: Sequence[str] | None) -> list[str]:
     ``path[:priority]`` of ``filesystem_store_datadirs``.
     """
     if multi:
-        found = []
+        found: list[str] = []
         for entry in multi:
             path = entry.strip()
             head, sep, tail = path.rpartition(':')
@@ -315,7 +330,8 @@ def datadirs(datadir: str | None, multi: Sequence[str] | None) -> list[str]:
 
 
 def default_config_files(environ: Mapping[str, str],
-                         exists: Any = os.path.exists) -> list[str]:
+                         exists: Callable[[str], bool] = os.path.exists
+                         ) -> list[str]:
     """The files glance-api itself reads: ``glance-image-import.conf``
     (when present) and ``glance-api.conf`` of ``OS_GLANCE_CONFIG_DIR``.
     """
@@ -400,7 +416,7 @@ def describe(orphans: Iterable[StoredObject], statuses: Mapping[str, str],
 # -- configuration (glance-api's own) -----------------------------------
 
 def load_config(config_files: Sequence[str],
-                config_dirs: Sequence[str] = ()) -> Any:
+                config_dirs: Sequence[str] = ()) -> cfg.ConfigOpts:
     """Load glance-api's configuration into oslo.config's global CONF.
 
     Registers Glance's options and every enabled store's glance_store
@@ -438,7 +454,7 @@ def load_config(config_files: Sequence[str],
     return conf
 
 
-def backends_of(conf: Any) -> dict[str, str]:
+def backends_of(conf: cfg.ConfigOpts) -> dict[str, str]:
     """Store id -> type: ``enabled_backends`` and the reserved stores."""
     backends = dict(conf.enabled_backends or {})
     for store in RESERVED_STORES:
@@ -446,7 +462,7 @@ def backends_of(conf: Any) -> dict[str, str]:
     return backends
 
 
-def file_store_config(conf: Any, store: str) -> FileStoreConfig:
+def file_store_config(conf: cfg.ConfigOpts, store: str) -> FileStoreConfig:
     """A file store's folders, from glance_store's options of the store."""
     group = conf[store]
     multi = getattr(group, 'filesystem_store_datadirs', None)
@@ -454,7 +470,7 @@ def file_store_config(conf: Any, store: str) -> FileStoreConfig:
         group.filesystem_store_datadir, multi)))
 
 
-def rbd_store_config(conf: Any, store: str) -> RbdStoreConfig:
+def rbd_store_config(conf: cfg.ConfigOpts, store: str) -> RbdStoreConfig:
     """An rbd store's Ceph access, from glance_store's options."""
     group = conf[store]
     return RbdStoreConfig(store, group.rbd_store_ceph_conf or '',
@@ -464,7 +480,7 @@ def rbd_store_config(conf: Any, store: str) -> RbdStoreConfig:
 
 # -- Glance's database ---------------------------------------------------
 
-def image_rows(page: int = _PAGE) -> Iterator[dict]:
+def image_rows(page: int = _PAGE) -> Iterator[ImageRow]:
     """Every image row with every location, deleted ones included.
 
     Read with an admin context through ``glance.db.get_api()``, page by
@@ -488,7 +504,7 @@ def image_rows(page: int = _PAGE) -> Iterator[dict]:
         marker = rows[-1]['id']
 
 
-def read_references() -> tuple[frozenset, dict[str, str]]:
+def read_references() -> tuple[frozenset[LocationKey], dict[str, str]]:
     """The referenced location keys and every image's status."""
     rows = list(image_rows())
     return referenced_keys(rows), image_statuses(rows)
@@ -515,7 +531,10 @@ def delete_file(obj: StoredObject) -> None:
 
     :raises AuditError: when it changed since the listing.
     """
-    path = location_key(obj.url)[1]
+    key = location_key(obj.url)
+    if key is None or key[0] != 'file':
+        raise AuditError('not a file store location')
+    path = key[1]
     info = os.stat(path, follow_symlinks=False)
     if info.st_mtime != obj.mtime or info.st_size != obj.size:
         raise AuditError('written since the listing')
@@ -525,7 +544,33 @@ def delete_file(obj: StoredObject) -> None:
 
 # -- rbd stores ----------------------------------------------------------
 
-def _rbd_modules() -> tuple[Any, Any]:
+class _IoCtx(Protocol):
+    """What this module uses of a ``rados.Ioctx``."""
+
+    def close(self) -> None:
+        """Close the pool's I/O context."""
+
+
+class _Cluster(Protocol):
+    """What this module uses of a ``rados.Rados`` connection."""
+
+    def conf_set(self, option: str, value: str) -> None:
+        """Set a Ceph client option before connecting."""
+
+    def connect(self) -> None:
+        """Connect to the cluster."""
+
+    def open_ioctx(self, pool: str) -> _IoCtx:
+        """Open a pool."""
+
+    def get_fsid(self) -> str:
+        """The cluster's fsid."""
+
+    def shutdown(self) -> None:
+        """Disconnect."""
+
+
+def _rbd_modules() -> tuple[types.ModuleType, types.ModuleType]:
     try:
         import rados
         import rbd
@@ -535,7 +580,7 @@ def _rbd_modules() -> tuple[Any, Any]:
     return rados, rbd
 
 
-def _epoch(value: Any) -> float:
+def _epoch(value: datetime.datetime | float) -> float:
     """librbd timestamps (naive UTC datetimes) as epoch seconds."""
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
@@ -550,14 +595,15 @@ class _RbdPool:
     def __init__(self, config: RbdStoreConfig) -> None:
         self.config = config
         self.rados, self.rbd = _rbd_modules()
-        self.cluster = None
-        self.ioctx = None
+        self.cluster: _Cluster | None = None
+        self.ioctx: _IoCtx | None = None
 
     def __enter__(self) -> '_RbdPool':
         cfg = self.config
         LOG.debug('connecting to %s as %s for store %s', cfg.conf_file,
                   cfg.user, cfg.store)
-        cluster = self.rados.Rados(conffile=cfg.conf_file, rados_id=cfg.user)
+        cluster: _Cluster = self.rados.Rados(conffile=cfg.conf_file,
+                                             rados_id=cfg.user)
         try:
             if cfg.connect_timeout >= 0:
                 for opt in ('rados_osd_op_timeout', 'rados_mon_op_timeout',
@@ -571,7 +617,7 @@ class _RbdPool:
         self.cluster = cluster
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self.ioctx is not None:
             self.ioctx.close()
         if self.cluster is not None:
@@ -579,6 +625,9 @@ class _RbdPool:
 
     def fsid(self) -> str:
         """The cluster's fsid."""
+        if self.cluster is None:
+            raise AuditError('not connected to the Ceph cluster of store %s'
+                             % self.config.store)
         return self.cluster.get_fsid()
 
     def stat(self, name: str) -> tuple[int, float]:
@@ -688,28 +737,35 @@ class Options:
     min_age: float = DEFAULT_MIN_AGE
 
 
-def _store_config(conf: Any, store: str, kind: str) -> Any:
+#: How to reach one audited store.
+StoreConfig = FileStoreConfig | RbdStoreConfig
+
+
+def _store_config(conf: cfg.ConfigOpts, store: str,
+                  kind: str) -> StoreConfig:
     if kind == 'file':
         return file_store_config(conf, store)
     return rbd_store_config(conf, store)
 
 
-def _list_store(config: Any) -> list[StoredObject]:
+def _list_store(config: StoreConfig) -> list[StoredObject]:
     if isinstance(config, FileStoreConfig):
         return list(list_file_store(config))
     return list_rbd_store(config)
 
 
-def _delete(config: Any, obj: StoredObject) -> None:
+def _delete(config: StoreConfig, obj: StoredObject) -> None:
     if isinstance(config, FileStoreConfig):
         delete_file(obj)
     else:
         delete_rbd(config, obj)
 
 
-def _list_all(conf: Any, chosen: list[tuple[str, str]], report: Report
-              ) -> tuple[list[StoredObject], dict[str, Any]]:
-    objects, configs = [], {}
+def _list_all(conf: cfg.ConfigOpts, chosen: list[tuple[str, str]],
+              report: Report
+              ) -> tuple[list[StoredObject], dict[str, StoreConfig]]:
+    objects: list[StoredObject] = []
+    configs: dict[str, StoreConfig] = {}
     for store, kind in chosen:
         try:
             configs[store] = _store_config(conf, store, kind)
@@ -728,15 +784,15 @@ def _list_all(conf: Any, chosen: list[tuple[str, str]], report: Report
     return objects, configs
 
 
-def _complete(orphans: list[StoredObject], configs: dict[str, Any],
+def _complete(orphans: list[StoredObject], configs: dict[str, StoreConfig],
               report: Report) -> list[StoredObject]:
     """Orphans with size and age: rbd ones are read now, per store."""
     done = [o for o in orphans if o.size != UNKNOWN_SIZE]
     for store, config in configs.items():
         pending = [o for o in orphans
                    if o.store == store and o.size == UNKNOWN_SIZE]
-        if not pending:
-            continue
+        if not pending or not isinstance(config, RbdStoreConfig):
+            continue  # file stores list their objects with size and age
         try:
             done += stat_rbd(config, pending)
         except Exception as exc:
@@ -747,7 +803,7 @@ def _complete(orphans: list[StoredObject], configs: dict[str, Any],
     return sorted(done, key=lambda o: order[o.url])
 
 
-def _delete_old(report: Report, configs: dict[str, Any],
+def _delete_old(report: Report, configs: dict[str, StoreConfig],
                 options: Options) -> None:
     keys, _statuses = read_references()
     candidates = to_delete([f.obj for f in report.findings], keys,
