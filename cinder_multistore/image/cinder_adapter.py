@@ -45,9 +45,16 @@ installed Cinder source. Nothing happens on import:
 (:mod:`cinder_multistore.image.launcher`).
 """
 
+from collections.abc import Callable
+from collections.abc import Mapping
 import functools
 import inspect
+import types
 from typing import Any
+from typing import ParamSpec
+from typing import Protocol
+from typing import TypeAlias
+from typing import TypeVar
 
 from cinder.common import config  # noqa: F401  (glance_* options)
 from cinder import exception
@@ -79,7 +86,21 @@ ACTIVE_MESSAGE = ('cinder-multistore image service is active: volume uploads '
                   'store checked against Glance, image size sent)')
 
 _FACTORIES = ('get_default_image_service', 'get_remote_image_service')
-_originals: dict[str, Any] = {}
+_originals: dict[str, Callable[..., object]] = {}
+
+#: Cinder's RequestContext: only passed on to Cinder's own code.
+CinderContext: TypeAlias = object
+#: An image's metadata as Cinder's image service takes and returns it.
+ImageMeta: TypeAlias = dict[str, Any]
+
+P = ParamSpec('P')
+R = TypeVar('R')
+
+
+class GlanceClient(Protocol):
+    """What this module uses of a glanceclient ``Client``."""
+
+    http_client: uploads.HttpClient
 
 
 class GlanceStoreRejected(exception.ImageUnacceptable):
@@ -97,7 +118,7 @@ class GlanceStoreRejected(exception.ImageUnacceptable):
 class _UploadingClient:
     """A glanceclient ``Client`` that also carries the upload controller."""
 
-    def __init__(self, client):
+    def __init__(self, client: GlanceClient) -> None:
         self._client = client
         setattr(self, UPLOAD_CONTROLLER,
                 uploads.FileUploads(client.http_client))
@@ -114,20 +135,24 @@ class MultistoreClientWrapper(glance.GlanceClientWrapper):
     controller that passes headers per request.
     """
 
-    def _create_static_client(self, context, netloc, use_ssl,
-                              privileged_user=False):
+    def _create_static_client(self, context: CinderContext, netloc: str,
+                              use_ssl: bool, privileged_user: bool = False
+                              ) -> _UploadingClient:
         parent = super()._create_static_client
         return _UploadingClient(parent(
             context, netloc, use_ssl,
             **_privileged_user_argument(parent, privileged_user)))
 
-    def _create_onetime_client(self, context, privileged_user=False):
+    def _create_onetime_client(self, context: CinderContext,
+                               privileged_user: bool = False
+                               ) -> _UploadingClient:
         parent = super()._create_onetime_client
         return _UploadingClient(parent(
             context, **_privileged_user_argument(parent, privileged_user)))
 
 
-def _privileged_user_argument(parent, privileged_user: bool) -> dict:
+def _privileged_user_argument(parent: Callable[..., object],
+                              privileged_user: bool) -> dict[str, bool]:
     """The ``privileged_user`` keyword, if Cinder's client factory takes it.
 
     Cinder 27 added ``privileged_user`` to ``GlanceClientWrapper``'s client
@@ -139,7 +164,7 @@ def _privileged_user_argument(parent, privileged_user: bool) -> dict:
 
 
 @functools.cache
-def _takes_privileged_user(function) -> bool:
+def _takes_privileged_user(function: Callable[..., object]) -> bool:
     return 'privileged_user' in inspect.signature(function).parameters
 
 
@@ -151,7 +176,8 @@ class MultistoreImageService(glance.GlanceImageService):
         service catalog).
     """
 
-    def __init__(self, client: MultistoreClientWrapper | None = None):
+    def __init__(self,
+                 client: MultistoreClientWrapper | None = None) -> None:
         if client is not None and not isinstance(client,
                                                  MultistoreClientWrapper):
             raise TypeError('MultistoreImageService needs a '
@@ -159,9 +185,10 @@ class MultistoreImageService(glance.GlanceImageService):
         opts.register_opts(CONF)
         super().__init__(client or MultistoreClientWrapper())
 
-    def update(self, context, image_id: str, image_meta: dict, data=None,
+    def update(self, context: CinderContext, image_id: str,
+               image_meta: ImageMeta, data: stream.VolumeData | None = None,
                purge_props: bool = True, store_id: str | None = None,
-               base_image_ref: str | None = None) -> dict:
+               base_image_ref: str | None = None) -> ImageMeta:
         """Upload ``data`` (if any), then update the image's metadata.
 
         Same contract as ``GlanceImageService.update``.
@@ -176,7 +203,8 @@ class MultistoreImageService(glance.GlanceImageService):
         return super().update(context, image_id, image_meta,
                               purge_props=purge_props)
 
-    def _upload(self, context, image_id: str, data, store_id: str | None,
+    def _upload(self, context: CinderContext, image_id: str,
+                data: stream.VolumeData, store_id: str | None,
                 base_image_ref: str | None) -> None:
         conf = CONF[opts.GROUP]
         target = targets.choose_target(store_id, base_image_ref)
@@ -201,7 +229,8 @@ class MultistoreImageService(glance.GlanceImageService):
         except Exception:
             glance._reraise_translated_image_exception(image_id)
 
-    def _check_store(self, context, image_id: str, store_id: str) -> None:
+    def _check_store(self, context: CinderContext, image_id: str,
+                     store_id: str) -> None:
         try:
             listing = self.get_stores(context)
         except exception.NotFound:
@@ -219,7 +248,7 @@ class MultistoreImageService(glance.GlanceImageService):
         raise GlanceStoreRejected(image_id=image_id, store_id=store_id,
                                   problem=problem.value, reason=reason)
 
-    def _discard(self, context, image_id: str) -> None:
+    def _discard(self, context: CinderContext, image_id: str) -> None:
         try:
             self.delete(context, image_id)
         except exception.ImageNotFound:
@@ -229,7 +258,7 @@ class MultistoreImageService(glance.GlanceImageService):
                         exc_info=True)
 
 
-def _describe(headers) -> str:
+def _describe(headers: Mapping[str, str]) -> str:
     if not headers:
         return 'no placement header'
     return ', '.join('%s: %s' % item for item in sorted(headers.items()))
@@ -240,7 +269,7 @@ def get_default_image_service() -> MultistoreImageService:
     return MultistoreImageService()
 
 
-def get_remote_image_service(context, image_href
+def get_remote_image_service(context: CinderContext, image_href: str
                              ) -> tuple[MultistoreImageService, str]:
     """Replacement for ``cinder.image.glance.get_remote_image_service``.
 
@@ -295,7 +324,7 @@ LAUNCH_FUNCTIONS = ('_launch_services', '_launch_services_posix',
                     '_launch_services_win32')
 
 
-def announce_on_launch(volume_cmd) -> list[str]:
+def announce_on_launch(volume_cmd: types.ModuleType) -> list[str]:
     """Make ``volume_cmd.main()`` log :data:`ACTIVE_MESSAGE` when it launches.
 
     Wraps each of :data:`LAUNCH_FUNCTIONS` that ``volume_cmd`` has.
@@ -319,9 +348,9 @@ def announce_on_launch(volume_cmd) -> list[str]:
     return wrapped
 
 
-def _announcing(launch):
+def _announcing(launch: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(launch)
-    def announce_and_launch(*args, **kwargs):
+    def announce_and_launch(*args: P.args, **kwargs: P.kwargs) -> R:
         # NOTE: main() sets logging up just before it launches the
         # services; a line logged earlier would be lost.
         LOG.info(ACTIVE_MESSAGE)

@@ -20,6 +20,7 @@ seeks and measures such a file-like object.
 
 import io
 import os
+from typing import Protocol
 
 from oslo_log import log as logging
 
@@ -32,24 +33,45 @@ LOG = logging.getLogger(__name__)
 _UNSUPPORTED = (AttributeError, OSError, ValueError, io.UnsupportedOperation)
 
 
+class VolumeData(Protocol):
+    """An open volume or image file, as Cinder hands it to the driver.
+
+    A plain file, a ``tpool.Proxy`` around one, or os-brick's RBD wrapper:
+    ``tell``, ``seek`` and ``fileno`` may raise (:data:`_UNSUPPORTED`) when
+    the object cannot, and os-brick's ``seek`` returns None.
+    """
+
+    def read(self, size: int = ..., /) -> bytes:
+        """Up to ``size`` bytes; b'' at the end."""
+
+    def tell(self) -> int:
+        """The current read offset."""
+
+    def seek(self, offset: int, whence: int = ..., /) -> int | None:
+        """Move the read offset; the new offset, or None."""
+
+    def fileno(self) -> int:
+        """The file descriptor."""
+
+
 class StreamNotRewindable(Exception):
     """A retry needs the data again, but the source cannot seek back."""
 
-    def __init__(self, bytes_sent: int):
+    def __init__(self, bytes_sent: int) -> None:
         super().__init__('the connection to Glance failed after %d bytes '
                          'were sent and the volume data cannot be read again '
                          'from its start' % bytes_sent)
         self.bytes_sent = bytes_sent
 
 
-def _tell(source) -> int | None:
+def _tell(source: VolumeData) -> int | None:
     try:
         return source.tell()
     except _UNSUPPORTED:
         return None
 
 
-def measure_size(source) -> int | None:
+def measure_size(source: VolumeData) -> int | None:
     """Bytes that ``source`` will yield from its current position.
 
     A regular file is measured with ``fstat``; a block device (and any
@@ -102,7 +124,7 @@ class UploadBody:
     :param chunk_size: bytes per read.
     """
 
-    def __init__(self, source, chunk_size: int):
+    def __init__(self, source: VolumeData, chunk_size: int) -> None:
         self._source = source
         self._chunk_size = chunk_size
         self._start = _tell(source)

@@ -21,9 +21,18 @@ client they stick to every later call. Both glanceclient HTTP clients take
 """
 
 from collections.abc import Mapping
+from typing import Protocol
 import urllib.parse
 
 from cinder_multistore.image import stream
+
+
+class HttpClient(Protocol):
+    """What :class:`FileUploads` uses of a glanceclient HTTP client."""
+
+    def put(self, url: str, *, headers: dict[str, str],
+            data: stream.UploadBody) -> tuple[object, object]:
+        """Send a PUT request; the response and its decoded body."""
 
 
 class FileUploads:
@@ -35,11 +44,11 @@ class FileUploads:
     :param http_client: a glanceclient ``SessionClient`` or ``HTTPClient``.
     """
 
-    def __init__(self, http_client):
+    def __init__(self, http_client: HttpClient) -> None:
         self._http_client = http_client
 
     def put(self, image_id: str, body: stream.UploadBody,
-            headers: Mapping[str, str]):
+            headers: Mapping[str, str]) -> object:
         """Send the whole body with ``headers`` attached to this request.
 
         :param image_id: the queued image receiving the data.
