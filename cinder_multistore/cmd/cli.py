@@ -18,12 +18,26 @@ point is a callable taking the sub-parsers object and adding its commands
 (the embedded cloud's lab adds ``stack``, ``demo`` and ``bench``).
 """
 
+from __future__ import annotations
+
 import argparse
+from collections.abc import Callable
+import importlib.metadata
 import logging
 import os
 import sys
+from typing import cast
+from typing import TYPE_CHECKING
 
 from stevedore import extension
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    #: What ``add_subparsers()`` returns; each command adds its parser.
+    SubParsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+    #: A ``cinder_multistore.commands`` entry point: adds its commands.
+    CommandPlugin: TypeAlias = Callable[[SubParsers], None]
 
 
 COMMANDS_NAMESPACE = 'cinder_multistore.commands'
@@ -65,7 +79,7 @@ def _audit(args: argparse.Namespace) -> int:
     return audit.exit_code(report)
 
 
-def _add_audit(sub) -> None:
+def _add_audit(sub: SubParsers) -> None:
     aud = sub.add_parser(
         'audit', help='find (and optionally delete) data in file and rbd '
         'stores that no image location points to; run on a glance-api host')
@@ -92,16 +106,20 @@ def _add_audit(sub) -> None:
     aud.set_defaults(func=_audit)
 
 
-def _add_plugged_commands(sub) -> None:
+def _add_plugged_commands(sub: SubParsers) -> None:
     """Sub-commands registered by other distributions (entry points)."""
-    def _failed(manager, entrypoint, exc):
+    def _failed(manager: extension.ExtensionManager[CommandPlugin],
+                entrypoint: importlib.metadata.EntryPoint,
+                exc: BaseException) -> None:
         LOG.warning('sub-commands of %s not loaded: %s', entrypoint, exc)
 
     manager = extension.ExtensionManager(
         COMMANDS_NAMESPACE, invoke_on_load=False,
         on_load_failure_callback=_failed)
     for ext in sorted(manager, key=lambda e: e.name):
-        ext.plugin(sub)
+        # NOTE: stevedore types a plugin as a class; these are functions.
+        add_commands = cast('CommandPlugin', ext.plugin)
+        add_commands(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
