@@ -19,7 +19,7 @@ multistore_group = cfg.OptGroup(
     name='multistore',
     title='cinder-multistore placement tests')
 
-MultiStoreGroup = [
+MultiStoreGroup: list[cfg.Opt] = [
     cfg.ListOpt('stores',
                 default=[],
                 help="""
@@ -59,7 +59,7 @@ feature_group = cfg.OptGroup(
     name='multistore_feature_enabled',
     title='cinder-multistore features of the cloud under test')
 
-FeatureGroup = [
+FeatureGroup: list[cfg.Opt] = [
     cfg.BoolOpt('colocation',
                 default=True,
                 help="""

@@ -16,6 +16,7 @@
 
 import os
 
+from oslo_config import cfg
 from tempest import config
 from tempest.test_discover import plugins
 
@@ -32,18 +33,18 @@ class MultiStoreTempestPlugin(plugins.TempestPlugin):
         test_dir = os.path.join('cinder_multistore', 'tempest')
         return os.path.join(base_path, test_dir), base_path
 
-    def register_opts(self, conf) -> None:
+    def register_opts(self, conf: cfg.ConfigOpts) -> None:
         """Register the ``[multistore]`` and feature groups on ``conf``."""
         for group, opts in project_config.list_groups():
             conf.register_group(group)
             conf.register_opts(opts, group=group)
 
-    def get_opt_lists(self) -> list:
+    def get_opt_lists(self) -> list[tuple[str, list[cfg.Opt]]]:
         """The plugin's options, by group name, for the sample config."""
         return [(group.name, opts)
                 for group, opts in project_config.list_groups()]
 
-    def get_service_clients(self) -> list[dict]:
+    def get_service_clients(self) -> list[dict[str, object]]:
         """The image client that sends per-request placement headers."""
         params = config.service_client_config('image')
         params.update({

@@ -87,10 +87,13 @@ class RbdColocationTest(base.BaseColocationTest):
         self.assertEqual(sorted(self.rbd_stores), sorted(locations))
         parsed = {store: parse_rbd_url(url)
                   for store, url in locations.items()}
+        fsids: set[str] = set()
         for store, parts in parsed.items():
-            self.assertIsNotNone(parts, locations[store])
+            if parts is None:
+                raise self.failureException(
+                    'not an rbd location: %s' % locations[store])
             self.assertEqual((image_id, SNAP), parts[2:])
-        fsids = {parts[0] for parts in parsed.values()}
+            fsids.add(parts[0])
         self.assertEqual(len(self.rbd_stores), len(fsids))
 
     @decorators.idempotent_id('3b0f5d0e-6f43-4a52-9d1b-5a0e8c9b7d21')

@@ -18,6 +18,8 @@ send ``x-image-meta-store`` or ``x-openstack-base-image-ref``, and
 Headers are passed per request; the client is never mutated.
 """
 
+from collections.abc import Iterator
+
 from oslo_serialization import jsonutils as json
 from tempest.lib.common import rest_client
 
@@ -34,7 +36,7 @@ class MultiStoreImagesClient(rest_client.RestClient):
                   chunked: bool = False) -> tuple:
         sent = {'Content-Type': 'application/octet-stream'}
         sent.update(headers or {})
-        body = data
+        body: bytes | Iterator[bytes] = data
         if chunked:
             body = (data[i:i + CHUNK_SIZE]
                     for i in range(0, len(data), CHUNK_SIZE))
