@@ -135,7 +135,7 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
     """Apply the placement rules to image uploads and imports."""
 
     def __init__(self, application: WSGIApplication | None,
-                 conf: dict[str, Any] | cfg.ConfigOpts | None = None,
+                 conf: dict[str, object] | cfg.ConfigOpts | None = None,
                  adapter: FilterAdapter | None = None) -> None:
         super().__init__(application, conf)
         opts.register_opts(self.oslo_conf)
