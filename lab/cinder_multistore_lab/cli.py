@@ -72,7 +72,7 @@ def _stack_tempest(args: argparse.Namespace) -> int:
     from cinder_multistore_lab.stack import tempest_run
 
     # Tempest runs from the stack's own release (its tempest version).
-    release = stack.load_env(args.dir).get('STACK_RELEASE')
+    release = stack.load_env(args.dir).stack.release
     if release:
         _in_venv_of(release)
     result = tempest_run.run_tests(args.dir, args.tests,

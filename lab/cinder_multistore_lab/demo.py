@@ -31,6 +31,7 @@ import threading
 import time
 
 from cinder_multistore import placement
+from cinder_multistore_lab.stack.env import StackEnv
 from cinder_multistore_lab import workflow
 
 
@@ -111,7 +112,7 @@ def _run_case(cloud: workflow.Cloud, status: Status, title: str,
             'identical': same, 'seconds': seconds}
 
 
-def run_cases(env: dict, status: Status) -> list[dict]:
+def run_cases(env: StackEnv, status: Status) -> list[dict]:
     """Run the four cases; return one row per case."""
     cloud = workflow.Cloud(env)
     status.step('creating a base image in beta and gamma')
@@ -149,13 +150,13 @@ SNAP = 'snap'
 BASE_SIZE = 8 << 20
 
 
-def ceph_missing(env: dict) -> str | None:
+def ceph_missing(env: StackEnv) -> str | None:
     """Why the Ceph story cannot run on this cloud, or None."""
-    sites = [s for s in env.get('CEPH_SITES', '').split(',') if s]
+    sites = env.ceph_sites
     if CENTRAL not in sites or EDGE not in sites:
         return ('the cloud runs without the Ceph sites %s and %s'
                 % (CENTRAL, EDGE))
-    if 'CINDER_VOLUME_TYPE_%s' % EDGE not in env:
+    if env.cinder is None or EDGE not in env.cinder.sites:
         return 'the cloud runs without Cinder RBD backends'
     try:
         import rados  # noqa: F401
@@ -167,7 +168,7 @@ def ceph_missing(env: dict) -> str | None:
 
 
 @contextlib.contextmanager
-def _rbd_image(env: dict, site: str, pool: str, name: str):
+def _rbd_image(env: StackEnv, site: str, pool: str, name: str):
     """A read-only look at an RBD image as the site's client.admin."""
     import rbd
 
@@ -177,10 +178,10 @@ def _rbd_image(env: dict, site: str, pool: str, name: str):
             yield image
 
 
-def rbd_parent(env: dict, site: str, volume_id: str) -> str | None:
+def rbd_parent(env: StackEnv, site: str, volume_id: str) -> str | None:
     """``pool/image@snap`` a volume's RBD image is cloned from, or None."""
     import rbd
-    with _rbd_image(env, site, env['CEPH_VOLUMES_POOL'],
+    with _rbd_image(env, site, env.ceph.volumes_pool,
                     'volume-%s' % volume_id) as image:
         try:
             pool, name, snap = image.parent_info()
@@ -189,11 +190,11 @@ def rbd_parent(env: dict, site: str, volume_id: str) -> str | None:
     return '%s/%s@%s' % (pool, name, snap)
 
 
-def rbd_copy(env: dict, site: str, image_id: str) -> tuple[int, bool]:
+def rbd_copy(env: StackEnv, site: str, image_id: str) -> tuple[int, bool]:
     """``(size, protected)`` of ``images/<id>@snap``; (0, False) if none."""
     import rbd
     try:
-        with _rbd_image(env, site, env['CEPH_IMAGES_POOL'],
+        with _rbd_image(env, site, env.ceph.images_pool,
                         image_id) as image:
             if SNAP not in {s['name'] for s in image.list_snaps()}:
                 return 0, False
@@ -229,14 +230,14 @@ def _image_at_one_site(cloud: workflow.Cloud, created: list[str],
                                        container_format='bare')
     created.append(image.id)
     cloud.session.put(
-        '%s/v2/images/%s/file' % (cloud.env['GLANCE_ENDPOINT'], image.id),
+        '%s/v2/images/%s/file' % (cloud.env.glance.endpoint, image.id),
         data=iter(cloud.glance.images.data(source_id)),
         headers={'Content-Type': 'application/octet-stream',
                  placement.STORE_HEADER: store})
     return cloud.wait_image(image.id)
 
 
-def run_ceph_story(env: dict, status: Status) -> dict:
+def run_ceph_story(env: StackEnv, status: Status) -> dict:
     """The two-site story; every step as a row, and whether all held.
 
     Everything it creates is deleted again, also on failure.
@@ -245,10 +246,10 @@ def run_ceph_story(env: dict, status: Status) -> dict:
     if why:
         return {'skipped': why, 'ok': True, 'steps': []}
     cloud = workflow.Cloud(env)
-    stores = {site: env['GLANCE_RBD_STORE_%s' % site]
+    stores = {site: env.glance.rbd_store(site)
               for site in (CENTRAL, EDGE)}
     both = [stores[CENTRAL], stores[EDGE]]
-    types = {site: env['CINDER_VOLUME_TYPE_%s' % site]
+    types = {site: env.cinder.site(site).volume_type
              for site in (CENTRAL, EDGE)}
     images: list[str] = []
     volumes: list[str] = []
@@ -272,7 +273,7 @@ def run_ceph_story(env: dict, status: Status) -> dict:
         edge_vol, seconds = _timed_volume(cloud, volumes, types[EDGE],
                                           base['id'])
         parent = rbd_parent(env, EDGE, edge_vol.id)
-        expected = '%s/%s@%s' % (env['CEPH_IMAGES_POOL'], base['id'], SNAP)
+        expected = '%s/%s@%s' % (env.ceph.images_pool, base['id'], SNAP)
         step('1 GiB volume at %s from it' % EDGE, parent == expected,
              seconds, 'COW clone, parent %s' % _short(parent))
 
@@ -301,7 +302,7 @@ def run_ceph_story(env: dict, status: Status) -> dict:
         clone_vol, clone_s = _timed_volume(cloud, volumes, types[CENTRAL],
                                            image['id'])
         parent = rbd_parent(env, CENTRAL, clone_vol.id)
-        expected = '%s/%s@%s' % (env['CEPH_IMAGES_POOL'], image['id'], SNAP)
+        expected = '%s/%s@%s' % (env.ceph.images_pool, image['id'], SNAP)
         step('volume at %s from the new image' % CENTRAL,
              parent == expected, clone_s,
              'COW clone, parent %s' % _short(parent))

@@ -32,6 +32,7 @@ from keystoneauth1 import loading
 from keystoneauth1 import session as ks_session
 
 from cinder_multistore import placement
+from cinder_multistore_lab.stack.env import StackEnv
 
 
 STORE_SPEC = 'image_service:store_id'
@@ -45,16 +46,17 @@ class StepFailed(RuntimeError):
     """A cloud resource ended in an error state or timed out."""
 
 
-def session_for(env: dict, prefix: str) -> ks_session.Session:
+def session_for(env: StackEnv, prefix: str) -> ks_session.Session:
     """A keystoneauth session for ``OS`` (admin), ``DEMO`` or ``ALT``."""
+    user = env.identity.credentials(prefix)
     loader = loading.get_plugin_loader('password')
     auth = loader.load_from_options(
-        auth_url=env['OS_AUTH_URL'],
-        username=env['%s_USERNAME' % prefix],
-        password=env['%s_PASSWORD' % prefix],
-        project_name=env['%s_PROJECT_NAME' % prefix],
-        user_domain_name=env.get('OS_USER_DOMAIN_NAME', 'Default'),
-        project_domain_name=env.get('OS_PROJECT_DOMAIN_NAME', 'Default'))
+        auth_url=env.identity.auth_url,
+        username=user.username,
+        password=user.password,
+        project_name=user.project_name,
+        user_domain_name=env.identity.user_domain_name,
+        project_domain_name=env.identity.project_domain_name)
     return ks_session.Session(auth=auth)
 
 
@@ -80,12 +82,12 @@ def image_stores(image: dict) -> list[str]:
 class Cloud:
     """The embedded cloud seen by one user, plus an admin for types."""
 
-    def __init__(self, env: dict, user: str = 'DEMO') -> None:
+    def __init__(self, env: StackEnv, user: str = 'DEMO') -> None:
         self.env = env
         self.session = session_for(env, user)
         self.admin_session = session_for(env, 'OS')
         self.glance = glance_client.Client(
-            '2', session=self.session, endpoint=env['GLANCE_ENDPOINT'])
+            '2', session=self.session, endpoint=env.glance.endpoint)
         self.cinder = cinder_client.Client('3.70', session=self.session)
         self.admin_cinder = cinder_client.Client(
             '3.70', session=self.admin_session)
@@ -134,16 +136,14 @@ class Cloud:
     def store_digests(self, image_id: str) -> dict[str, str]:
         """MD5 of the image's file in each file store that holds one."""
         found = {}
-        for key, directory in sorted(self.env.items()):
-            if not key.startswith('GLANCE_STORE_DIR_'):
-                continue
+        for store, directory in sorted(self.env.glance.store_dirs.items()):
             path = os.path.join(directory, image_id)
             if os.path.exists(path):
                 digest = hashlib.md5()
                 with open(path, 'rb') as f:
                     for chunk in iter(lambda: f.read(1 << 20), b''):
                         digest.update(chunk)
-                found[key[len('GLANCE_STORE_DIR_'):]] = digest.hexdigest()
+                found[store] = digest.hexdigest()
         return found
 
     # -- volumes -------------------------------------------------------

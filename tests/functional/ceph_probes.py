@@ -23,6 +23,7 @@ import time
 import pytest
 
 from cinder_multistore_lab.stack import ceph as stack_ceph
+from cinder_multistore_lab.stack.env import StackEnv
 
 
 rados = pytest.importorskip('rados')
@@ -32,14 +33,14 @@ rbd = pytest.importorskip('rbd')
 SNAP = 'snap'
 
 
-def sites(env: dict) -> list[str]:
+def sites(env: StackEnv) -> list[str]:
     """The Ceph sites of the stack (empty without Ceph)."""
-    return [s for s in env.get('CEPH_SITES', '').split(',') if s]
+    return list(env.ceph_sites)
 
 
-def store(env: dict, site: str) -> str:
+def store(env: StackEnv, site: str) -> str:
     """The Glance rbd store of ``site``."""
-    return env['GLANCE_RBD_STORE_%s' % site]
+    return env.glance.rbd_store(site)
 
 
 #: A connected ``rados.Rados`` of a site's cluster, as client.admin.
@@ -48,15 +49,15 @@ cluster = stack_ceph.admin_from_env
 ioctx = stack_ceph.admin_ioctx
 
 
-def images(env: dict, site: str, pool: str | None = None) -> set[str]:
+def images(env: StackEnv, site: str, pool: str | None = None) -> set[str]:
     """The RBD image names of a pool (Glance's images pool by default)."""
-    with ioctx(env, site, pool or env['CEPH_IMAGES_POOL']) as ctx:
+    with ioctx(env, site, pool or env.ceph.images_pool) as ctx:
         return set(rbd.RBD().list(ctx))
 
 
-def snapshot(env: dict, site: str, name: str) -> tuple[int, bool] | None:
+def snapshot(env: StackEnv, site: str, name: str) -> tuple[int, bool] | None:
     """``(size, protected)`` of ``images/<name>@snap``, or None."""
-    with ioctx(env, site, env['CEPH_IMAGES_POOL']) as ctx:
+    with ioctx(env, site, env.ceph.images_pool) as ctx:
         try:
             with rbd.Image(ctx, name, read_only=True) as image:
                 if SNAP not in {s['name'] for s in image.list_snaps()}:
@@ -66,11 +67,11 @@ def snapshot(env: dict, site: str, name: str) -> tuple[int, bool] | None:
             return None
 
 
-def digests(env: dict, site: str, name: str,
+def digests(env: StackEnv, site: str, name: str,
             algorithm: str = 'sha512') -> tuple[int, str, str]:
     """``(size, md5, multihash)`` of ``images/<name>@snap``'s data."""
     md5, multi = hashlib.md5(), hashlib.new(algorithm)
-    with ioctx(env, site, env['CEPH_IMAGES_POOL']) as ctx:
+    with ioctx(env, site, env.ceph.images_pool) as ctx:
         with rbd.Image(ctx, name, snapshot=SNAP, read_only=True) as image:
             size = image.size()
             offset = 0
@@ -82,7 +83,7 @@ def digests(env: dict, site: str, name: str,
     return size, md5.hexdigest(), multi.hexdigest()
 
 
-def parent(env: dict, site: str, pool: str,
+def parent(env: StackEnv, site: str, pool: str,
            name: str) -> tuple[str, str, str] | None:
     """``(pool, image, snapshot)`` of an RBD image's parent, or None."""
     with ioctx(env, site, pool) as ctx:
@@ -93,13 +94,14 @@ def parent(env: dict, site: str, pool: str,
                 return None
 
 
-def location(env: dict, site: str, image_id: str) -> str:
+def location(env: StackEnv, site: str, image_id: str) -> str:
     """The location Glance registers for an image in ``site``'s store."""
-    return 'rbd://%s/%s/%s/%s' % (env['CEPH_FSID_%s' % site],
-                                  env['CEPH_IMAGES_POOL'], image_id, SNAP)
+    return 'rbd://%s/%s/%s/%s' % (env.ceph.site(site).fsid,
+                                  env.ceph.images_pool, image_id, SNAP)
 
 
-def wait_gone(env: dict, site: str, name: str, timeout: float = 90) -> bool:
+def wait_gone(env: StackEnv, site: str, name: str,
+              timeout: float = 90) -> bool:
     """Wait until ``images/<name>`` no longer exists; True when gone."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -109,7 +111,7 @@ def wait_gone(env: dict, site: str, name: str, timeout: float = 90) -> bool:
     return False
 
 
-def health(env: dict, site: str) -> tuple[str, str]:
+def health(env: StackEnv, site: str) -> tuple[str, str]:
     """``(fsid, health status)`` of ``site``'s cluster."""
     import json
     with cluster(env, site) as handle:
@@ -121,7 +123,7 @@ def health(env: dict, site: str) -> tuple[str, str]:
         return handle.get_fsid(), status
 
 
-def healthy(env: dict, site: str) -> bool:
+def healthy(env: StackEnv, site: str) -> bool:
     """True when ``site``'s cluster answers HEALTH_OK."""
     try:
         return health(env, site)[1] == 'HEALTH_OK'
@@ -129,7 +131,7 @@ def healthy(env: dict, site: str) -> bool:
         return False
 
 
-def wait_healthy(env: dict, site: str, timeout: float = 120) -> None:
+def wait_healthy(env: StackEnv, site: str, timeout: float = 120) -> None:
     """Wait until ``site``'s cluster is healthy again."""
     deadline = time.monotonic() + timeout
     while not healthy(env, site):

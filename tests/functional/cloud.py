@@ -21,6 +21,7 @@ from keystoneauth1 import session as ks_session
 
 from cinder_multistore.glance import middleware
 from cinder_multistore import placement
+from cinder_multistore_lab.stack.env import StackEnv
 from cinder_multistore_lab import workflow
 
 
@@ -31,15 +32,15 @@ keystone_session = workflow.session_for
 class ImageClient:
     """python-glanceclient plus raw requests with custom headers."""
 
-    def __init__(self, env: dict, session: ks_session.Session) -> None:
+    def __init__(self, env: StackEnv, session: ks_session.Session) -> None:
         self.env = env
         self.session = session
-        self.endpoint = env['GLANCE_ENDPOINT'].rstrip('/')
+        self.endpoint = env.glance.endpoint.rstrip('/')
         self.glance = glance_client.Client('2', session=session,
                                            endpoint=self.endpoint)
 
     @classmethod
-    def for_user(cls, env: dict, prefix: str) -> 'ImageClient':
+    def for_user(cls, env: StackEnv, prefix: str) -> 'ImageClient':
         """A client for ``DEMO``, ``ALT`` or ``OS`` (admin)."""
         return cls(env, keystone_session(env, prefix))
 
@@ -115,16 +116,14 @@ def stores_of(image: dict) -> list[str]:
     return [s for s in (image.get('stores') or '').split(',') if s]
 
 
-def store_files(env: dict, image_id: str) -> dict[str, str]:
+def store_files(env: StackEnv, image_id: str) -> dict[str, str]:
     """sha256 of the image's file in every file store that has one."""
     found = {}
-    for key, directory in env.items():
-        if not key.startswith('GLANCE_STORE_DIR_'):
-            continue
+    for store, directory in env.glance.store_dirs.items():
         path = os.path.join(directory, image_id)
         if os.path.exists(path):
             with open(path, 'rb') as f:
-                found[key[len('GLANCE_STORE_DIR_'):]] = hashlib.sha256(
+                found[store] = hashlib.sha256(
                     f.read()).hexdigest()
     return found
 

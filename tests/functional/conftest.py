@@ -33,7 +33,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope='session')
 def stack_env():
-    """The variables of ``stack.env`` of a running stack."""
+    """``stack.env`` of a running stack (a :class:`StackEnv`)."""
     given = os.environ.get('CMS_STACK_DIR')
     if given and os.path.exists(os.path.join(given, 'stack.env')):
         yield stack.load_env(given)

@@ -26,22 +26,23 @@ from pathlib import Path
 
 from glanceclient import client as glance_client
 
+from cinder_multistore_lab.stack.env import StackEnv
 from cinder_multistore_lab.stack import glance
 from cinder_multistore_lab.stack import ports
 from cinder_multistore_lab.stack.state import State
 from tests.functional import cloud
 
 
-def start(env: dict, name: str,
+def start(env: StackEnv, name: str,
           overrides: dict[str, dict[str, object]]) -> str:
     """Start (or reuse) glance-api ``name``; return its endpoint.
 
     :param overrides: section -> option -> value, applied on top of the
         stack's glance-api.conf (``cinder_multistore`` for the filter).
     """
-    directory = Path(env['STACK_DIR'])
+    directory = Path(env.directory)
     state = State.load(directory)
-    server = env.get('STACK_GLANCE_SERVER', glance.UWSGI)
+    server = env.stack.glance_server or glance.UWSGI
     assert glance.server(state) == server, (
         'stack.env says glance runs under %s, the stack state %s'
         % (server, glance.server(state)))
@@ -82,6 +83,6 @@ def client_on(client: cloud.ImageClient,
     return other
 
 
-def log_path(env: dict, name: str) -> Path:
+def log_path(env: StackEnv, name: str) -> Path:
     """The log file of glance-api ``name``."""
-    return glance.log_path(Path(env['STACK_DIR']), name)
+    return glance.log_path(Path(env.directory), name)

@@ -29,6 +29,7 @@ import struct
 import time
 import urllib.parse
 
+from cinder_multistore_lab.stack.env import StackEnv
 from cinder_multistore_lab.stack import process
 
 
@@ -37,13 +38,13 @@ MIB = 1 << 20
 
 # -- Glance workers ------------------------------------------------------
 
-def glance_master(env: dict, name: str = 'glance') -> int:
+def glance_master(env: StackEnv, name: str = 'glance') -> int:
     """The pid of the master of Glance instance ``name`` (either server).
     """
     record = process.read_pid_file(
-        process.run_dir(Path(env['STACK_DIR'])) / ('%s.pid' % name))
+        process.run_dir(Path(env.directory)) / ('%s.pid' % name))
     assert record is not None and process.alive(*record), (
-        '%s does not run in %s' % (name, env['STACK_DIR']))
+        '%s does not run in %s' % (name, env.directory))
     return record[0]
 
 
@@ -93,7 +94,7 @@ class Usage:
             ','.join(map(str, self.pids)), self.threads, self.rss_mib)
 
 
-def glance_usage(env: dict, name: str = 'glance') -> Usage:
+def glance_usage(env: StackEnv, name: str = 'glance') -> Usage:
     """Threads and RSS of the Glance workers now."""
     pids = children(glance_master(env, name))
     threads = rss = 0
@@ -104,7 +105,7 @@ def glance_usage(env: dict, name: str = 'glance') -> Usage:
     return Usage(tuple(pids), threads, rss)
 
 
-def wait_threads(env: dict, threads: int, timeout: float = 30.0) -> Usage:
+def wait_threads(env: StackEnv, threads: int, timeout: float = 30.0) -> Usage:
     """Poll until the workers hold at most ``threads`` threads.
 
     :returns: the last :class:`Usage` seen (the caller asserts on it).
@@ -119,19 +120,17 @@ def wait_threads(env: dict, threads: int, timeout: float = 30.0) -> Usage:
 
 # -- store folders ---------------------------------------------------------
 
-def store_dirs(env: dict, reserved: bool = True) -> dict[str, str]:
+def store_dirs(env: StackEnv, reserved: bool = True) -> dict[str, str]:
     """Every store folder of the stack: file stores (and Glance's own)."""
-    dirs = {key[len('GLANCE_STORE_DIR_'):]: value
-            for key, value in env.items()
-            if key.startswith('GLANCE_STORE_DIR_')}
+    dirs = {store: str(folder)
+            for store, folder in env.glance.store_dirs.items()}
     if reserved:
-        for key in ('GLANCE_STAGING_DIR', 'GLANCE_TASKS_DIR'):
-            if env.get(key):
-                dirs[key] = env[key]
+        dirs['GLANCE_STAGING_DIR'] = str(env.glance.staging_dir)
+        dirs['GLANCE_TASKS_DIR'] = str(env.glance.tasks_dir)
     return dirs
 
 
-def leftovers(env: dict, image_id: str, reserved: bool = True
+def leftovers(env: StackEnv, image_id: str, reserved: bool = True
               ) -> dict[str, list[str]]:
     """Files whose name contains ``image_id``, by store folder.
 
@@ -148,7 +147,7 @@ def leftovers(env: dict, image_id: str, reserved: bool = True
     return found
 
 
-def store_md5s(env: dict, image_id: str) -> dict[str, str]:
+def store_md5s(env: StackEnv, image_id: str) -> dict[str, str]:
     """MD5 of the image's file in every file store that holds one."""
     found = {}
     for store, directory in store_dirs(env, reserved=False).items():
@@ -162,7 +161,7 @@ def store_md5s(env: dict, image_id: str) -> dict[str, str]:
     return found
 
 
-def wait_no_leftovers(env: dict, image_id: str, timeout: float = 30.0,
+def wait_no_leftovers(env: StackEnv, image_id: str, timeout: float = 30.0,
                       reserved: bool = True) -> dict[str, list[str]]:
     """Poll until no store folder has a file of the image; return the rest."""
     deadline = time.monotonic() + timeout

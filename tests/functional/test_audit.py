@@ -36,7 +36,7 @@ HOUR = 3600
 
 def run_audit(env: dict, *args: str) -> subprocess.CompletedProcess:
     """Run ``cinder-multistore audit`` with the stack's Glance config."""
-    conf = env['GLANCE_CONF']
+    conf = env.glance.conf
     sub_env = dict(os.environ, OS_GLANCE_CONFIG_DIR=os.path.dirname(conf))
     return subprocess.run(
         [sys.executable, '-m', 'cinder_multistore.cmd.cli', 'audit',
@@ -59,7 +59,7 @@ def orphan_urls(report: dict) -> set[str]:
 def plant_file(env: dict, store: str, size: int = 16384,
                age: float = 0) -> str:
     """Write a file named like an image into a store folder; its path."""
-    path = os.path.join(env['GLANCE_STORE_DIR_%s' % store],
+    path = os.path.join(env.glance.store_dir(store),
                         str(uuid.uuid4()))
     with open(path, 'wb') as f:
         f.write(os.urandom(size))
@@ -109,7 +109,7 @@ def test_finds_deletes_only_the_stray_file(stack_env, demo, image_in_alpha):
 
     _, after = audit_json(stack_env)
     assert orphan_urls(after) - orphan_urls(before) == {url}
-    alpha_file = os.path.join(stack_env['GLANCE_STORE_DIR_alpha'], image_id)
+    alpha_file = os.path.join(stack_env.glance.store_dir('alpha'), image_id)
     assert 'file://' + alpha_file not in orphan_urls(after)
 
     # Too young for the default --min-age: reported, kept.
@@ -145,7 +145,7 @@ def test_min_age_deletes_old_keeps_young(stack_env):
 
 
 def test_reserved_stores_only_when_asked(stack_env):
-    path = os.path.join(stack_env['GLANCE_TASKS_DIR'], str(uuid.uuid4()))
+    path = os.path.join(stack_env.glance.tasks_dir, str(uuid.uuid4()))
     with open(path, 'wb') as f:
         f.write(b'x' * 100)
     try:
@@ -167,7 +167,7 @@ def test_unknown_store_is_an_error(stack_env):
 
 def test_default_config_is_glance_apis(stack_env):
     """Without --config-file: the files of OS_GLANCE_CONFIG_DIR."""
-    conf = stack_env['GLANCE_CONF']
+    conf = stack_env.glance.conf
     result = subprocess.run(
         [sys.executable, '-m', 'cinder_multistore.cmd.cli', 'audit',
          '--json', '--store', 'alpha'],
@@ -181,7 +181,7 @@ def test_default_config_is_glance_apis(stack_env):
 
 def _rbd_site(env: dict) -> tuple[str, str]:
     """An rbd store of the stack and its Ceph site; skips without one."""
-    stores = [s for s in env.get('GLANCE_RBD_STORES', '').split(',') if s]
+    stores = list(env.glance.rbd_stores.values())
     if not stores:
         pytest.skip('the stack has no rbd stores (no GLANCE_RBD_STORES in '
                     'stack.env)')
@@ -190,8 +190,8 @@ def _rbd_site(env: dict) -> tuple[str, str]:
         import rbd  # noqa: F401
     except ImportError as exc:
         pytest.skip('rados/rbd bindings not importable: %s' % exc)
-    for site in env.get('CEPH_SITES', '').split(','):
-        if env.get('GLANCE_RBD_STORE_%s' % site) == stores[-1]:
+    for site in env.ceph_sites:
+        if env.glance.rbd_stores.get(site) == stores[-1]:
             return stores[-1], site
     pytest.fail('no Ceph site of store %s in stack.env' % stores[-1])
 
@@ -199,20 +199,19 @@ def _rbd_site(env: dict) -> tuple[str, str]:
 def admin_pool(env: dict, site: str):
     """The site's cluster (as client.admin) and its images pool."""
     import rados
-    cluster = rados.Rados(conffile=env['CEPH_CONF_%s' % site],
+    found = env.ceph.site(site)
+    cluster = rados.Rados(conffile=str(found.conf),
                           rados_id='admin',
-                          conf={'keyring': env['CEPH_KEYRING_ADMIN_%s'
-                                               % site]})
+                          conf={'keyring': str(found.admin_keyring)})
     cluster.connect(timeout=30)
-    return cluster, cluster.open_ioctx(env.get('CEPH_IMAGES_POOL',
-                                               'images'))
+    return cluster, cluster.open_ioctx(env.ceph.images_pool)
 
 
 def test_rbd_stray_image(stack_env):
     import rbd
     store, site = _rbd_site(stack_env)
     cluster, ioctx = admin_pool(stack_env, site)
-    pool = stack_env.get('CEPH_IMAGES_POOL', 'images')
+    pool = stack_env.ceph.images_pool
     name = str(uuid.uuid4())
     try:
         rbd.RBD().create(ioctx, name, 4 << 20)
@@ -220,7 +219,7 @@ def test_rbd_stray_image(stack_env):
             image.write(b'x' * 65536, 0)
             image.create_snap('snap')
             image.protect_snap('snap')
-        url = 'rbd://%s/%s/%s/snap' % (stack_env['CEPH_FSID_%s' % site],
+        url = 'rbd://%s/%s/%s/snap' % (stack_env.ceph.site(site).fsid,
                                        pool, name)
         code, report = audit_json(stack_env, '--store', store)
         assert code == 1 and url in orphan_urls(report)
@@ -254,8 +253,7 @@ def test_rbd_stray_image_with_a_clone_is_kept(stack_env):
     import rbd
     store, site = _rbd_site(stack_env)
     cluster, ioctx = admin_pool(stack_env, site)
-    volumes = cluster.open_ioctx(stack_env.get('CEPH_VOLUMES_POOL',
-                                               'volumes'))
+    volumes = cluster.open_ioctx(stack_env.ceph.volumes_pool)
     name, clone = str(uuid.uuid4()), 'volume-%s' % uuid.uuid4()
     try:
         rbd.RBD().create(ioctx, name, 1 << 20,

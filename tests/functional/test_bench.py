@@ -38,10 +38,9 @@ GIB = 1 << 30
 
 def _leftovers(env):
     found = []
-    for key, directory in env.items():
-        if key.startswith('GLANCE_STORE_DIR_'):
-            found += [n for n in os.listdir(directory)
-                      if n.startswith('cms-bench')]
+    for directory in env.glance.store_dirs.values():
+        found += [n for n in os.listdir(directory)
+                  if n.startswith('cms-bench')]
     return found
 
 
@@ -52,14 +51,14 @@ def _ceph_leftovers(env):
     import rbd
     found = {}
     for site in rbd_cases.sites(env):
-        for pool in (env['CEPH_IMAGES_POOL'], env['CEPH_VOLUMES_POOL']):
+        for pool in (env.ceph.images_pool, env.ceph.volumes_pool):
             with rbd_cases.ioctx(env, site, pool) as ctx:
                 found[(site, pool)] = set(rbd.RBD().list(ctx))
     return found
 
 
 def test_bench_runs_every_case_and_cleans_up(stack_env, tmp_path, admin):
-    directory = stack_env['STACK_DIR']
+    directory = stack_env.directory
     # The reference services (and their volume type) first, so that what
     # the bench leaves behind is all that differs.
     bench_env = stack.add_bench_services(directory)
@@ -144,10 +143,10 @@ def test_bench_runs_every_case_and_cleans_up(stack_env, tmp_path, admin):
 
 
 def test_reference_glance_has_no_filter(stack_env, admin):
-    env = stack.add_bench_services(stack_env['STACK_DIR'])
+    env = stack.add_bench_services(stack_env.directory)
     headers = {'X-Auth-Token': admin.session.get_token()}
-    for endpoint, filtered in ((env['GLANCE_ENDPOINT'], True),
-                               (env['GLANCE_PLAIN_ENDPOINT'], False)):
+    for endpoint, filtered in ((env.glance.endpoint, True),
+                               (env.glance_plain.endpoint, False)):
         resp = requests.post(endpoint + '/v2/images', headers=headers,
                              json={'name': 'cms-bench-probe',
                                    'disk_format': 'raw',
@@ -166,8 +165,8 @@ def test_reference_glance_has_no_filter(stack_env, admin):
 
 
 def test_reference_cinder_volume_runs_cinders_image_service(stack_env):
-    env = stack.add_bench_services(stack_env['STACK_DIR'])
-    log = Path(env['CINDER_UPSTREAM_VOLUME_LOG']).read_text()
+    env = stack.add_bench_services(stack_env.directory)
+    log = Path(env.cinder_upstream.volume_log).read_text()
     assert 'cinder-multistore image service is active' not in log
     assert 'cinder-multistore image service is active' in Path(
-        env['CINDER_VOLUME_LOG']).read_text()
+        env.cinder.volume_log).read_text()

@@ -147,7 +147,7 @@ def _assert_in(cloud, image, stores):
 def _glance_decision(env, image_id):
     """The placement filter's decision line for the image's upload."""
     marker = 'Image %s upload: ' % image_id
-    with open(env['GLANCE_LOG'], encoding='utf-8', errors='replace') as f:
+    with open(env.glance.log, encoding='utf-8', errors='replace') as f:
         lines = [line for line in f if marker in line]
     assert lines, 'no decision line for image %s in Glance log' % image_id
     return lines[-1]
@@ -159,7 +159,7 @@ def _sha256_head(path, size):
 
 
 def _volume_file(env, volume_id):
-    return os.path.join(env['CINDER_NFS_MOUNT'], 'volume-%s' % volume_id)
+    return os.path.join(env.cinder.nfs_mount, 'volume-%s' % volume_id)
 
 
 # -- placement --------------------------------------------------------
@@ -208,7 +208,7 @@ def _cinder_api_keeps_empty_properties(stack_env):
             'from cinder.image import glance\n'
             'print("properties" in glance.GlanceImageService.'
             '_translate_to_glance({"properties": {}}))\n')
-    python = stack_env.get('STACK_PYTHON') or sys.executable
+    python = str(stack_env.stack.python) or sys.executable
     result = subprocess.run([python, '-c', code], capture_output=True,
                             text=True, timeout=120, check=True)
     return result.stdout.split()[-1] == 'True'
@@ -239,7 +239,7 @@ def test_base_image_with_only_reserved_properties(stack_env, cloud, made):
 
 
 def test_default_store_without_store_or_base(stack_env, cloud, made):
-    default = stack_env['GLANCE_DEFAULT_STORE']
+    default = stack_env.glance.default_store
     type_id = made.volume_type(None)
     vol = made.volume(volume_type=type_id)
     image = made.upload(vol.id)
@@ -265,7 +265,7 @@ def test_unknown_store_fails_cleanly(stack_env, cloud, made):
         workflow.STORE_SPEC: REJECTED_STORE}
     vol = made.volume(volume_type=type_id)
     image_name = _name('cms-up-rejected')
-    log = stack_env['CINDER_VOLUME_LOG']
+    log = stack_env.cinder.volume_log
     log_start = os.path.getsize(log)
 
     _, body = cloud.cinder.volumes.upload_to_image(
@@ -314,7 +314,7 @@ def test_unknown_store_fails_cleanly(stack_env, cloud, made):
 def known_volume(stack_env, cloud, shared):
     """A 1 GiB volume whose first bytes are CONTENT."""
     image = shared.image_in_stores(CONTENT,
-                                   [stack_env['GLANCE_DEFAULT_STORE']])
+                                   [stack_env.glance.default_store])
     vol = shared.volume(image_id=image['id'])
     path = _volume_file(stack_env, vol.id)
     assert _sha256_head(path, len(CONTENT)) == hashlib.sha256(
@@ -331,7 +331,7 @@ def test_disk_format_round_trip(stack_env, cloud, made, known_volume,
     assert list(digests.values()) == [image['checksum']]
     if disk_format == 'qcow2':
         path = os.path.join(
-            stack_env['GLANCE_STORE_DIR_%s' % list(digests)[0]],
+            stack_env.glance.store_dir(list(digests)[0]),
             image['id'])
         with open(path, 'rb') as f:
             assert f.read(4) == b'QFI\xfb'

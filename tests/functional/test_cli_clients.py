@@ -42,7 +42,7 @@ def _name(prefix):
 def _cli_env(stack_env):
     """This process's environment without OS_*, plus stack.env's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
-    env.update(stack_env)
+    env.update(stack_env.as_environ())
     return env
 
 

@@ -37,7 +37,7 @@ MiB = 1 << 20
 def _new_project_client(env: dict, endpoint: str) -> cloud.ImageClient:
     """A member of a brand new project: its storage usage starts at 0."""
     admin = workflow.session_for(env, 'OS')
-    auth_url = env['OS_AUTH_URL'].rstrip('/')
+    auth_url = env.identity.auth_url.rstrip('/')
     name = 'cms-quota-%s' % uuid.uuid4().hex[:8]
     password = uuid.uuid4().hex
     project = admin.post(auth_url + '/projects', json={'project': {
@@ -49,7 +49,7 @@ def _new_project_client(env: dict, endpoint: str) -> cloud.ImageClient:
     admin.put(auth_url + '/projects/%s/users/%s/roles/%s'
               % (project['id'], user['id'], roles[0]['id']))
     auth = loading.get_plugin_loader('password').load_from_options(
-        auth_url=env['OS_AUTH_URL'], username=name, password=password,
+        auth_url=env.identity.auth_url, username=name, password=password,
         project_id=project['id'], user_domain_name='Default')
     return glance_instances.client_on(
         cloud.ImageClient(env, ks_session.Session(auth=auth)), endpoint)

@@ -15,6 +15,7 @@
 Timings are printed by the demo, never asserted here.
 """
 
+import dataclasses
 import io
 
 import pytest
@@ -33,7 +34,7 @@ def _state(stack_env):
 
 def test_demo_runs_every_case_and_cleans_up(stack_env, capsys):
     before = _state(stack_env)
-    code = demo.main(stack_env['STACK_DIR'], False, up=lambda d: None,
+    code = demo.main(stack_env.directory, False, up=lambda d: None,
                      down=lambda d: None)
     out = capsys.readouterr().out
     print(out)
@@ -47,8 +48,8 @@ def test_demo_runs_every_case_and_cleans_up(stack_env, capsys):
         assert 'COW clone, parent images/' in out
         assert 'full copy, no parent' in out
         assert 'written: %s,%s; failed: none' % (
-            stack_env['GLANCE_RBD_STORE_central'],
-            stack_env['GLANCE_RBD_STORE_edge']) in out
+            stack_env.glance.rbd_store('central'),
+            stack_env.glance.rbd_store('edge')) in out
     assert _state(stack_env) == before
 
 
@@ -58,21 +59,20 @@ def test_ceph_story_leaves_nothing_in_either_cluster(stack_env):
     from tests.functional import ceph_probes
     before = {site: (ceph_probes.images(stack_env, site),
                      ceph_probes.images(stack_env, site,
-                                        stack_env['CEPH_VOLUMES_POOL']))
+                                        stack_env.ceph.volumes_pool))
               for site in ceph_probes.sites(stack_env)}
     result = demo.run_ceph_story(stack_env, demo.Status(io.StringIO()))
     assert result['ok'], result
     assert [s['ok'] for s in result['steps']] == [True] * 5
     after = {site: (ceph_probes.images(stack_env, site),
                     ceph_probes.images(stack_env, site,
-                                       stack_env['CEPH_VOLUMES_POOL']))
+                                       stack_env.ceph.volumes_pool))
              for site in ceph_probes.sites(stack_env)}
     assert after == before
 
 
 def test_ceph_story_skipped_without_ceph(stack_env):
-    env = {k: v for k, v in stack_env.items()
-           if not k.startswith('CEPH_')}
+    env = dataclasses.replace(stack_env, ceph=None)
     result = demo.run_ceph_story(env, demo.Status(io.StringIO()))
     assert result == {'skipped': 'the cloud runs without the Ceph sites '
                                  'central and edge', 'ok': True,

@@ -92,10 +92,10 @@ def test_client_disconnect_mid_colocated_upload(stack_env, demo,
                                                 three_store_base, chunked,
                                                 reset):
     before = probes.glance_usage(stack_env)
-    log = probes.LogWindow(stack_env['GLANCE_LOG'])
+    log = probes.LogWindow(stack_env.glance.log)
     image = demo.create(name='cms-fault-disconnect')
     upload = probes.RawUpload(
-        stack_env['GLANCE_ENDPOINT'], demo.session.get_token(), image.id,
+        stack_env.glance.endpoint, demo.session.get_token(), image.id,
         headers={placement.BASE_IMAGE_HEADER: three_store_base['id']},
         length=None if chunked else ANNOUNCED)
     try:
@@ -145,10 +145,10 @@ def test_client_stalls_mid_colocated_upload(stack_env, demo,
     is ``queued`` again, every copy is gone and the threads are back.
     """
     before = probes.glance_usage(stack_env)
-    log = probes.LogWindow(stack_env['GLANCE_LOG'])
+    log = probes.LogWindow(stack_env.glance.log)
     image = demo.create(name='cms-fault-stall')
     upload = probes.RawUpload(
-        stack_env['GLANCE_ENDPOINT'], demo.session.get_token(), image.id,
+        stack_env.glance.endpoint, demo.session.get_token(), image.id,
         headers={placement.BASE_IMAGE_HEADER: three_store_base['id']},
         length=None if chunked else ANNOUNCED, timeout=SETTLE)
     try:
@@ -196,9 +196,9 @@ def _free(path):
                          ids=['content-length', 'chunked'])
 def test_full_secondary_store_fails_alone(stack_env, demo, small_store_base,
                                           chunked):
-    delta = stack_env['GLANCE_STORE_DIR_delta']
+    delta = stack_env.glance.store_dir('delta')
     free_before = _free(delta)
-    log = probes.LogWindow(stack_env['GLANCE_LOG'])
+    log = probes.LogWindow(stack_env.glance.log)
     data = os.urandom(24 * MIB)
     body = data
     if chunked:
@@ -230,7 +230,7 @@ def test_cinder_volume_killed_mid_upload(stack_env, three_store_base):
     it, and check that the image ends queued, killed or deleted with no
     data left in any store and no writer thread left in Glance.
     """
-    directory = stack_env['STACK_DIR']
+    directory = stack_env.directory
     baseline = probes.glance_usage(stack_env).threads
     cloud_ = workflow.Cloud(stack_env)
     vol = cloud_.volume(name='cms-kill-%s' % os.urandom(4).hex(),
@@ -279,7 +279,7 @@ def primary_small_base(demo):
 
 def test_full_primary_store_removes_the_finished_copies(stack_env, demo,
                                                         primary_small_base):
-    delta = stack_env['GLANCE_STORE_DIR_delta']
+    delta = stack_env.glance.store_dir('delta')
     free_before = _free(delta)
     baseline = probes.glance_usage(stack_env).threads
     image = demo.create(name='cms-fault-full-primary')

@@ -79,13 +79,13 @@ def test_failing_secondary_store_keeps_upload(stack_env, demo):
     assert cloud.written(resp) == ['alpha']
     assert cloud.failed(resp) == ['delta']
     _assert_only_in(stack_env, demo, image.id, ['alpha'], data=data)
-    assert os.listdir(stack_env['GLANCE_STORE_DIR_delta']).count(
+    assert os.listdir(stack_env.glance.store_dir('delta')).count(
         image.id) == 0
 
 
 def test_concurrent_uploads_land_by_their_rules(stack_env, demo,
                                                 two_store_base):
-    default = stack_env['GLANCE_DEFAULT_STORE']
+    default = stack_env.glance.default_store
     cases = [({'store': 'alpha'}, ['alpha']),
              ({'store': 'gamma', 'base': two_store_base['id']}, ['gamma']),
              ({'base': two_store_base['id']}, ['beta', 'gamma']),
@@ -125,7 +125,7 @@ def test_import_all_stores_skips_reserved_and_read_only(stack_env, demo):
     resp = demo.import_(image.id, {'method': {'name': 'glance-direct'},
                                    'all_stores': True})
     assert resp.status_code == 202, resp.text
-    usable = [s for s in stack_env['GLANCE_STORES'].split(',')
+    usable = [s for s in stack_env.glance.stores
               if s != 'web']
     got = demo.wait(image.id, stores=len(usable))
     assert sorted(cloud.stores_of(got)) == sorted(usable)

@@ -121,11 +121,11 @@ def _seen(value):
 @pytest.fixture(scope='module')
 def plain(stack_env):
     """The endpoint of a glance-api without the filter."""
-    endpoint = stack_env.get('GLANCE_PLAIN_ENDPOINT')
-    if not endpoint:
-        endpoint = stack.add_bench_services(
-            stack_env['STACK_DIR'])['GLANCE_PLAIN_ENDPOINT']
-    return endpoint
+    plain = stack_env.glance_plain
+    if plain is None:
+        plain = stack.add_bench_services(stack_env.directory).glance_plain
+    assert plain is not None
+    return plain.endpoint
 
 
 @pytest.fixture(scope='module')
@@ -155,7 +155,7 @@ def bases(stack_env, demo, alt):
     small = demo.image_in(b's' * 1024, ['alpha', 'delta'])
     queued = demo.create(name='cms-hostile-queued')
     hidden = alt.image_in(b'h' * 2048, ['beta', 'gamma'])
-    public = demo.get(stack_env['STACK_IMAGE_ID'])
+    public = demo.get(stack_env.glance.image_id)
     made = Bases()
     for image in (three, two, small, public):
         made[image['id']] = placement.BaseImage(
@@ -307,7 +307,7 @@ def test_hostile_upload_headers(stack_env, demo, plain, catalog, bases,
     reference = None
     try:
         status, resp_headers, text = _request(
-            stack_env['GLANCE_ENDPOINT'], token, 'PUT',
+            stack_env.glance.endpoint, token, 'PUT',
             '/v2/images/%s/file' % image.id, headers, body, chunked)
         note = '%d %s %s' % (status, resp_headers, text[:300])
         event('upload: %d' % status)
@@ -457,7 +457,7 @@ def test_hostile_import_bodies(stack_env, demo, plain, catalog, bases, body,
                                store, base):
     staged = not _wants_queued(body)
     body = json.loads(json.dumps(body).replace(
-        json.dumps(URI), json.dumps(stack_env['HTTP_IMAGE_URL'])))
+        json.dumps(URI), json.dumps(stack_env.web.raw_image_url)))
     if base is not None:
         base = bases.ids[base].encode()
     decision = _import_decision(body, store, base, catalog, bases)
@@ -468,7 +468,7 @@ def test_hostile_import_bodies(stack_env, demo, plain, catalog, bases, body,
     try:
         before = demo.get(mine)['status']
         status, _, text = _request(
-            stack_env['GLANCE_ENDPOINT'], token, 'POST',
+            stack_env.glance.endpoint, token, 'POST',
             '/v2/images/%s/import' % mine, headers, raw,
             content_type='application/json')
         expected, _, plain_text = _request(

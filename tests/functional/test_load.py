@@ -184,7 +184,7 @@ def _slots(env):
     uwsgi: processes x threads. The eventlet ``glance-api``: workers x its
     green pool, so every upload of the test can be in flight at once.
     """
-    if env.get('STACK_GLANCE_SERVER') == 'eventlet':
+    if env.stack.glance_server == 'eventlet':
         workers = probes.children(probes.glance_master(env))
         return max(len(workers), 1) * EVENTLET_POOL
     with open('/proc/%d/cmdline' % probes.glance_master(env), 'rb') as f:
@@ -195,7 +195,7 @@ def _slots(env):
 
 
 def test_concurrent_mixed_uploads(stack_env, demo, base_images):
-    default = stack_env['GLANCE_DEFAULT_STORE']
+    default = stack_env.glance.default_store
     # Warm up both workers on every path (co-located, single, rejected),
     # so that lazily made threads exist before the baseline.
     warm = [Case(100 + n, {placement.BASE_IMAGE_HEADER: base_images[0]}
@@ -208,7 +208,7 @@ def test_concurrent_mixed_uploads(stack_env, demo, base_images):
     time.sleep(1)
     before = probes.wait_threads(stack_env, 0, timeout=3)
 
-    log = probes.LogWindow(stack_env['GLANCE_LOG'])
+    log = probes.LogWindow(stack_env.glance.log)
     cases = _cases(base_images, default)
     colocated = sum(1 for c in cases if c.expected and len(c.expected) > 1)
     in_flight = min(_slots(stack_env), colocated) * (len(COLOCATED) - 1)

@@ -74,7 +74,7 @@ def test_clusters_healthy_and_distinct(stack_env, sites):
     for site in sites:
         fsid, status = probes.health(stack_env, site)
         assert status == 'HEALTH_OK', (site, status)
-        assert fsid == stack_env['CEPH_FSID_%s' % site]
+        assert fsid == stack_env.ceph.site(site).fsid
         fsids.add(fsid)
     assert len(fsids) == len(sites)
 
@@ -131,17 +131,18 @@ def test_edge_volume_from_edge_image_is_a_clone(stack_env, sites, demo,
     cloud = workflow.Cloud(stack_env)
     vol = cloud.cinder.volumes.create(
         1, name='cms-rbd-clone', imageRef=image_id,
-        volume_type=stack_env['CINDER_VOLUME_TYPE_edge'])
+        volume_type=stack_env.cinder.site('edge').volume_type)
     try:
         vol = cloud.wait_volume(vol.id, timeout=180)
-        assert vol.availability_zone == stack_env['CINDER_AZ_edge']
+        assert vol.availability_zone == stack_env.cinder.site('edge').az
         host = cloud.admin_cinder.volumes.get(vol.id)._info[
             'os-vol-host-attr:host']
-        assert host.startswith(stack_env['CINDER_BACKEND_HOST_edge'] + '#')
+        edge = stack_env.cinder.site('edge')
+        assert host.startswith(edge.backend_host + '#')
         parent = probes.parent(stack_env, 'edge',
-                               stack_env['CEPH_VOLUMES_POOL'],
+                               stack_env.ceph.volumes_pool,
                                'volume-%s' % vol.id)
-        assert parent == (stack_env['CEPH_IMAGES_POOL'], image_id,
+        assert parent == (stack_env.ceph.images_pool, image_id,
                           probes.SNAP)
     finally:
         cloud.cinder.volumes.delete(vol.id)
@@ -160,11 +161,11 @@ def _connect(env, site, objects=16):
     placement group of a pool is likely to be hit.
     """
     handle = probes.rados.Rados(
-        conffile=env['CEPH_CONF_%s' % site], name='client.admin',
-        conf={'keyring': env['CEPH_KEYRING_ADMIN_%s' % site]})
+        conffile=str(env.ceph.site(site).conf), name='client.admin',
+        conf={'keyring': str(env.ceph.site(site).admin_keyring)})
     try:
         handle.connect()
-        for pool in (env['CEPH_IMAGES_POOL'], env['CEPH_VOLUMES_POOL']):
+        for pool in (env.ceph.images_pool, env.ceph.volumes_pool):
             with handle.open_ioctx(pool) as ctx:
                 for i in range(objects):
                     name = 'cms-fault-probe-%d' % i
@@ -176,7 +177,7 @@ def _connect(env, site, objects=16):
 
 def test_stopped_mon_fails_clients_in_bounded_time(stack_env, sites):
     site = sites[-1]
-    directory = stack_env['STACK_DIR']
+    directory = stack_env.directory
     stack_ceph.stop_mon(directory, site)
     try:
         began = time.monotonic()
@@ -191,7 +192,7 @@ def test_stopped_mon_fails_clients_in_bounded_time(stack_env, sites):
 
 def test_paused_osd_times_out_then_resumes(stack_env, sites):
     site = sites[-1]
-    directory = stack_env['STACK_DIR']
+    directory = stack_env.directory
     stack_ceph.pause_osd(directory, site)
     try:
         began = time.monotonic()

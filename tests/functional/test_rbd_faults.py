@@ -93,7 +93,7 @@ def _upload_while(env, client, base_id, fault):
     :param fault: ``mon-down`` (mon stopped) or ``osd-frozen`` (SIGSTOP);
         undone before returning, whatever happened.
     """
-    directory = env['STACK_DIR']
+    directory = env.directory
     break_it, repair = {
         'mon-down': (stack_ceph.stop_mon, stack_ceph.start_mon),
         'osd-frozen': (stack_ceph.pause_osd, stack_ceph.resume_osd),

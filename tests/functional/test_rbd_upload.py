@@ -63,13 +63,13 @@ def shared(cloud, stack_env, rbd_stores):
     base = tracker.image_in_stores(BASE_DATA, rbd_stores)
     types = {}
     for site in ceph_probes.sites(stack_env):
-        backend = stack_env['CINDER_BACKEND_%s' % site]
+        backend = stack_env.cinder.site(site).backend
         for store in (None, ceph_probes.store(stack_env, site)):
             vtype = cloud.admin_cinder.volume_types.create(
                 _name('cms-rbd-%s' % site))
             specs = {'volume_backend_name': backend,
                      'RESKEY:availability_zones':
-                         stack_env['CINDER_AZ_%s' % site]}
+                         stack_env.cinder.site(site).az}
             if store:
                 specs[workflow.STORE_SPEC] = store
             vtype.set_keys(specs)
@@ -90,7 +90,7 @@ def _volume(cloud, shared, site, store=None, image_id=None):
 
 def _admin_locations(cloud, image_id):
     resp = cloud.admin_session.get(
-        '%s/v2/images/%s' % (cloud.env['GLANCE_ENDPOINT'], image_id))
+        '%s/v2/images/%s' % (cloud.env.glance.endpoint, image_id))
     return {loc['metadata'].get('store'): loc['url']
             for loc in resp.json().get('locations') or []}
 
@@ -140,9 +140,9 @@ def test_default_store_without_base_or_store(stack_env, cloud, shared,
                                              disk_format):
     vol = _volume(cloud, shared, 'central')
     image = shared['tracker'].upload(vol.id, disk_format)
-    assert workflow.image_stores(image) == [stack_env['GLANCE_DEFAULT_STORE']]
+    assert workflow.image_stores(image) == [stack_env.glance.default_store]
     assert set(cloud.store_digests(image['id'])) == {
-        stack_env['GLANCE_DEFAULT_STORE']}
+        stack_env.glance.default_store}
     for site in ceph_probes.sites(stack_env):
         assert image['id'] not in ceph_probes.images(stack_env, site)
 
@@ -156,8 +156,8 @@ def _timed_volume(cloud, shared, site, image_id):
 def test_colocation_makes_the_other_site_clone(stack_env, cloud, shared,
                                                rbd_stores):
     """Edge volume -> image -> central volume: a clone, no full copy."""
-    pool = stack_env['CEPH_VOLUMES_POOL']
-    images_pool = stack_env['CEPH_IMAGES_POOL']
+    pool = stack_env.ceph.volumes_pool
+    images_pool = stack_env.ceph.images_pool
     edge_vol = _volume(cloud, shared, 'edge', image_id=shared['base']['id'])
     assert ceph_probes.parent(stack_env, 'edge', pool,
                               'volume-%s' % edge_vol.id) == (

@@ -66,7 +66,7 @@ def glance_workers(env: dict) -> tuple[int, list[int]]:
     children), under either server.
     """
     record = process.read_pid_file(
-        process.run_dir(Path(env['STACK_DIR'])) / 'glance.pid')
+        process.run_dir(Path(env.directory)) / 'glance.pid')
     assert record is not None, 'no Glance pid file'
     master = record[0]
     workers = [int(p) for p in os.listdir('/proc')
@@ -77,7 +77,7 @@ def glance_workers(env: dict) -> tuple[int, list[int]]:
 def wait_for_glance(env: dict, old: list[int], timeout: float = 120) -> None:
     """Wait until new workers answer Glance's health check."""
     deadline = time.monotonic() + timeout
-    url = env['GLANCE_ENDPOINT'].rstrip('/') + '/healthcheck'
+    url = env.glance.endpoint.rstrip('/') + '/healthcheck'
     while time.monotonic() < deadline:
         _master, workers = glance_workers(env)
         if workers and not set(workers) & set(old):
@@ -114,8 +114,8 @@ class StoreView:
         self.env = env
         self.pools = {}
         self.clusters = []
-        sites = {env.get('GLANCE_RBD_STORE_%s' % site): site
-                 for site in env.get('CEPH_SITES', '').split(',') if site}
+        sites = {env.glance.rbd_stores.get(site): site
+                 for site in env.ceph_sites}
         self.sites = {s: sites[s] for s in stores if s in sites}
         for store, site in self.sites.items():
             cluster, ioctx = admin_pool(env, site)
@@ -133,10 +133,10 @@ class StoreView:
         """The location URL the store would give the image's data."""
         if store in self.sites:
             return 'rbd://%s/%s/%s/snap' % (
-                self.env['CEPH_FSID_%s' % self.sites[store]],
-                self.env.get('CEPH_IMAGES_POOL', 'images'), image_id)
+                self.env.ceph.site(self.sites[store]).fsid,
+                self.env.ceph.images_pool, image_id)
         return 'file://' + os.path.join(
-            self.env['GLANCE_STORE_DIR_%s' % store], image_id)
+            self.env.glance.store_dir(store), image_id)
 
     def size(self, store: str, image_id: str) -> int:
         """Bytes the store holds for the image, -1 when nothing."""
@@ -178,7 +178,7 @@ def _location_readable(view: StoreView, loc: dict, image_id: str,
 def _pair(env: dict, kind: str) -> list[str]:
     if kind == 'file':
         return ['alpha', 'beta']
-    stores = [s for s in env.get('GLANCE_RBD_STORES', '').split(',') if s]
+    stores = list(env.glance.rbd_stores.values())
     if len(stores) < 2:
         pytest.skip('the stack has no two rbd stores (GLANCE_RBD_STORES)')
     return sorted(stores)[:2]

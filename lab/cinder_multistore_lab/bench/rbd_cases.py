@@ -43,6 +43,7 @@ from cinder_multistore_lab.bench import cinder_cases
 from cinder_multistore_lab.bench import data
 from cinder_multistore_lab.bench import glance_cases
 from cinder_multistore_lab.stack import ceph
+from cinder_multistore_lab.stack.env import StackEnv
 from cinder_multistore_lab import workflow
 
 
@@ -56,25 +57,25 @@ SERVICES = {'multistore': 'cinder-volume',
             'upstream': 'cinder-volume-upstream'}
 
 
-def sites(env: dict[str, str]) -> list[str]:
+def sites(env: StackEnv) -> list[str]:
     """The Ceph sites of the stack (empty without Ceph)."""
-    return [s for s in env.get('CEPH_SITES', '').split(',') if s]
+    return list(env.ceph_sites)
 
 
-def missing(env: dict[str, str]) -> str | None:
+def missing(env: StackEnv) -> str | None:
     """Why the Ceph cases cannot run on this stack, or None."""
     found = sites(env)
     if UPLOAD_SITE not in found or CLONE_SITE not in found:
         return ('the stack runs without the Ceph sites %s and %s'
                 % (CLONE_SITE, UPLOAD_SITE))
-    if 'CINDER_BACKEND_%s' % UPLOAD_SITE not in env:
+    if env.cinder is None or UPLOAD_SITE not in env.cinder.sites:
         return 'the stack runs without Cinder RBD backends'
     return None
 
 
-def upstream_missing(env: dict[str, str]) -> str | None:
+def upstream_missing(env: StackEnv) -> str | None:
     """Why ``cinder-rbd-upstream`` cannot run, or None."""
-    if 'CINDER_UPSTREAM_RBD_BACKEND' not in env:
+    if env.cinder_upstream is None or not env.cinder_upstream.rbd_backend:
         return ("no cinder-volume with Cinder's own image service on an "
                 'RBD backend (the stack sets no CINDER_UPSTREAM_RBD_BACKEND:'
                 ' it runs without Ceph, or its reference services were '
@@ -91,11 +92,11 @@ def volume_name(volume_id: str) -> str:
     return 'volume-%s' % volume_id
 
 
-def fill(env: dict[str, str], site: str, volume_id: str, source: Path,
+def fill(env: StackEnv, site: str, volume_id: str, source: Path,
          size: int) -> None:
     """Write the first ``size`` bytes of ``source`` into an RBD volume."""
     import rbd
-    with ioctx(env, site, env['CEPH_VOLUMES_POOL']) as ctx:
+    with ioctx(env, site, env.ceph.volumes_pool) as ctx:
         with rbd.Image(ctx, volume_name(volume_id)) as image:
             offset = 0
             for block in data.Body(source, size):
@@ -104,11 +105,11 @@ def fill(env: dict[str, str], site: str, volume_id: str, source: Path,
             image.flush()
 
 
-def parent(env: dict[str, str], site: str, volume_id: str
+def parent(env: StackEnv, site: str, volume_id: str
            ) -> tuple[str, str, str] | None:
     """``(pool, image, snapshot)`` an RBD volume is cloned from, or None."""
     import rbd
-    with ioctx(env, site, env['CEPH_VOLUMES_POOL']) as ctx:
+    with ioctx(env, site, env.ceph.volumes_pool) as ctx:
         with rbd.Image(ctx, volume_name(volume_id),
                        read_only=True) as image:
             try:
@@ -117,16 +118,14 @@ def parent(env: dict[str, str], site: str, volume_id: str
                 return None
 
 
-def site_type(cloud: workflow.Cloud, env: dict[str, str], site: str,
+def site_type(cloud: workflow.Cloud, env: StackEnv, site: str,
               store: str | None = None, backend: str | None = None,
               zone: str | None = None) -> str:
     """Create a volume type on ``site``'s RBD backend; return its id."""
     vtype = cloud.admin_cinder.volume_types.create(
         'cms-bench-%s-%s' % (site, uuid.uuid4().hex[:8]))
-    specs = {'volume_backend_name': backend or env['CINDER_BACKEND_%s'
-                                                   % site],
-             'RESKEY:availability_zones': zone or env['CINDER_AZ_%s'
-                                                      % site]}
+    specs = {'volume_backend_name': backend or env.cinder.site(site).backend,
+             'RESKEY:availability_zones': zone or env.cinder.site(site).az}
     if store:
         specs[workflow.STORE_SPEC] = store
     vtype.set_keys(specs)
@@ -154,7 +153,7 @@ class RbdUploads(cinder_cases.CinderCases):
         with the edge rbd store in ``image_service:store_id``).
     """
 
-    def __init__(self, cloud: workflow.Cloud, env: dict[str, str],
+    def __init__(self, cloud: workflow.Cloud, env: StackEnv,
                  volume_types: dict[str, str]) -> None:
         super().__init__(cloud, Path('/nonexistent'), volume_types)
         self.env = env
@@ -185,7 +184,7 @@ class VolumeFromImage:
     CASES = {'volume-clone-colocated': 'colocated',
              'volume-copy-one-site': 'one-site'}
 
-    def __init__(self, cloud: workflow.Cloud, env: dict[str, str],
+    def __init__(self, cloud: workflow.Cloud, env: StackEnv,
                  glance: glance_cases.GlanceCases,
                  volume_type: str) -> None:
         self.cloud = cloud
@@ -197,7 +196,7 @@ class VolumeFromImage:
 
     def prepare(self, source: Path, size: int) -> None:
         """The two images of ``size`` bytes of ``source``."""
-        edge = self.env['GLANCE_RBD_STORE_%s' % UPLOAD_SITE]
+        edge = self.env.glance.rbd_store(UPLOAD_SITE)
         self.images['colocated'] = self.glance.keep_image(
             source, size, colocate=True)
         self.images['one-site'] = self.glance.keep_image(
@@ -219,7 +218,7 @@ class VolumeFromImage:
                               lambda: self._available(vol.id), 1800, 0.05)
             seconds = time.monotonic() - start
             found = parent(self.env, CLONE_SITE, vol.id)
-            expected = ((self.env['CEPH_IMAGES_POOL'], image_id, SNAP)
+            expected = ((self.env.ceph.images_pool, image_id, SNAP)
                         if kind == 'colocated' else None)
             if found != expected:
                 raise workflow.StepFailed(

@@ -49,6 +49,7 @@ from cinder_multistore_lab.bench import glance_cases
 from cinder_multistore_lab.bench import rbd_cases
 from cinder_multistore_lab.bench import report
 from cinder_multistore_lab.bench import usage
+from cinder_multistore_lab.stack.env import StackEnv
 from cinder_multistore_lab import workflow
 
 
@@ -134,7 +135,7 @@ class Bench:
     :param warm_up: run the unrecorded warm-up uploads.
     """
 
-    def __init__(self, env: dict[str, str], directory: Path,
+    def __init__(self, env: StackEnv, directory: Path,
                  say: Callable[[str], None] = print,
                  warm_up: bool = True) -> None:
         self.env = env
@@ -143,16 +144,16 @@ class Bench:
         self.say = say
         self.data_dir = self.directory / 'bench-data'
         self.glance = glance_cases.GlanceCases(
-            workflow.session_for(env, 'OS'), env['GLANCE_ENDPOINT'],
-            env['GLANCE_PLAIN_ENDPOINT'],
-            {s: env['GLANCE_STORE_DIR_%s' % s] for s in STORES}, STORES)
+            workflow.session_for(env, 'OS'), env.glance.endpoint,
+            env.glance_plain.endpoint,
+            {s: env.glance.store_dir(s) for s in STORES}, STORES)
         #: The same cases on the rbd stores (None without Ceph).
         self.rbd_glance: glance_cases.GlanceCases | None = None
         if rbd_cases.missing(env) is None:
             self.rbd_glance = glance_cases.GlanceCases(
-                self.glance.session, env['GLANCE_ENDPOINT'],
-                env['GLANCE_PLAIN_ENDPOINT'], {},
-                tuple(env['GLANCE_RBD_STORE_%s' % site]
+                self.glance.session, env.glance.endpoint,
+                env.glance_plain.endpoint, {},
+                tuple(env.glance.rbd_store(site)
                       for site in (rbd_cases.CLONE_SITE,
                                    rbd_cases.UPLOAD_SITE)),
                 name='rbd', primary_by_header=True)
@@ -277,9 +278,9 @@ class Bench:
         """Upload-to-image with the ``selected`` drivers' cases."""
         cloud = workflow.Cloud(self.env, 'DEMO')
         cases = cinder_cases.CinderCases(
-            cloud, Path(self.env['CINDER_NFS_MOUNT']),
-            {'multistore': self.env['CINDER_VOLUME_TYPE'],
-             'upstream': self.env['CINDER_UPSTREAM_VOLUME_TYPE']})
+            cloud, Path(self.env.cinder.nfs_mount),
+            {'multistore': self.env.cinder.volume_type,
+             'upstream': self.env.cinder_upstream.volume_type})
         size = gib * GiB
         if size not in self.results['sizes']:
             self.results['sizes'].append(size)
@@ -321,7 +322,7 @@ class Bench:
         if not selected:
             return
         cloud = workflow.Cloud(self.env, 'DEMO')
-        store = self.env['GLANCE_RBD_STORE_%s' % rbd_cases.UPLOAD_SITE]
+        store = self.env.glance.rbd_store(rbd_cases.UPLOAD_SITE)
         types: dict[str, str] = {}
         cases = rbd_cases.RbdUploads(cloud, self.env, types)
         size = gib * GiB
@@ -330,8 +331,8 @@ class Bench:
                 if CINDER_RBD_CASES[case] == 'upstream':
                     types['upstream'] = rbd_cases.site_type(
                         cloud, self.env, rbd_cases.UPLOAD_SITE, store,
-                        self.env['CINDER_UPSTREAM_RBD_BACKEND'],
-                        self.env.get('CINDER_UPSTREAM_RBD_AZ'))
+                        self.env.cinder_upstream.rbd_backend,
+                        self.env.cinder_upstream.rbd_az)
                 else:
                     types['multistore'] = rbd_cases.site_type(
                         cloud, self.env, rbd_cases.UPLOAD_SITE, store)
@@ -355,7 +356,7 @@ class Bench:
         """
         # NOTE: as admin, who owns the images the Glance cases make.
         cloud = workflow.Cloud(self.env, 'OS')
-        vtype = self.env['CINDER_VOLUME_TYPE_%s' % rbd_cases.CLONE_SITE]
+        vtype = self.env.cinder.site(rbd_cases.CLONE_SITE).volume_type
         cases = rbd_cases.VolumeFromImage(cloud, self.env, self.rbd_glance,
                                           vtype)
         if image_size not in self.results['sizes']:
@@ -415,7 +416,7 @@ def _usage_text(peaks: dict[str, float | None]) -> str:
     return ''.join('; ' + p for p in parts)
 
 
-def machine(env: dict[str, str]) -> dict[str, object]:
+def machine(env: StackEnv) -> dict[str, object]:
     """What the numbers were measured on."""
     def version(dist: str) -> str:
         try:
@@ -435,7 +436,7 @@ def machine(env: dict[str, str]) -> dict[str, object]:
         'glance': version('glance'),
         'glance_store': version('glance_store'),
         'cinder': version('cinder'),
-        'sql': env.get('STACK_SQL', ''),
+        'sql': env.stack.sql,
         'filesystem_store_chunk_size': _chunk_size(env),
         'copy_hash_algorithm': _default('copy_hash_algorithm'),
         'buffer_chunks': _default('buffer_chunks'),
@@ -450,8 +451,8 @@ def _default(name: str) -> object:
     return None
 
 
-def _chunk_size(env: dict[str, str]) -> str:
-    conf = env.get('GLANCE_CONF', '')
+def _chunk_size(env: StackEnv) -> str:
+    conf = env.glance.conf
     try:
         for line in Path(conf).read_text().splitlines():
             if line.startswith('filesystem_store_chunk_size'):
@@ -461,7 +462,7 @@ def _chunk_size(env: dict[str, str]) -> str:
     return '65536 (default)'
 
 
-def measure(env: dict[str, str], directory: Path, options: Options,
+def measure(env: StackEnv, directory: Path, options: Options,
             say: Callable[[str], None] = print) -> dict:
     """Run every case on a stack with the reference services added."""
     bench = Bench(env, directory, say, warm_up=options.runs > 1)
@@ -484,7 +485,7 @@ def measure(env: dict[str, str], directory: Path, options: Options,
         if glance:
             bench.glance_sizes(options.sizes, options.runs, glance)
         if (cinder and options.volume_gib
-                and 'CINDER_UPSTREAM_VOLUME_TYPE' in env):
+                and env.cinder_upstream is not None):
             bench.cinder_volumes(options.volume_gib, options.runs, cinder)
         if cinder_rbd and options.volume_gib:
             bench.cinder_rbd_volumes(options.volume_gib, options.runs,

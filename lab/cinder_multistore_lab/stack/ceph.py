@@ -52,7 +52,9 @@ import time
 import uuid
 
 from cinder_multistore_lab.stack import common
+from cinder_multistore_lab.stack import env as stack_env
 from cinder_multistore_lab.stack import process
+from cinder_multistore_lab.stack.state import ClusterPlan
 from cinder_multistore_lab.stack.state import State
 
 
@@ -392,9 +394,9 @@ def free_port_blocks(count: int, rng: random.Random | None = None,
 
 def clusters(state: State) -> list[Cluster]:
     """The clusters recorded in the run's state, in :data:`SITES` order."""
-    recorded = state.extra.get(NAME) or {}
-    return [Cluster(Path(state.directory), site, recorded[site]['fsid'],
-                    int(recorded[site]['base_port']))
+    recorded = state.ceph_clusters
+    return [Cluster(Path(state.directory), site, recorded[site].fsid,
+                    recorded[site].base_port)
             for site in SITES if site in recorded]
 
 
@@ -422,8 +424,8 @@ def _state(state_or_dir: State | Path | str) -> State:
 def plan(state: State, sites: Sequence[str] = SITES) -> list[Cluster]:
     """Choose fsids and ports for ``sites`` and record them in the state."""
     bases = free_port_blocks(len(sites))
-    state.extra[NAME] = {site: {'fsid': str(uuid.uuid4()), 'base_port': base}
-                         for site, base in zip(sites, bases)}
+    state.ceph_clusters = {site: ClusterPlan(str(uuid.uuid4()), base)
+                           for site, base in zip(sites, bases)}
     state.save()
     return clusters(state)
 
@@ -514,16 +516,20 @@ def admin(cluster: Cluster, timeout: float = 30) -> Iterator[object]:
 
 
 @contextlib.contextmanager
-def admin_from_env(env: Mapping[str, str], site: str,
+def admin_from_env(env: stack_env.StackEnv, site: str,
                    timeout: float = 20) -> Iterator[object]:
     """:func:`admin` of ``site``'s cluster, named by ``stack.env``
     (``CEPH_CONF_<site>``, ``CEPH_KEYRING_ADMIN_<site>``).
+
+    :raises EnvError: when the stack has no cluster at ``site``.
     """
     import rados
-    handle = rados.Rados(conffile=env['CEPH_CONF_%s' % site],
+    if env.ceph is None:
+        raise stack_env.EnvError('the stack runs without Ceph')
+    found = env.ceph.site(site)
+    handle = rados.Rados(conffile=str(found.conf),
                          name='client.%s' % ADMIN_USER,
-                         conf={'keyring': env['CEPH_KEYRING_ADMIN_%s'
-                                              % site]})
+                         conf={'keyring': str(found.admin_keyring)})
     handle.connect(timeout=int(timeout))
     try:
         yield handle
@@ -532,7 +538,7 @@ def admin_from_env(env: Mapping[str, str], site: str,
 
 
 @contextlib.contextmanager
-def admin_ioctx(env: Mapping[str, str], site: str,
+def admin_ioctx(env: stack_env.StackEnv, site: str,
                 pool: str) -> Iterator[object]:
     """An I/O context on ``pool`` of ``site``'s cluster, as client.admin."""
     with admin_from_env(env, site) as handle:
@@ -790,20 +796,18 @@ def rbd_client_conf(cluster: Cluster) -> Path:
     return cluster.conf
 
 
+def env(state: State) -> stack_env.Ceph:
+    """The stack.env part of the clusters."""
+    return stack_env.Ceph(
+        sites={c.site: stack_env.CephSite(
+            conf=c.conf, fsid=c.fsid, mon_host=c.mon_host,
+            admin_keyring=c.keyring(ADMIN_USER),
+            glance_keyring=c.keyring(GLANCE_USER),
+            cinder_keyring=c.keyring(CINDER_USER),
+            log_dir=c.log_dir) for c in clusters(state)},
+        images_pool=IMAGES_POOL, volumes_pool=VOLUMES_POOL)
+
+
 def variables(state: State) -> dict[str, str]:
     """The stack.env variables of the clusters."""
-    found = clusters(state)
-    v = {'CEPH_SITES': ','.join(c.site for c in found)}
-    for c in found:
-        v.update({
-            'CEPH_CONF_%s' % c.site: str(c.conf),
-            'CEPH_FSID_%s' % c.site: c.fsid,
-            'CEPH_MON_HOST_%s' % c.site: c.mon_host,
-            'CEPH_KEYRING_ADMIN_%s' % c.site: str(c.keyring(ADMIN_USER)),
-            'CEPH_KEYRING_GLANCE_%s' % c.site: str(c.keyring(GLANCE_USER)),
-            'CEPH_KEYRING_CINDER_%s' % c.site: str(c.keyring(CINDER_USER)),
-            'CEPH_LOG_DIR_%s' % c.site: str(c.log_dir),
-        })
-    v.update({'CEPH_IMAGES_POOL': IMAGES_POOL,
-              'CEPH_VOLUMES_POOL': VOLUMES_POOL})
-    return v
+    return env(state).variables()

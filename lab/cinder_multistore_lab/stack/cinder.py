@@ -46,6 +46,7 @@ import time
 from cinder_multistore_lab.stack import ceph
 from cinder_multistore_lab.stack import common
 from cinder_multistore_lab.stack import database
+from cinder_multistore_lab.stack import env as stack_env
 from cinder_multistore_lab.stack import glance
 from cinder_multistore_lab.stack import keystone
 from cinder_multistore_lab.stack import mounts
@@ -245,7 +246,7 @@ def configure(state: State, image_driver: str) -> Path:
     conf = conf_path(directory)
     helper = '%s --config-file %s' % (common.tool('privsep-helper'), conf)
     service = volume_service(image_driver)
-    state.extra['cinder_image_driver_effective'] = service.image_driver
+    state.cinder_image_driver_effective = service.image_driver
     state.save()
     sections: dict[str, dict[str, object]] = {
         'DEFAULT': {
@@ -384,14 +385,15 @@ def db_sync(state: State) -> process.Background:
         Path(state.directory) / 'logs' / 'cinder-manage.log', NAME)
 
 
-def register(state: State) -> None:
+def register(state: State, catalog: keystone.Catalog | None = None) -> None:
     """The cinder service user and the block-storage services."""
-    keystone.register_service_user(state, NAME)
+    catalog = catalog or keystone.Catalog(state)
+    catalog.add_service_user(NAME)
     endpoint = url(state) + '/v3/$(project_id)s'
-    keystone.ensure_service(state, 'cinder', 'block-storage', endpoint,
-                            'Cinder block storage')
-    keystone.ensure_service(state, 'cinderv3', 'volumev3', endpoint,
-                            'Cinder block storage v3')
+    catalog.add_service('cinder', 'block-storage', endpoint,
+                        'Cinder block storage')
+    catalog.add_service('cinderv3', 'volumev3', endpoint,
+                        'Cinder block storage v3')
 
 
 def _start(state: State, name: str, argv: list[str],
@@ -420,8 +422,7 @@ def start(state: State, block: bool = True) -> Services:
     """
     conf = str(conf_path(state.directory))
     mount_share(state)
-    service = volume_service(state.extra.get('cinder_image_driver',
-                                             'multistore'))
+    service = volume_service(state.options.cinder_image_driver)
     api = _start(state, API, common.uwsgi_argv(
         WSGI_MODULE, state.ports[NAME], processes=1, threads=4,
         pyargv=['--config-file', conf]))
@@ -453,8 +454,7 @@ def restart_volume(state: State, timeout: float = 120.0) -> process.Process:
     """
     directory = Path(state.directory)
     process.stop_pid_file(process.run_dir(directory) / ('%s.pid' % VOLUME))
-    service = volume_service(state.extra.get('cinder_image_driver',
-                                             'multistore'))
+    service = volume_service(state.options.cinder_image_driver)
     log = log_path(directory, VOLUME)
     offset = log.stat().st_size if log.exists() else 0
     volume = process.start(directory, VOLUME, [
@@ -601,48 +601,47 @@ def wait_upstream_volume(state: State, proc: process.Process) -> None:
                         "Cinder's own image service (benchmark)")
 
 
-def upstream_variables(state: State) -> dict[str, str]:
-    """The stack.env variables of :data:`UPSTREAM_VOLUME`."""
-    v = {'CINDER_UPSTREAM_VOLUME_TYPE': UPSTREAM_VOLUME_TYPE,
-         'CINDER_UPSTREAM_VOLUME_LOG': str(log_path(state.directory,
-                                                    UPSTREAM_VOLUME))}
+def upstream_env(state: State) -> stack_env.CinderUpstream:
+    """The stack.env part of :data:`UPSTREAM_VOLUME`."""
+    rbd_backend = rbd_az = None
     for cluster in ceph.clusters(state):
         if cluster.site == UPSTREAM_RBD_SITE:
-            v['CINDER_UPSTREAM_RBD_BACKEND'] = upstream_rbd_backend(
-                cluster.site)
-            v['CINDER_UPSTREAM_RBD_AZ'] = site_az(cluster.site)
-    return v
+            rbd_backend = upstream_rbd_backend(cluster.site)
+            rbd_az = site_az(cluster.site)
+    return stack_env.CinderUpstream(
+        volume_type=UPSTREAM_VOLUME_TYPE,
+        volume_log=log_path(state.directory, UPSTREAM_VOLUME),
+        rbd_backend=rbd_backend, rbd_az=rbd_az)
+
+
+def upstream_variables(state: State) -> dict[str, str]:
+    """The stack.env variables of :data:`UPSTREAM_VOLUME`."""
+    return upstream_env(state).variables()
+
+
+def env(state: State) -> stack_env.Cinder:
+    """The stack.env part of Cinder."""
+    directory = Path(state.directory)
+    return stack_env.Cinder(
+        api_url=url(state),
+        conf=conf_path(directory),
+        api_log=log_path(directory, API),
+        scheduler_log=log_path(directory, SCHEDULER),
+        volume_log=log_path(directory, VOLUME),
+        volume_type=VOLUME_TYPE,
+        backend_host='%s@%s' % (HOST, BACKEND),
+        nfs_share=share(state),
+        nfs_mount=share_mount_point(state),
+        image_driver=state.cinder_image_driver_effective or 'upstream',
+        default_az=DEFAULT_AZ,
+        sites={c.site: stack_env.CinderSite(
+            volume_type=site_volume_type(c.site),
+            az=site_az(c.site),
+            backend=rbd_backend(c.site),
+            backend_host='%s@%s' % (HOST, rbd_backend(c.site)))
+            for c in ceph.clusters(state)})
 
 
 def variables(state: State) -> dict[str, str]:
     """The stack.env variables of Cinder."""
-    directory = Path(state.directory)
-    v = {
-        # Not CINDER_ENDPOINT: python-cinderclient reads that variable as
-        # --os-endpoint and would skip the catalog's /v3/<project> URL.
-        'CINDER_API_URL': url(state),
-        'CINDER_CONF': str(conf_path(directory)),
-        'CINDER_API_LOG': str(log_path(directory, API)),
-        'CINDER_SCHEDULER_LOG': str(log_path(directory, SCHEDULER)),
-        'CINDER_VOLUME_LOG': str(log_path(directory, VOLUME)),
-        'CINDER_VOLUME_TYPE': VOLUME_TYPE,
-        'CINDER_BACKEND_HOST': '%s@%s' % (HOST, BACKEND),
-        'CINDER_NFS_SHARE': share(state),
-        'CINDER_NFS_MOUNT': str(share_mount_point(state)),
-        'CINDER_IMAGE_DRIVER': str(state.extra.get(
-            'cinder_image_driver_effective', 'upstream')),
-        'CINDER_DEFAULT_AZ': DEFAULT_AZ,
-    }
-    rbd = rbd_backends(state)
-    if rbd:
-        v['CINDER_RBD_BACKENDS'] = ','.join(rbd)
-    for cluster in ceph.clusters(state):
-        site = cluster.site
-        v.update({
-            'CINDER_VOLUME_TYPE_%s' % site: site_volume_type(site),
-            'CINDER_AZ_%s' % site: site_az(site),
-            'CINDER_BACKEND_%s' % site: rbd_backend(site),
-            'CINDER_BACKEND_HOST_%s' % site: '%s@%s' % (HOST,
-                                                        rbd_backend(site)),
-        })
-    return v
+    return env(state).variables()

@@ -41,6 +41,7 @@ import sys
 from cinder_multistore_lab.stack import ceph
 from cinder_multistore_lab.stack import common
 from cinder_multistore_lab.stack import database
+from cinder_multistore_lab.stack import env as stack_env
 from cinder_multistore_lab.stack import keystone
 from cinder_multistore_lab.stack import mounts
 from cinder_multistore_lab.stack import process
@@ -52,7 +53,7 @@ LOG = logging.getLogger(__name__)
 
 NAME = 'glance'
 WSGI_MODULE = 'glance.wsgi.api'
-#: The ways glance-api is served (``state.extra['glance_server']``).
+#: The ways glance-api is served (``state.options.glance_server``).
 UWSGI = 'uwsgi'
 EVENTLET = 'eventlet'
 #: Worker processes of either server.
@@ -100,7 +101,7 @@ def rbd_stores(with_ceph: bool = True) -> list[str]:
 
 def with_ceph(state: State) -> bool:
     """True when the run has the Ceph clusters (and so the rbd stores)."""
-    return bool(state.extra.get('with_ceph', False))
+    return state.options.with_ceph
 
 
 def stores(with_ceph: bool = True) -> list[str]:
@@ -310,7 +311,7 @@ def db_sync(state: State) -> process.Background:
 def server(state: State) -> str:
     """How glance-api is served: :data:`UWSGI` (default) or :data:`EVENTLET`.
     """
-    return str(state.extra.get('glance_server') or UWSGI)
+    return state.options.glance_server or UWSGI
 
 
 def server_conf_path(directory: Path, name: str = NAME) -> Path:
@@ -365,11 +366,39 @@ def wait(state: State, proc: process.Process) -> None:
     process.wait_for_http(proc, state.ports[proc.name], '/healthcheck')
 
 
-def register(state: State) -> None:
+def register(state: State, catalog: keystone.Catalog | None = None) -> None:
     """The glance service user and the image service in Keystone."""
-    keystone.register_service_user(state, NAME)
-    keystone.ensure_service(state, NAME, 'image', url(state),
-                            'Glance image service')
+    catalog = catalog or keystone.Catalog(state)
+    catalog.add_service_user(NAME)
+    catalog.add_service(NAME, 'image', url(state), 'Glance image service')
+
+
+def env(state: State) -> stack_env.Glance:
+    """The stack.env part of Glance: endpoint, stores, test image."""
+    directory = Path(state.directory)
+    all_stores = stores(with_ceph(state))
+    return stack_env.Glance(
+        endpoint=url(state),
+        stores=tuple(all_stores),
+        usable_stores=tuple(s for s in all_stores if s != HTTP_STORE),
+        readonly_stores=(HTTP_STORE,),
+        default_store=DEFAULT_STORE,
+        small_store=SMALL_STORE,
+        reserved_stores=RESERVED_STORES,
+        store_dirs={s: store_dir(directory, s) for s in FILE_STORES},
+        staging_dir=store_dir(directory, 'os_glance_staging_store'),
+        tasks_dir=store_dir(directory, 'os_glance_tasks_store'),
+        conf=conf_path(directory),
+        log=log_path(directory),
+        image_id=state.test_image,
+        rbd_stores=({site: rbd_store(site) for site in ceph.SITES}
+                    if with_ceph(state) else {}))
+
+
+def plain_env(state: State) -> stack_env.GlancePlain:
+    """The stack.env part of :data:`PLAIN`."""
+    return stack_env.GlancePlain(url(state, PLAIN),
+                                 log_path(state.directory, PLAIN))
 
 
 def check(state: State) -> None:
@@ -435,6 +464,6 @@ def create_test_image(state: State) -> str:
                                    'uploading %s: %s %s' % (
                                        TEST_IMAGE_NAME, resp.status_code,
                                        resp.text[:300]))
-    state.extra['test_image'] = image_id
+    state.test_image = image_id
     state.save()
     return image_id

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cinder_multistore_lab.stack import common
 from cinder_multistore_lab.stack import database
+from cinder_multistore_lab.stack import env as stack_env
 from cinder_multistore_lab.stack import process
 from cinder_multistore_lab.stack.state import State
 
@@ -200,9 +201,43 @@ def create_base_resources(state: State) -> None:
         ensure_user(state, user, project, ('member',), ks=ks)
 
 
-def register_service_user(state: State, name: str) -> None:
+def register_service_user(state: State, name: str, ks=None) -> None:
     """A service user (``glance``, ``cinder``) with roles admin, service."""
-    ensure_user(state, name, SERVICE_PROJECT, ('admin', 'service'))
+    ensure_user(state, name, SERVICE_PROJECT, ('admin', 'service'), ks=ks)
+
+
+class Catalog:
+    """Keystone's admin API, where services register users and endpoints.
+
+    One client (one token) serves every registration of a run.
+    """
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.client = _client(state)
+
+    def add_service_user(self, name: str) -> None:
+        """:func:`register_service_user` ``name``."""
+        register_service_user(self.state, name, ks=self.client)
+
+    def add_service(self, name: str, service_type: str, endpoint: str,
+                    description: str) -> None:
+        """:func:`ensure_service`: the service and its endpoints."""
+        ensure_service(self.state, name, service_type, endpoint,
+                       description, ks=self.client)
+
+
+def env(state: State) -> stack_env.Identity:
+    """The stack.env part of Keystone: auth URL and credentials."""
+    def credentials(user: str, project: str) -> stack_env.Credentials:
+        return stack_env.Credentials(user, state.password(user), project)
+    return stack_env.Identity(
+        auth_url=url(state),
+        admin=credentials(ADMIN_USER, ADMIN_PROJECT),
+        users={user.upper(): credentials(user, project)
+               for user, project in TENANTS.items()},
+        user_domain_name=DOMAIN, project_domain_name=DOMAIN,
+        region=REGION, log=log_path(state.directory))
 
 
 def authtoken_section(state: State, user: str) -> dict[str, object]:

@@ -38,6 +38,7 @@ import sys
 
 from cinder_multistore_lab.stack import common
 from cinder_multistore_lab.stack import database
+from cinder_multistore_lab.stack import env as stack_env
 from cinder_multistore_lab.stack import keystone
 from cinder_multistore_lab.stack import process
 from cinder_multistore_lab.stack import rabbit
@@ -74,7 +75,7 @@ def available() -> bool:
 
 def enabled(state: State) -> bool:
     """True when the run has Neutron."""
-    return bool(state.extra.get('with_neutron', False))
+    return state.options.with_neutron
 
 
 def etc(directory: Path) -> Path:
@@ -236,11 +237,11 @@ def db_sync(state: State) -> process.Background:
         directory / 'logs' / 'neutron-db-manage.log', NAME)
 
 
-def register(state: State) -> None:
+def register(state: State, catalog: keystone.Catalog | None = None) -> None:
     """The neutron service user and the network service in Keystone."""
-    keystone.register_service_user(state, NAME)
-    keystone.ensure_service(state, NAME, SERVICE_TYPE, url(state),
-                            'Neutron networking')
+    catalog = catalog or keystone.Catalog(state)
+    catalog.add_service_user(NAME)
+    catalog.add_service(NAME, SERVICE_TYPE, url(state), 'Neutron networking')
 
 
 def start(state: State, block: bool = True) -> process.Process:
@@ -301,12 +302,14 @@ def check(state: State) -> None:
             sess.delete(base + path, raise_exc=False)
 
 
+def env(state: State) -> stack_env.Neutron:
+    """The stack.env part of Neutron."""
+    directory = Path(state.directory)
+    return stack_env.Neutron(endpoint=url(state), conf=conf_path(directory),
+                             ml2_conf=ml2_conf_path(directory),
+                             log=log_path(directory))
+
+
 def variables(state: State) -> dict[str, str]:
     """The stack.env variables of Neutron."""
-    directory = Path(state.directory)
-    return {
-        'NEUTRON_ENDPOINT': url(state),
-        'NEUTRON_CONF': str(conf_path(directory)),
-        'NEUTRON_ML2_CONF': str(ml2_conf_path(directory)),
-        'NEUTRON_LOG': str(log_path(directory)),
-    }
+    return env(state).variables()

@@ -25,11 +25,38 @@ import os
 from pathlib import Path
 import secrets
 import threading
-from typing import Any
 from typing import ClassVar
 
 
 STATE_FILE = 'state.json'
+
+
+@dataclasses.dataclass
+class Options:
+    """How the run was asked for (``stack.up``'s arguments).
+
+    :param with_cinder: Cinder runs.
+    :param cinder_image_driver: ``multistore`` or ``upstream``.
+    :param with_ceph: the Ceph clusters run.
+    :param release: the OpenStack release installed.
+    :param glance_server: ``uwsgi`` or ``eventlet``.
+    :param with_neutron: neutron-server runs.
+    """
+
+    with_cinder: bool = False
+    cinder_image_driver: str = 'multistore'
+    with_ceph: bool = False
+    release: str = ''
+    glance_server: str = 'uwsgi'
+    with_neutron: bool = False
+
+
+@dataclasses.dataclass
+class ClusterPlan:
+    """The identity and ports chosen for the Ceph cluster of a site."""
+
+    fsid: str
+    base_port: int
 
 
 @dataclasses.dataclass
@@ -47,6 +74,11 @@ class State:
     :param services: names of started services (pid files in DIR/run).
     :param host_files: files written outside DIR (e.g. keyrings in
         /etc/ceph), removed by ``down``.
+    :param options: how the run was asked for.
+    :param ceph_clusters: the Ceph clusters planned, by site.
+    :param test_image: the id of the image ``up`` uploads to Glance.
+    :param cinder_image_driver_effective: how cinder-volume really talks
+        to Glance (``upstream`` when the multistore launcher is missing).
     """
 
     directory: Path
@@ -59,8 +91,12 @@ class State:
     ports: dict[str, int] = dataclasses.field(default_factory=dict)
     secrets: dict[str, str] = dataclasses.field(default_factory=dict)
     services: list[str] = dataclasses.field(default_factory=list)
-    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
     host_files: list[str] = dataclasses.field(default_factory=list)
+    options: Options = dataclasses.field(default_factory=Options)
+    ceph_clusters: dict[str, ClusterPlan] = dataclasses.field(
+        default_factory=dict)
+    test_image: str = ''
+    cinder_image_driver_effective: str = ''
 
     #: Serialises writes: services are started from several threads.
     _lock: ClassVar[threading.RLock] = threading.RLock()
@@ -101,6 +137,40 @@ class State:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             return None
-        data['directory'] = Path(directory)
+        return cls.from_dict(data, Path(directory))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object], directory: Path) -> State:
+        """The record of ``directory`` from its JSON form."""
+        data = dict(data)
+        legacy = data.pop('extra', None)
+        if isinstance(legacy, dict):
+            _from_legacy(data, legacy)
+        data['directory'] = directory
+        options = data.get('options')
+        if isinstance(options, dict):
+            known = {f.name for f in dataclasses.fields(Options)}
+            data['options'] = Options(**{k: v for k, v in options.items()
+                                         if k in known})
+        clusters = data.get('ceph_clusters')
+        if isinstance(clusters, dict):
+            data['ceph_clusters'] = {
+                site: ClusterPlan(str(plan['fsid']), int(plan['base_port']))
+                for site, plan in clusters.items()}
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in data.items()  # type: ignore[arg-type]
+                      if k in known})
+
+
+def _from_legacy(data: dict[str, object], extra: dict[str, object]) -> None:
+    """Read the untyped ``extra`` record of earlier versions."""
+    names = {f.name for f in dataclasses.fields(Options)}
+    data.setdefault('options', {k: v for k, v in extra.items()
+                                if k in names})
+    if isinstance(extra.get('ceph'), dict):
+        data.setdefault('ceph_clusters', extra['ceph'])
+    if extra.get('test_image'):
+        data.setdefault('test_image', extra['test_image'])
+    if extra.get('cinder_image_driver_effective'):
+        data.setdefault('cinder_image_driver_effective',
+                        extra['cinder_image_driver_effective'])

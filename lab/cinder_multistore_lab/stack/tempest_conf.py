@@ -116,7 +116,7 @@ def write(state: State, with_cinder: bool) -> Path:
         },
         'compute': {
             # No Nova: the volume tests only read image_ref.
-            'image_ref': state.extra.get('test_image', ''),
+            'image_ref': state.test_image,
         },
         'enforce_scope': {'glance': False, 'cinder': False,
                           'keystone': False},

@@ -25,6 +25,7 @@ import struct
 import subprocess
 
 from cinder_multistore_lab.stack import common
+from cinder_multistore_lab.stack import env as stack_env
 from cinder_multistore_lab.stack import process
 from cinder_multistore_lab.stack.state import State
 
@@ -88,6 +89,11 @@ def prepare(state: State) -> None:
                         str(qcow2), '1M'], check=True)
     else:
         qcow2.write_bytes(_minimal_qcow2(1024 * 1024))
+
+
+def env(state: State) -> stack_env.Web:
+    """The stack.env part of the web server: its images' URLs."""
+    return stack_env.Web(url(state, RAW_IMAGE), url(state, QCOW2_IMAGE))
 
 
 def start(state: State) -> process.Process:

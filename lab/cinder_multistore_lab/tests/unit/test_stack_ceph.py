@@ -25,6 +25,7 @@ from cinder_multistore_lab.stack import ceph
 from cinder_multistore_lab.stack import cinder
 from cinder_multistore_lab.stack import glance
 from cinder_multistore_lab.stack import process
+from cinder_multistore_lab.stack.state import ClusterPlan
 from cinder_multistore_lab.stack.state import State
 
 
@@ -44,10 +45,10 @@ def _paths(sections):
 
 def _state(tmp_path, sites=ceph.SITES):
     state = State(tmp_path)
-    state.extra[ceph.NAME] = {
-        site: {'fsid': 'fsid-%s' % site, 'base_port': 21000 + 100 * i}
+    state.ceph_clusters = {
+        site: ClusterPlan('fsid-%s' % site, 21000 + 100 * i)
         for i, site in enumerate(sites)}
-    state.extra['with_ceph'] = True
+    state.options.with_ceph = True
     state.save()
     return state
 

@@ -39,7 +39,7 @@ def _state(tmp_path, server=None):
     state = State(tmp_path)
     state.ports.update({glance.NAME: 9292, 'glance-extra': 9393})
     if server:
-        state.extra['glance_server'] = server
+        state.options.glance_server = server
     return state
 
 

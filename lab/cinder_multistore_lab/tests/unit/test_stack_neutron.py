@@ -37,7 +37,7 @@ def _state(tmp_path, with_neutron=True):
     state.sql = 'mysql'
     state.ports = {keystone.NAME: 15000, neutron.NAME: 15001,
                    'glance': 15002, 'www': 15003}
-    state.extra['with_neutron'] = with_neutron
+    state.options.with_neutron = with_neutron
     state.save()
     return state
 
