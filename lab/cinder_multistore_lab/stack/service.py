@@ -228,8 +228,9 @@ class CephClusters(_Base):
     """
 
     name = ceph.NAME
-    processes = tuple(ceph.service_name(site, daemon)
-                      for site in ceph.SITES for daemon in ceph.DAEMONS)
+    processes: tuple[str, ...] = tuple(
+        ceph.service_name(site, daemon)
+        for site in ceph.SITES for daemon in ceph.DAEMONS)
 
     def __init__(self, sites: Sequence[str] = ceph.SITES) -> None:
         self.sites = tuple(sites)
@@ -272,7 +273,7 @@ class WebServer(_Base):
     """``python -m http.server`` serving the test images."""
 
     name = www.NAME
-    processes = (www.NAME,)
+    processes: tuple[str, ...] = (www.NAME,)
 
     def configure(self, state: State) -> None:
         """Write the images."""
@@ -291,8 +292,8 @@ class Keystone(_Base):
     """Keystone under uwsgi; holds the catalog."""
 
     name = keystone.NAME
-    requires = ('sql',)
-    processes = (keystone.NAME,)
+    requires: tuple[str, ...] = ('sql',)
+    processes: tuple[str, ...] = (keystone.NAME,)
 
     def configure(self, state: State) -> None:
         """Write keystone.conf."""
@@ -345,8 +346,8 @@ class Glance(_Synced):
     """glance-api (uwsgi or eventlet), its stores and the test image."""
 
     name = glance.NAME
-    requires = ('sql', keystone.NAME)
-    processes = (glance.NAME, glance.PLAIN)
+    requires: tuple[str, ...] = ('sql', keystone.NAME)
+    processes: tuple[str, ...] = (glance.NAME, glance.PLAIN)
 
     def configure(self, state: State) -> None:
         """Mount the small store, write the config, start the db sync."""
@@ -397,9 +398,9 @@ class Cinder(_Synced):
     """
 
     name = cinder.NAME
-    requires = ('sql', keystone.NAME, ceph.NAME)
-    processes = (cinder.API, cinder.SCHEDULER, cinder.VOLUME,
-                 cinder.UPSTREAM_VOLUME)
+    requires: tuple[str, ...] = ('sql', keystone.NAME, ceph.NAME)
+    processes: tuple[str, ...] = (cinder.API, cinder.SCHEDULER,
+                                  cinder.VOLUME, cinder.UPSTREAM_VOLUME)
 
     def __init__(self, image_driver: str = 'multistore') -> None:
         super().__init__()
@@ -453,8 +454,8 @@ class Neutron(_Synced):
     """neutron-server (API only, ML2 and routers, no agents)."""
 
     name = neutron.NAME
-    requires = ('sql', keystone.NAME)
-    processes = (neutron.NAME,)
+    requires: tuple[str, ...] = ('sql', keystone.NAME)
+    processes: tuple[str, ...] = (neutron.NAME,)
 
     def configure(self, state: State) -> None:
         """Write neutron.conf and ml2_conf.ini, start the db migration."""
