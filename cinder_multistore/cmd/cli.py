@@ -131,12 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``cinder-multistore`` command."""
-    args = build_parser().parse_args(argv)
+def run(parser: argparse.ArgumentParser,
+        argv: list[str] | None = None) -> int:
+    """Parse ``argv`` with ``parser``, set up logging, run the command."""
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format='%(asctime)s %(levelname)s %(message)s')
-    return args.func(args)
+    result: int = args.func(args)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cinder-multistore`` command."""
+    return run(build_parser(), argv)
 
 
 if __name__ == '__main__':

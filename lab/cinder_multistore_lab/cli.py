@@ -194,11 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cinder-multistore-lab`` command."""
-    import logging
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO,
-                        format='%(asctime)s %(levelname)s %(message)s')
-    return args.func(args)
+    from cinder_multistore.cmd import cli as product_cli
+    return product_cli.run(build_parser(), argv)
 
 
 if __name__ == '__main__':
