@@ -22,6 +22,8 @@ import os
 from pathlib import Path
 import sys
 
+from cinder_multistore_lab import shell_hints
+
 
 def _in_venv_of(release_name: str) -> None:
     """Run this same command in ``release_name``'s virtualenv, if not here.
@@ -53,17 +55,35 @@ def _stack_up(args: argparse.Namespace) -> int:
     except stack.StackError as exc:
         print('stack up failed: %s' % exc, file=sys.stderr)
         return 1
-    print('stack is up; source %s/stack.env' % args.dir)
+    print('stack is up; source %s/stack.env\nstop it with: %s'
+          % (args.dir, shell_hints.stack_down(args.dir)))
     return 0
 
 
 def _stack_down(args: argparse.Namespace) -> int:
     from cinder_multistore_lab import stack
+    directory = os.path.abspath(args.dir)
     try:
-        stack.down(args.dir)
+        stack.down(directory)
+        if args.purge:
+            if stack.purge(directory):
+                print('stack in %s is down and the folder removed'
+                      % directory)
+            else:
+                print('stack in %s is down; what it made is removed, the '
+                      'files it did not make are left' % directory)
+            return 0
     except stack.StackError as exc:
         print('stack down failed: %s' % exc, file=sys.stderr)
         return 1
+    left = stack.left_behind(directory)
+    if left:
+        print('stack in %s is down; its logs and store data (%s) are left '
+              'there: remove them with %s'
+              % (directory, shell_hints.size(left),
+                 shell_hints.stack_down(directory, purge=True)))
+    else:
+        print('stack in %s is down' % directory)
     return 0
 
 
@@ -171,8 +191,14 @@ def add_stack(sub) -> None:
                     'or eventlet (the glance-api command, 2025.1 and '
                     '2025.2)')
     up.set_defaults(func=_stack_up)
-    down = st_sub.add_parser('down', help='stop the embedded cloud')
+    down = st_sub.add_parser(
+        'down', help='stop the embedded cloud; its logs and store data stay '
+        'in the state directory unless --purge is given')
     down.add_argument('--dir', required=True, help='state directory')
+    down.add_argument('--purge', action='store_true',
+                      help='also remove what the stack left in the state '
+                      'directory (logs, store data), and the directory '
+                      'when nothing else is in it')
     down.set_defaults(func=_stack_down)
     tempest = st_sub.add_parser('tempest',
                                 help='run tempest tests against the stack')

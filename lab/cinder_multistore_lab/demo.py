@@ -31,6 +31,7 @@ import threading
 import time
 
 from cinder_multistore import placement
+from cinder_multistore_lab import shell_hints
 from cinder_multistore_lab.stack.env import StackEnv
 from cinder_multistore_lab import workflow
 
@@ -422,6 +423,29 @@ def format_table(rows: list[dict]) -> str:
     return '\n'.join(out)
 
 
+def keep_hint(directory: str) -> str:
+    """How to use the cloud the demo left running, and how to stop it."""
+    openstack = shell_hints.command('openstack')
+    return ('\nThe cloud is still running in %s. Try:\n'
+            '  source %s/stack.env\n'
+            '  %s image list </dev/null\n'
+            '  %s volume type list </dev/null\n'
+            '  %s --os-volume-api-version 3.70 list\n'
+            'Stop it with: %s\n'
+            '(add --purge to remove its logs and store data too)'
+            % (directory, directory, openstack, openstack,
+               shell_hints.command('cinder'),
+               shell_hints.stack_down(directory)))
+
+
+def left_hint(directory: str, left: int) -> str:
+    """Where the stopped demo's logs are, and how to remove them."""
+    return ('\nThe cloud is stopped; its logs and data (%s) are left in %s. '
+            'Remove them with: %s'
+            % (shell_hints.size(left), directory,
+               shell_hints.stack_down(directory, purge=True)))
+
+
 def main(directory: str | None, keep: bool,
          up: Callable | None = None, down: Callable | None = None) -> int:
     """Start the cloud, run the cases, print the table; 0 when all hold."""
@@ -457,13 +481,8 @@ def main(directory: str | None, keep: bool,
     if rows:
         print('\nall cases as expected' if ok else '\nSOME CASES FAILED')
     if keep:
-        print('\nThe cloud is still running. Try:\n'
-              '  source %s/stack.env\n'
-              '  openstack image list </dev/null\n'
-              '  openstack volume type list </dev/null\n'
-              '  cinder --os-volume-api-version 3.70 list\n'
-              'Stop it with: cinder-multistore stack down --dir %s'
-              % (directory, directory))
+        print(keep_hint(directory))
     else:
         down(directory)
+        print(left_hint(directory, stack.left_behind(directory)))
     return 0 if ok else 1

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 import shutil
 import time
@@ -57,8 +58,9 @@ from cinder_multistore_lab.stack import tempest_conf
 from cinder_multistore_lab.stack import www
 
 
-__all__ = ['up', 'down', 'load_env', 'add_bench_services', 'StackError',
-           'ServiceError', 'StackEnv', 'IMAGE_DRIVERS']
+__all__ = ['up', 'down', 'purge', 'left_behind', 'load_env',
+           'add_bench_services', 'StackError', 'ServiceError', 'StackEnv',
+           'IMAGE_DRIVERS']
 
 LOG = logging.getLogger(__name__)
 
@@ -284,6 +286,56 @@ def down(directory: str | Path) -> None:
         (directory / name).unlink(missing_ok=True)
     if loaded is not None:
         LOG.info('stack in %s is down', directory)
+
+
+def left_behind(directory: str | Path) -> int:
+    """Bytes that a stopped stack left in ``directory`` (logs, stores).
+
+    Only what ``up`` makes counts (see :func:`purge`); 0 when nothing is
+    left.
+    """
+    directory = Path(directory).resolve()
+    total = 0
+    for name in _RUN_ENTRIES:
+        path = directory / name
+        if path.is_file() and not path.is_symlink():
+            total += path.stat().st_size
+        elif path.is_dir() and not path.is_symlink():
+            for root, _, files in os.walk(path):
+                for file_name in files:
+                    try:
+                        total += (Path(root) / file_name).lstat().st_size
+                    except OSError:
+                        pass
+    return total
+
+
+def purge(directory: str | Path) -> bool:
+    """Remove what ``up`` left in a stopped stack's ``directory``.
+
+    Logs and store data included, then the folder itself when nothing
+    else is in it: a folder named by mistake (``--dir /tmp``) keeps every
+    file ``up`` did not make.
+
+    :returns: True when the folder itself is gone.
+    :raises StackError: when a service still runs or a mount is still
+        there (``down`` first).
+    """
+    directory = Path(directory).resolve()
+    if not directory.is_dir():
+        return True
+    running = _running_services(directory)
+    if running:
+        raise StackError('a stack still runs in %s (%s); not removing it'
+                         % (directory, ', '.join(running)))
+    _clean(directory)
+    try:
+        directory.rmdir()
+    except OSError:
+        LOG.info('%s keeps files the stack did not make: %s', directory,
+                 ', '.join(sorted(p.name for p in directory.iterdir())))
+        return False
+    return True
 
 
 def _sweep(state: State) -> list[str]:
