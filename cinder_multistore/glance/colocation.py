@@ -207,19 +207,52 @@ class Colocation:
         # NOTE: Glance reads the body only after its own checks (image,
         # owner, policy, status, quota of the primary): the copies' quota is
         # checked here, and nothing is written for a request it refuses.
+        self._use_glances_id()
         self._ops.enforce_copies_quota(self._context, self.image_id,
                                        self._size or None,
                                        len(self.secondaries), stored=False)
-        writers = [fanout.StoreWriter(store, self._writer_for(store),
-                                      self._settings.depth,
-                                      self._settings.nice,
-                                      discard=self._remove_quietly)
-                   for store in self.secondaries]
-        for writer in writers:
-            writer.start()
+        started: list[fanout.StoreWriter[StoredCopy]] = []
+        try:
+            for store in self.secondaries:
+                writer = fanout.StoreWriter(store, self._writer_for(store),
+                                            self._settings.depth,
+                                            self._settings.nice,
+                                            discard=self._remove_quietly)
+                writer.start()
+                started.append(writer)
+        except BaseException as exc:
+            # NOTE: e.g. "can't start new thread" for the second writer: the
+            # writers already running wait for data that never comes, with
+            # a store connection open and partial data in the store.
+            LOG.warning('Image %s: starting the co-located copies failed '
+                        '(%s); stopping the %d started', self.image_id, exc,
+                        len(started))
+            self._end(started)
+            raise
         LOG.debug('Image %s: writing copies to %s', self.image_id,
                   ', '.join(self.secondaries))
-        return writers
+        return started
+
+    def _use_glances_id(self) -> None:
+        """Name the copies with the image id as Glance stores it.
+
+        The id in the request path may differ in case (MySQL compares ids
+        case-insensitively); Glance names its own data with the stored id,
+        and so must the copies.
+        """
+        image = self._ops.image(self._context, self.image_id)
+        if image is not None and image.id != self.image_id:
+            LOG.debug('Image %s: the request named it %r', image.id,
+                      self.image_id)
+            self.image_id = image.id
+
+    def _end(self, writers: list[fanout.StoreWriter[StoredCopy]]) -> None:
+        """Abort ``writers`` and remove whatever they stored."""
+        try:
+            fanout.end_writers(writers, False, self._settings.stall_timeout)
+        finally:
+            self._remove_all([w.result for w in writers
+                              if w.result is not None])
 
     def _writer_for(self, store: str
                     ) -> Callable[[fanout.QueueReader], StoredCopy]:
@@ -245,11 +278,12 @@ class Colocation:
 
     def abort(self) -> None:
         """Stop every writer and remove every copy (Glance did not 204)."""
-        if self._tee is not None:
-            self._tee.finish(complete=False)
-        for writer in self._writers:
-            if writer.result is not None:
-                self._remove_quietly(writer.result)
+        try:
+            if self._tee is not None:
+                self._tee.finish(complete=False)
+        finally:
+            self._remove_all([w.result for w in self._writers
+                              if w.result is not None])
 
     # -- the primary succeeded -----------------------------------------
 
@@ -259,11 +293,11 @@ class Colocation:
         Never raises: whatever goes wrong, each copy ends registered or
         removed, and with ``required`` the image goes back to ``queued``.
         """
-        if self._tee is not None:
-            self._tee.finish(complete=True)
         good: list[StoredCopy] = []
         failed: dict[str, str] = {}
         try:
+            if self._tee is not None:
+                self._tee.finish(complete=True)
             good, failed, error = self._check_copies()
             if failed and self._settings.required:
                 return self._refuse(good, failed, error, REQUIRED_MESSAGE
@@ -293,6 +327,12 @@ class Colocation:
         except Exception as exc:
             LOG.exception('Image %s: settling the co-located copies failed',
                           self.image_id)
+            try:
+                fanout.end_writers(self._writers, False,
+                                   self._settings.stall_timeout)
+            except Exception:
+                LOG.exception('Image %s: stopping the copy writers failed',
+                              self.image_id)
             for writer in self._writers:
                 failed.setdefault(writer.store_id, 'internal error')
             unregistered = [w.result for w in self._writers
@@ -312,12 +352,20 @@ class Colocation:
 
     def _check_copies(self) -> tuple[list[StoredCopy], dict[str, str],
                                      BaseException | None]:
-        image = self._ops.image(self._context, self.image_id)
-        same_hash = (self._settings.hash_algorithm
-                     == self._ops.hashing_algorithm())
         good: list[StoredCopy] = []
         failed: dict[str, str] = {}
         first_error: BaseException | None = None
+        start_error = self._tee.start_error if self._tee else None
+        if start_error is not None:
+            # NOTE: the writers of an empty body start after Glance's 204;
+            # copies that could not start failed like any other.
+            for store in self.secondaries:
+                failed[store] = '%s: %s' % (type(start_error).__name__,
+                                            start_error)
+            return good, failed, start_error
+        image = self._ops.image(self._context, self.image_id)
+        same_hash = (self._settings.hash_algorithm
+                     == self._ops.hashing_algorithm())
         for writer in self._writers:
             problem = copy_problem(writer, image, same_hash)
             copy = writer.result

@@ -20,8 +20,10 @@ file-like :class:`QueueReader`. The data is read from the client once;
 nothing is staged or read back, and a block a store reads whole is never
 copied.
 
-Memory stays bounded: a queue holds at most ``depth`` blocks, and a slow
-secondary slows the upload down instead of buffering the image. A writer
+Memory stays bounded: a queue holds at most ``depth`` blocks of at most
+1 MiB (a larger read, such as the 8 MiB an rbd primary asks for, is queued
+as 1 MiB pieces), and a slow secondary slows the upload down instead of
+buffering the image. A writer
 that fails keeps draining its queue so the others never stall. A writer
 that makes no progress for ``stall_timeout`` seconds (a store that does not
 answer) is abandoned: the tee stops feeding it, its reader raises on the
@@ -185,6 +187,19 @@ def _abort_queue(chunks: 'queue.Queue[Item]',
     chunks.put_nowait(_ABORT)
 
 
+def pieces(block: bytes, size: int) -> Iterator[bytes]:
+    """``block`` in pieces of at most ``size`` bytes (itself when it fits).
+
+    A queue bounded in blocks is bounded in bytes only when its blocks are:
+    the primary store may read far more than ``size`` at a time.
+    """
+    if len(block) <= size:
+        yield block
+        return
+    for start in range(0, len(block), size):
+        yield block[start:start + size]
+
+
 def _green_threads() -> bool:
     """True when ``threading`` is eventlet's (glance-api's eventlet server).
 
@@ -315,6 +330,8 @@ class StoreWriter(Generic[T]):
         self._discard = discard
         self._lock = native_threading.Lock()
         self._finished = False
+        #: True once an end marker (end of data or abort) is queued.
+        self.ended = False
         self.abandoned = False
         self.result: T | None = None
         self.error: BaseException | None = None
@@ -385,12 +402,26 @@ class StoreWriter(Generic[T]):
         :param timeout: seconds the queue may stay full; None waits forever.
         :returns: False when the writer is (now) abandoned.
         """
-        if self.abandoned:
+        if self.abandoned or self.ended:
             return False
         if not self._put(item, timeout):
             self.abandon('no progress for %s s' % timeout)
             return not self.abandoned
+        if isinstance(item, _Marker):
+            self.ended = True
         return True
+
+    def cancel(self) -> None:
+        """Make the writer abort now: its next read raises.
+
+        Never waits: the blocks still queued are dropped for the abort
+        marker. The store driver then removes what it wrote. Only the
+        feeding side calls this, and it feeds this writer no more.
+        """
+        if self.ended:
+            return
+        self.ended = True
+        _abort_queue(self.chunks, self._empty)
 
     def _put(self, item: Item, timeout: float | None) -> bool:
         """Queue ``item``; False when the queue stayed full ``timeout`` s."""
@@ -430,8 +461,48 @@ class StoreWriter(Generic[T]):
                                      % (self.store_id, why))
         LOG.warning('Co-located copy in store %s abandoned: %s',
                     self.store_id, why)
+        self.ended = True
         _abort_queue(self.chunks, self._empty)
         return True
+
+
+def end_writers(writers: 'list[StoreWriter[T]]', complete: bool,
+                timeout: float | None) -> None:
+    """Give every started writer its end marker and wait for it.
+
+    Whatever fails on the way, every writer is ended: one that did not get
+    its end of data gets the abort marker (its store driver removes its
+    partial data), and one that cannot be waited for is abandoned (a copy
+    it still finishes is discarded). A writer that does not take the
+    marker or does not finish within ``timeout`` is abandoned, so this
+    returns in bounded time whatever the stores do.
+
+    :param complete: True when the data is complete and the copies may be
+        kept; False aborts every writer.
+    :param timeout: seconds to wait for each writer; None waits forever.
+    """
+    try:
+        if complete:
+            for writer in writers:
+                writer.offer(_EOF, timeout)
+    finally:
+        for writer in writers:
+            writer.cancel()  # no-op for a writer that got its marker
+    try:
+        for writer in writers:
+            if writer.abandoned:
+                continue  # its store call may never return: no more waiting
+            writer.join(timeout)
+            if writer.is_alive():
+                writer.abandon('not finished %s s after the end of the data'
+                               % timeout)
+    except BaseException:
+        # NOTE: interrupted while waiting (the green thread killed): nobody
+        # will look at these writers again, so a copy one of them still
+        # finishes must remove itself.
+        for writer in writers:
+            writer.abandon('the request ended while waiting for the copy')
+        raise
 
 
 class TeeInput(Generic[T]):
@@ -467,6 +538,8 @@ class TeeInput(Generic[T]):
         self._buffer = _Block()
         self._closed = False
         self.bytes_read = 0
+        #: Why the writers could not start when the body was never read.
+        self.start_error: Exception | None = None
 
     @property
     def writers(self) -> list[StoreWriter[T]]:
@@ -482,8 +555,9 @@ class TeeInput(Generic[T]):
         if not block:
             return False
         self.bytes_read += len(block)
-        for writer in self._writers:
-            writer.offer(block, self._stall_timeout)
+        for piece in pieces(block, self._block_size):
+            for writer in self._writers:
+                writer.offer(piece, self._stall_timeout)
         self._buffer = _Block(block)
         return True
 
@@ -530,9 +604,7 @@ class TeeInput(Generic[T]):
     def finish(self, complete: bool) -> None:
         """End the stream for every writer and wait for them.
 
-        A writer that does not take the end marker or does not finish
-        within the stall timeout is abandoned, so this returns in bounded
-        time whatever the stores do.
+        See :func:`end_writers`: every writer ends, in bounded time.
 
         :param complete: True when the whole body was read and the primary
             store accepted it; False makes every writer abort and remove
@@ -542,22 +614,15 @@ class TeeInput(Generic[T]):
             # NOTE: Glance stored an empty body without reading it (webob
             # never reads a body of Content-Length 0): the copies are empty
             # too, and the writers start now that Glance has accepted it.
+            # A start error is the copies' failure, for the caller to judge.
             self._writers = []
             try:
                 self._writers = self._start()
-            except Exception:
-                LOG.exception('Co-located copies of an empty body not '
-                              'started')
-        writers = self._writers or []
-        if not self._closed:
-            self._closed = True
-            marker = _EOF if complete else _ABORT
-            for writer in writers:
-                writer.offer(marker, self._stall_timeout)
-        for writer in writers:
-            if writer.abandoned:
-                continue  # its store call may never return: no more waiting
-            writer.join(self._stall_timeout)
-            if writer.is_alive():
-                writer.abandon('not finished %s s after the end of the data'
-                               % self._stall_timeout)
+            except Exception as exc:
+                LOG.warning('Co-located copies of an empty body not '
+                            'started: %s', exc)
+                self.start_error = exc
+        if self._closed:
+            complete = False  # the markers went out already
+        self._closed = True
+        end_writers(self._writers or [], complete, self._stall_timeout)

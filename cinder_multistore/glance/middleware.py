@@ -31,7 +31,13 @@ It handles two requests and passes every other one through untouched:
     Applies :func:`cinder_multistore.placement.decide_import`: reserved,
     unknown, read-only and malformed stores in the header or the body's
     ``stores`` get a 400; a request naming no store but carrying
-    ``x-openstack-base-image-ref`` gets the base image's stores.
+    ``x-openstack-base-image-ref`` gets the base image's stores. A body
+    whose ``method``, ``method.name`` or ``stores`` has the wrong type gets
+    a 400 naming the field (Glance itself fails on some with a 500).
+
+The filter's errors are rendered as Glance renders its own (webob's error
+pages), in plain text unless the client prefers JSON: never as HTML, whose
+escaped quotes the command-line clients print as they are.
 """
 
 from __future__ import annotations
@@ -68,6 +74,12 @@ SIZE_HEADER = 'x-openstack-image-size'
 
 _ROUTE = re.compile(r'/v2/images/(?P<image_id>[^/]+)/(?P<action>file|import)$')
 _WSGI_STORE = 'HTTP_' + placement.STORE_HEADER.upper().replace('-', '_')
+#: Transfer encodings with which Glance's JSON deserializer reads a body
+#: without Content-Length (glance.common.wsgi.JSONRequestDeserializer).
+_BODY_ENCODINGS = frozenset(['chunked', 'compress', 'deflate', 'gzip',
+                             'identity'])
+#: Bytes read at a time from an import body without Content-Length.
+_READ_SIZE = 64 * 1024
 
 
 class FilterAdapter(colocation.GlanceOps, Protocol):
@@ -113,22 +125,78 @@ def _declared_size(req: webob.Request) -> int:
     return max(req.content_length or 0, 0)
 
 
-def _well_formed_import(body: object) -> bool:
-    """True when the parts of an import body the rules read are usable.
+def printable(text: str) -> str:
+    """``text`` with control characters escaped, for a log line.
 
-    Anything else (a list, ``stores`` that is not a list) goes to Glance
-    untouched, which answers it as it would without the filter. Entries of
-    ``stores`` that are not strings are the rules' to refuse.
+    Request fields are logged before Glance validates them: a decoded
+    newline in the image id of the path would start a forged log line.
+    """
+    if text.isprintable():
+        return text
+    return ''.join(c if c.isprintable() or c == ' '
+                   else c.encode('unicode_escape').decode('ascii')
+                   for c in text)
+
+
+def _stores_problem(body: object) -> str | None:
+    """Why the rules cannot read this import body's stores, or None.
+
+    Glance 30 to 33 check neither (a JSON list as the body, ``"stores":
+    null`` get a 500). The messages follow Glance's own ("Import request
+    requires a 'method' field.").
     """
     if not isinstance(body, dict):
-        return False
-    stores = body.get('stores')
-    return stores is None or isinstance(stores, list)
+        return 'Import request body must be a JSON object.'
+    if 'stores' in body and not isinstance(body['stores'], list):
+        return "Import request 'stores' field must be a list."
+    return None
 
 
-def _bad_request(decision: placement.Decision) -> webob.Response:
-    return webob.exc.HTTPBadRequest(explanation=decision.reason,
-                                    content_type='text/plain')
+def _method_problem(body: dict[str, Any]) -> str | None:
+    """Why Glance would fail on this import body's method, or None.
+
+    Glance 30 to 33 answer a ``method`` that is not an object with a 500.
+    Everything else (a missing ``method`` or ``name``, an unknown method,
+    ``all_stores`` that is not a boolean) Glance answers itself.
+    """
+    if 'method' not in body:
+        return None
+    method = body['method']
+    if not isinstance(method, dict):
+        return "Import request 'method' field must be an object."
+    if 'name' in method and not isinstance(method['name'], str):
+        return "Import request 'name' field must be a string."
+    return None
+
+
+def _import_method(body: dict[str, Any]) -> str | None:
+    """The import method's name, when the body has a usable one."""
+    method = body.get('method')
+    name = method.get('name') if isinstance(method, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def error_response(req: webob.Request, status: int, message: str,
+                   headers: dict[str, str] | None = None) -> webob.Response:
+    """An error rendered as Glance renders its own, never as HTML.
+
+    Glance raises webob's HTTP errors, rendered by ``Accept``: HTML for
+    ``*/*`` (what the clients send), whose escaped quotes glanceclient
+    prints as ``&#x27;``. The same body in plain text, or webob's JSON when
+    the client prefers JSON (as Glance answers it).
+    """
+    error = webob.exc.status_map[status](explanation=message)
+    offers = req.accept.acceptable_offers(['text/plain', 'application/json'])
+    accept = offers[0][0] if offers else 'text/plain'
+    resp = webob.Request(dict(req.environ, HTTP_ACCEPT=accept)).get_response(
+        error)
+    resp.headers.update(headers or {})
+    return resp
+
+
+def _bad_request(req: webob.Request,
+                 decision: placement.Decision) -> webob.Response:
+    return error_response(req, 400, decision.reason)
 
 
 class MultiStoreFilter(base.ConfigurableMiddleware):
@@ -194,10 +262,10 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
         decision = placement.decide_upload(
             store_header, base_header, catalog,
             self._base_image(context, store_header, base_header))
-        LOG.info('Image %s upload: %s [%s]', image_id, decision.reason,
-                 decision.rule.value)
+        LOG.info('Image %s upload: %s [%s]', printable(image_id),
+                 decision.reason, decision.rule.value)
         if decision.rejected:
-            return _bad_request(decision)
+            return _bad_request(req, decision)
         req.environ[_WSGI_STORE] = decision.primary
         if not decision.secondaries:
             resp = req.get_response(self.application)
@@ -228,16 +296,15 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
         if resp.status_int != 204:
             transaction.abort()
             LOG.info('Image %s: upload to primary store %s failed (%s); '
-                     'secondary copies removed', image_id, decision.primary,
-                     resp.status)
+                     'secondary copies removed', printable(image_id),
+                     decision.primary, resp.status)
             return resp
         outcome = transaction.settle()
         if outcome.refusal is not None:
             status, message = outcome.refusal
-            return webob.Response(
-                status=status, body=message.encode(),
-                content_type='text/plain', charset=None,
-                headers={FAILED_HEADER: ','.join(sorted(outcome.failed))})
+            return error_response(
+                req, status, message,
+                {FAILED_HEADER: ','.join(sorted(outcome.failed))})
         resp.headers[WRITTEN_HEADER] = ','.join(outcome.written)
         resp.headers[RULE_HEADER] = decision.rule.value
         if outcome.failed:
@@ -255,33 +322,86 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
 
     # -- import --------------------------------------------------------
 
+    def _import_body(self, req: webob.Request) -> bytes:
+        """The import body, read as Glance's JSON deserializer reads it.
+
+        A chunked body has no Content-Length: webob takes it for empty,
+        while Glance reads it (under uwsgi through ``uwsgi.chunked_read``).
+        It is read here the way Glance reads it and put back for Glance
+        with a Content-Length, so both see the same bytes.
+        """
+        encoding = req.headers.get('Transfer-Encoding', '').lower()
+        if encoding not in _BODY_ENCODINGS:
+            return req.body if (req.content_length or 0) > 0 else b''
+        source = self.adapter.request_body(req.environ)
+        parts = []
+        while True:
+            part = source.read(_READ_SIZE)
+            if not part:
+                break
+            parts.append(part)
+        data = b''.join(parts)
+        del req.headers['Transfer-Encoding']
+        req.body = data
+        return data
+
     def _import(self, req: webob.Request, context: colocation.RequestContext,
                 image_id: str) -> webob.Response:
         try:
-            body = json.loads(req.body or b'{}')
-        except ValueError:
+            body = json.loads(self._import_body(req) or b'{}')
+        except (ValueError, RecursionError):
             return req.get_response(self.application)  # Glance answers
-        if not _well_formed_import(body):
-            return req.get_response(self.application)  # Glance answers
-        method_spec = body.get('method')
-        method_ok = isinstance(method_spec, (dict, type(None)))
-        method = (method_spec or {}).get('name') if method_ok else None
+        problem = _stores_problem(body)
+        if problem is not None:
+            return self._refuse_import(req, image_id, problem)
+        # NOTE: a refused store is named whatever else is wrong with the
+        # body; the method's problem is answered after the rules.
+        problem = _method_problem(body)
+        method = _import_method(body)
         body_stores = body.get('stores')
+        all_stores = body.get('all_stores') is True
         store_header = req.headers.get(placement.STORE_HEADER)
-        base_header = (None if method == 'copy-image'
+        # NOTE: an explicit empty ``stores`` is the caller's choice, not
+        # "no store named": Glance answers it as it would without the
+        # filter, never co-located.
+        base_header = (None if method == 'copy-image' or body_stores == []
                        else self._base_header(req))
         decision = placement.decide_import(
-            store_header, body_stores, body.get('all_stores') is True,
+            store_header, body_stores, all_stores,
             base_header, self.adapter.catalog(),
             self._base_image(context, store_header, base_header))
-        LOG.info('Image %s import (%s): %s [%s]', image_id, method,
-                 decision.reason, decision.rule.value)
+        LOG.info('Image %s import (%s): %s [%s]', printable(image_id),
+                 printable(str(method)), decision.reason, decision.rule.value)
         if decision.rejected:
-            return _bad_request(decision)
-        if not method_ok:
-            # NOTE: a ``method`` that is not an object is Glance's to
-            # answer; only the stores it names were checked.
-            return req.get_response(self.application)
+            return _bad_request(req, decision)
+        if problem is not None:
+            return self._refuse_import(req, image_id, problem)
+        if self._send_as_checked(req, body, decision, 'stores' not in body
+                                 and not all_stores):
+            req.body = json.dumps(body).encode()
+        resp = req.get_response(self.application)
+        if resp.status_int < 300:
+            resp.headers[RULE_HEADER] = decision.rule.value
+        return resp
+
+    @staticmethod
+    def _refuse_import(req: webob.Request, image_id: str,
+                       problem: str) -> webob.Response:
+        LOG.info('Image %s import refused: %s', printable(image_id), problem)
+        return error_response(req, 400, problem)
+
+    def _send_as_checked(self, req: webob.Request, body: dict[str, Any],
+                         decision: placement.Decision,
+                         header_decides: bool) -> bool:
+        """Make the request name the stores as the rules read them.
+
+        The rules strip store names; Glance does not. A co-location gets
+        the base image's stores in the body.
+
+        :param header_decides: the body has neither ``stores`` nor
+            ``all_stores``: the store header (or its absence) decided.
+        :returns: True when ``body`` changed and must be sent again.
+        """
         if decision.rule is placement.Rule.COLOCATE:
             body['stores'] = list(decision.stores)
             # NOTE: Glance's default (true) would fail the whole import for
@@ -289,9 +409,22 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
             # required, as on upload. A caller's explicit choice stands.
             body.setdefault('all_stores_must_succeed',
                             bool(self._option('colocation_required')))
-            req.body = json.dumps(body).encode()
             req.headers.pop(placement.STORE_HEADER, None)
-        resp = req.get_response(self.application)
-        if resp.status_int < 300:
-            resp.headers[RULE_HEADER] = decision.rule.value
-        return resp
+            return True
+        if header_decides:
+            raw = req.headers.get(placement.STORE_HEADER)
+            store = placement.normalize_header(raw)
+            if store is None:
+                req.headers.pop(placement.STORE_HEADER, None)
+            elif store != raw:
+                req.environ[_WSGI_STORE] = store
+            return False
+        stores = body.get('stores')
+        if not stores:
+            return False
+        # NOTE: every entry is a string here: the rules refuse any other.
+        stripped = [store.strip() for store in stores]
+        if stripped == stores:
+            return False
+        body['stores'] = stripped
+        return True

@@ -363,3 +363,54 @@ def test_an_unread_empty_body_still_makes_empty_copies():
     assert tee.writers == [writer]
     assert not writer.is_alive() and not writer.failed
     assert results['beta'] == hashlib.sha256(b'').hexdigest()
+
+
+def test_a_stalled_writer_holds_at_most_depth_mib_whatever_glance_reads():
+    # An rbd primary reads 8 MiB at a time; the queue of a stalled
+    # secondary must still hold about ``depth`` MiB, not depth x 8 MiB.
+    gate = threading.Event()
+    results = {}
+
+    def stalled(reader):
+        gate.wait(30)
+        return _hash_writer(results, 'slow')(reader)
+    writer = fanout.StoreWriter('slow', stalled, depth=4)
+    writer.start()
+    data = os.urandom(48 << 20)
+    tee = fanout.TeeInput(io.BytesIO(data), lambda: [writer])
+    primary = hashlib.sha256()
+
+    def glance():
+        for chunk in iter(lambda: tee.read(8 << 20), b''):
+            primary.update(chunk)
+    reader = threading.Thread(target=glance, daemon=True)
+    reader.start()
+    waiting = []
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with writer.chunks.mutex:
+                waiting.append(sum(len(item) for item in writer.chunks.queue
+                                   if isinstance(item, bytes)))
+            if writer.chunks.full():
+                time.sleep(0.2)  # the feeder is blocked: nothing more comes
+                with writer.chunks.mutex:
+                    waiting.append(sum(len(item)
+                                       for item in writer.chunks.queue
+                                       if isinstance(item, bytes)))
+                break
+            time.sleep(0.005)
+    finally:
+        gate.set()
+    reader.join(30)
+    tee.finish(complete=True)
+    assert writer.chunks.maxsize == 4
+    assert max(waiting) <= (4 << 20) + fanout.BLOCK_SIZE, max(waiting)
+    assert results['slow'] == primary.hexdigest() == hashlib.sha256(
+        data).hexdigest()
+
+
+def test_pieces_share_a_block_that_fits():
+    block = b'x' * 10
+    assert list(fanout.pieces(block, 10))[0] is block
+    assert list(fanout.pieces(b'abcdefg', 3)) == [b'abc', b'def', b'g']

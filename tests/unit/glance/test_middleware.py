@@ -19,6 +19,8 @@ mandatory co-location option. Store errors are glance_store's own types.
 
 import hashlib
 import io
+import json
+import logging
 import os
 import threading
 import uuid
@@ -422,8 +424,13 @@ def test_copies_over_quota_after_the_upload_undo_everything():
 
 def test_settle_survives_an_exception_and_removes_the_copies():
     class Broken(FakeAdapter):
+        looks = 0
+
         def image(self, context, image_id):
-            raise RuntimeError('database went away')
+            self.looks += 1
+            if self.looks > 1:  # after the copies started
+                raise RuntimeError('database went away')
+            return super().image(context, image_id)
     adapter = Broken()
     resp = _put(_filter(FakeGlance(), adapter),
                 {'x-openstack-base-image-ref': BASE})
@@ -516,17 +523,47 @@ def test_import_colocation_is_best_effort_unless_required(required, given,
     assert seen['body']['all_stores_must_succeed'] is sent
 
 
-@pytest.mark.parametrize('body', [
-    ['glance-direct'], {'method': 'glance-direct'},
-    {'method': ['glance-direct']}, {'method': 7},
-    {'method': 'glance-direct', 'stores': ['beta']},
-    {'method': {'name': 'glance-direct'}, 'stores': 'alpha'}])
-def test_malformed_import_bodies_go_to_glance(body):
-    app = FakeGlance(400)
+@pytest.mark.parametrize('body,message', [
+    (['glance-direct'], b'Import request body must be a JSON object.'),
+    ({'method': 'glance-direct'},
+     b"Import request 'method' field must be an object."),
+    ({'method': None}, b"Import request 'method' field must be an object."),
+    ({'method': ['glance-direct']},
+     b"Import request 'method' field must be an object."),
+    ({'method': 7}, b"Import request 'method' field must be an object."),
+    ({'method': 'glance-direct', 'stores': ['beta']},
+     b"Import request 'method' field must be an object."),
+    ({'method': {'name': 5}}, b"Import request 'name' field must be a "
+                              b"string."),
+    ({'method': {'name': 'glance-direct'}, 'stores': 'alpha'},
+     b"Import request 'stores' field must be a list."),
+    ({'method': {'name': 'glance-direct'}, 'stores': None},
+     b"Import request 'stores' field must be a list.")])
+def test_import_bodies_glance_fails_on_get_a_400_naming_the_field(body,
+                                                                  message):
+    # Glance 33 answers 500 for most of these (TypeError, AttributeError
+    # in its own validation).
+    app = FakeGlance(500)
     filt = _filter(app, FakeAdapter())
     req = webob.Request.blank('/v2/images/%s/import' % IMAGE, method='POST',
                               json=body,
                               headers={'x-openstack-base-image-ref': BASE})
+    req.context = object()
+    resp = req.get_response(filt)
+    assert resp.status_int == 400
+    assert message in resp.body
+    assert app.calls == []
+
+
+@pytest.mark.parametrize('body', [{}, {'method': {}},
+                                  {'method': {'name': 'bogus'}},
+                                  {'method': {'name': 'glance-direct'},
+                                   'all_stores': 'yes'}])
+def test_import_bodies_glance_answers_itself_go_to_glance(body):
+    app = FakeGlance(400)
+    filt = _filter(app, FakeAdapter())
+    req = webob.Request.blank('/v2/images/%s/import' % IMAGE, method='POST',
+                              json=body)
     req.context = object()
     assert req.get_response(filt).status_int == 400
     assert len(app.calls) == 1
@@ -552,3 +589,224 @@ def test_a_refused_store_is_refused_whatever_the_body_looks_like(body,
     resp = req.get_response(filt)
     assert resp.status_int == 400 and named in resp.body
     assert app.calls == []
+
+
+class RecordingGlance:
+    """Answers imports; remembers the request as Glance would read it."""
+
+    def __init__(self, status=202):
+        self.status = status
+        self.seen = []
+
+    def __call__(self, environ, start_response):
+        req = webob.Request(environ)
+        self.seen.append({
+            'body': req.body,
+            'content_length': req.content_length,
+            'chunked': 'HTTP_TRANSFER_ENCODING' in environ,
+            'store': environ.get('HTTP_X_IMAGE_META_STORE')})
+        start_response('%d Status' % self.status, [])
+        return [b'']
+
+
+def _import(filt, body, headers=None, chunked=False, image=IMAGE):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = webob.Request.blank('/v2/images/%s/import' % image, method='POST',
+                              headers=dict(headers or {}))
+    req.content_type = 'application/json'
+    req.environ['wsgi.input'] = io.BytesIO(raw)
+    if chunked:
+        # A chunked body as uwsgi or eventlet hand it over: no length.
+        req.environ.pop('CONTENT_LENGTH', None)
+        req.environ.pop('wsgi.input_terminated', None)
+        req.environ['HTTP_TRANSFER_ENCODING'] = 'chunked'
+    else:
+        req.environ['CONTENT_LENGTH'] = str(len(raw))
+    req.context = object()
+    return req.get_response(filt)
+
+
+def test_a_chunked_import_body_is_checked():
+    app = RecordingGlance()
+    resp = _import(_filter(app, FakeAdapter()),
+                   {'method': {'name': 'glance-direct'},
+                    'stores': ['os_glance_staging_store']}, chunked=True)
+    assert resp.status_int == 400
+    assert b'os_glance_staging_store' in resp.body
+    assert app.seen == []
+
+
+def test_a_chunked_colocated_import_keeps_its_method():
+    app = RecordingGlance()
+    resp = _import(_filter(app, FakeAdapter()),
+                   {'method': {'name': 'glance-direct'}},
+                   {'x-openstack-base-image-ref': BASE}, chunked=True)
+    assert resp.status_int == 202
+    [seen] = app.seen
+    assert json.loads(seen['body']) == {
+        'method': {'name': 'glance-direct'}, 'stores': ['beta', 'gamma'],
+        'all_stores_must_succeed': False}
+    assert seen['content_length'] == len(seen['body'])
+    assert not seen['chunked']
+
+
+def test_a_chunked_import_body_reaches_glance_whole():
+    app = RecordingGlance()
+    body = {'method': {'name': 'web-download',
+                       'uri': 'http://x/' + 'a' * 90000},
+            'stores': ['alpha']}
+    resp = _import(_filter(app, FakeAdapter()), body, chunked=True)
+    assert resp.status_int == 202
+    assert json.loads(app.seen[0]['body']) == body
+
+
+@pytest.mark.parametrize('required', [False, True])
+def test_an_empty_body_whose_copies_cannot_start(required):
+    # webob never reads a body of Content-Length 0: the copies start after
+    # Glance's 204, and a start error must count as for any other body.
+    class Unread:
+        def __call__(self, environ, start_response):
+            start_response('204 No Content', [])
+            return [b'']
+
+    class NoThreads(FakeAdapter):
+        def enforce_copies_quota(self, *args, **kwargs):
+            raise RuntimeError("can't start new thread")
+    adapter = NoThreads()
+    resp = _put(_filter(Unread(), adapter, colocation_required=required),
+                {'x-openstack-base-image-ref': BASE}, b'')
+    assert resp.headers[middleware.FAILED_HEADER] == 'gamma'
+    assert adapter.registered == []
+    if required:
+        assert resp.status_int == 500
+        assert adapter.reverted
+    else:
+        assert resp.status_int == 204
+        assert resp.headers[middleware.WRITTEN_HEADER] == 'beta'
+        assert not adapter.reverted
+
+
+def test_copies_are_named_with_glances_image_id():
+    # MySQL finds the image by an upper-case id; Glance names its data with
+    # the id it stored.
+    class Canonical(FakeAdapter):
+        def image(self, context, image_id):
+            return super().image(context, image_id.lower())
+
+        def write(self, context, store, image_id, reader, size, algo):
+            self.written_as = image_id
+            return super().write(context, store, image_id, reader, size,
+                                 algo)
+
+        def register(self, context, image_id, copies):
+            self.registered_for = image_id
+            super().register(context, image_id, copies)
+    adapter = Canonical()
+    req = webob.Request.blank('/v2/images/%s/file' % IMAGE.upper(),
+                              method='PUT',
+                              headers={'x-openstack-base-image-ref': BASE})
+    req.body_file = io.BytesIO(DATA)
+    req.content_length = len(DATA)
+    req.context = object()
+    resp = req.get_response(_filter(FakeGlance(), adapter))
+    assert resp.status_int == 204
+    assert adapter.written_as == IMAGE
+    assert adapter.copies['gamma'].url.endswith('/' + IMAGE)
+    assert adapter.registered_for == IMAGE
+
+
+def test_import_stores_are_sent_as_checked():
+    app = RecordingGlance()
+    resp = _import(_filter(app, FakeAdapter()),
+                   {'method': {'name': 'glance-direct'},
+                    'stores': [' beta', 'gamma\xa0']})
+    assert resp.status_int == 202
+    assert json.loads(app.seen[0]['body'])['stores'] == ['beta', 'gamma']
+
+
+@pytest.mark.parametrize('header,sent', [(' beta ', 'beta'),
+                                         ('\xa0gamma', 'gamma'),
+                                         ('', None), ('alpha', 'alpha')])
+def test_import_store_header_is_sent_as_checked(header, sent):
+    app = RecordingGlance()
+    resp = _import(_filter(app, FakeAdapter()),
+                   {'method': {'name': 'glance-direct'}},
+                   {'x-image-meta-store': header})
+    assert resp.status_int == 202
+    assert app.seen[0]['store'] == sent
+
+
+def test_an_explicit_empty_store_list_is_not_colocated():
+    app = RecordingGlance()
+    body = {'method': {'name': 'glance-direct'}, 'stores': []}
+    resp = _import(_filter(app, FakeAdapter()), body,
+                   {'x-openstack-base-image-ref': BASE})
+    assert resp.status_int == 202
+    assert json.loads(app.seen[0]['body']) == body
+
+
+def _log_lines(caplog):
+    return [line for record in caplog.records
+            for line in record.getMessage().splitlines()]
+
+
+def test_the_image_id_of_the_path_cannot_forge_a_log_line(caplog):
+    caplog.set_level(logging.DEBUG)
+    forged = 'x\nERROR forged line'
+    req = webob.Request.blank('/v2/images/IMG/file', method='PUT',
+                              headers={'x-image-meta-store': 'alpha'})
+    req.path_info = '/v2/images/%s/file' % forged
+    req.body_file = io.BytesIO(b'abc')
+    req.content_length = 3
+    req.context = object()
+    req.get_response(_filter(FakeGlance(), FakeAdapter()))
+    lines = _log_lines(caplog)
+    assert any('x\\nERROR forged line' in line for line in lines), lines
+    assert not any(line.startswith('ERROR forged') for line in lines)
+
+
+def test_the_import_method_cannot_forge_a_log_line(caplog):
+    caplog.set_level(logging.DEBUG)
+    _import(_filter(RecordingGlance(400), FakeAdapter()),
+            {'method': {'name': 'glance-direct\r\nERROR forged line'}},
+            image='%s\nERROR forged id' % IMAGE)
+    lines = _log_lines(caplog)
+    assert any('glance-direct\\r\\nERROR forged line' in line
+               for line in lines), lines
+    assert not any(line.startswith('ERROR forged') for line in lines)
+
+
+@pytest.mark.parametrize('accept', [None, '*/*', 'text/html, */*',
+                                    'text/plain'])
+def test_a_refused_store_is_plain_text_as_glance_renders_it(accept):
+    headers = {'x-image-meta-store': 'os_glance_staging_store'}
+    if accept is not None:
+        headers['Accept'] = accept
+    resp = _put(_filter(FakeGlance(), FakeAdapter()), headers)
+    assert resp.status_int == 400
+    assert resp.content_type == 'text/plain'
+    # webob's plain rendering, as Glance answers its own 400s to text/plain
+    assert resp.text.startswith(
+        "400 Bad Request\n\nStore 'os_glance_staging_store' is reserved")
+    assert '&#' not in resp.text and '<' not in resp.text
+
+
+def test_a_refused_store_is_json_for_a_client_that_prefers_it():
+    resp = _put(_filter(FakeGlance(), FakeAdapter()),
+                {'x-image-meta-store': 'nosuch',
+                 'Accept': 'application/json'})
+    assert resp.status_int == 400
+    assert resp.content_type == 'application/json'
+    assert resp.json['message'].startswith(
+        "Store 'nosuch' is not an enabled store.")
+    assert resp.json['title'] == 'Bad Request'
+
+
+def test_a_required_copy_failure_is_rendered_as_glance_renders_errors():
+    adapter = FakeAdapter({'gamma': glance_store.StorageFull()})
+    resp = _put(_filter(FakeGlance(), adapter, colocation_required=True),
+                {'x-openstack-base-image-ref': BASE, 'Accept': '*/*'})
+    assert resp.status_int == 413
+    assert resp.content_type == 'text/plain'
+    assert resp.text.startswith('413 Request Entity Too Large\n\n')
+    assert resp.headers[middleware.FAILED_HEADER] == 'gamma'
