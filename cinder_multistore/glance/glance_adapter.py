@@ -20,8 +20,10 @@ inside glance-api, after Glance configured its stores.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
+import contextlib
 import logging
 from typing import Any
 from typing import Protocol
@@ -33,6 +35,7 @@ from oslo_config import cfg
 
 from cinder_multistore.glance import colocation
 from cinder_multistore.glance import fanout
+from cinder_multistore.glance import location_urls
 from cinder_multistore import placement
 
 if TYPE_CHECKING:
@@ -193,48 +196,69 @@ class GlanceAdapter:
                  copies: list[StoredCopy]) -> None:
         """Add the copies as locations of the image, each with its store.
 
-        :raises: glance.common.exception.NotFound when the image is gone.
+        Only the copies' location rows are written, in one transaction
+        that first claims the image row while it is ``active`` and not
+        deleted: a property, tag or any other change made meanwhile is
+        kept, and an image deleted, deactivated or reverted meanwhile gets
+        nothing (the caller then removes the copies' data). URLs are
+        encrypted with ``metadata_encryption_key`` as Glance's own
+        ``ImageRepo`` does.
+
+        :raises: glance.common.exception.Conflict when the image is no
+            longer ``active``: nothing is added.
         """
         # NOTE: the layered repo's location proxy only accepts external
-        # locations (it refuses file:// as a security measure); these copies
-        # are Glance's own data, registered the way Glance registers the
-        # primary after its write: on the DB-level image.
+        # locations (it refuses file:// as a security measure), and its
+        # save rewrites the whole image from what it read; these copies are
+        # Glance's own data, added row by row with the db api's helper.
         import glance.db
-        repo = glance.db.ImageRepo(context, glance.db.get_api())
-        image = repo.get(image_id)
-        for copy in copies:
-            image.locations.append({'url': copy.url,
-                                    'metadata': dict(copy.metadata),
-                                    'status': 'active'})
-        repo.save(image)
+        db_api = glance.db.get_api()
+        key = _encryption_key()
+        rows = [{'url': location_urls.stored_form(copy.url, key),
+                 'metadata': dict(copy.metadata), 'status': 'active'}
+                for copy in copies]
+        with _write_session(db_api) as session:
+            _claim_active(session, image_id)
+            for row in rows:
+                db_api._image_location_add(context, session, image_id, row)
 
     def revert_upload(self, context: RequestContext, image_id: str) -> None:
         """Put an activated upload back to ``queued``, with no data.
 
         Used when co-location is required (or the copies exceed the quota)
         and the primary store was already written. The order never shows a
-        location without data: the image leaves ``active`` first, then its
-        locations go, then the data.
+        location without data: in one transaction the image leaves
+        ``active`` and its locations go, then the data goes (location URLs
+        decrypted as Glance decrypts them).
 
         :raises: glance.common.exception.Conflict when the image is no
             longer ``active`` (someone else changed it): nothing is touched.
         """
-        from glance.db import get_api
-        db_api = get_api()
+        import glance.db
+        db_api = glance.db.get_api()
         admin = context.elevated()
-        image = db_api.image_get(admin, image_id)
-        db_api.image_update(admin, image_id,
-                            {'status': 'queued', 'size': None,
-                             'virtual_size': None, 'checksum': None,
-                             'os_hash_algo': None, 'os_hash_value': None},
-                            purge_props=False, from_state='active')
-        for loc in image['locations']:
-            db_api.image_location_delete(admin, image_id, loc['id'],
-                                         'deleted')
-        for loc in image['locations']:
-            store = loc['metadata'].get('store')
+        key = _encryption_key()
+        with _write_session(db_api) as session:
+            image = db_api._image_get(admin, session, image_id)
+            locations = [(loc.value, (loc.meta_data or {}).get('store'))
+                         for loc in image.locations if not loc.deleted]
+            db_api._image_update(
+                admin, session, image_id,
+                {'status': 'queued', 'size': None, 'virtual_size': None,
+                 'checksum': None, 'os_hash_algo': None,
+                 'os_hash_value': None},
+                purge_props=False, from_state='active')
+            db_api._image_locations_delete_all(admin, session, image_id)
+        for stored, store in locations:
+            url = location_urls.readable(stored, key)
+            if url is None:
+                LOG.error('Image %s: a location of store %s cannot be '
+                          'decrypted with this metadata_encryption_key; its '
+                          'data stays for "cinder-multistore audit"',
+                          image_id, store)
+                continue
             try:
-                glance_store.delete(loc['url'], store, context=admin)
+                glance_store.delete(url, store, context=admin)
             except glance_store.NotFound:
                 pass
 
@@ -290,6 +314,53 @@ class GlanceAdapter:
                             fanout.CopyStalled) + _store_timeouts()):
             return 503
         return 500
+
+
+def _encryption_key() -> str | None:
+    """Glance's ``metadata_encryption_key``: location URLs in its database
+    are encrypted with it.
+    """
+    key: str | None = getattr(CONF, 'metadata_encryption_key', None)
+    return key or None
+
+
+@contextlib.contextmanager
+def _write_session(db_api: Any) -> Iterator[Any]:
+    """One write transaction of Glance's sqlalchemy db api.
+
+    Glance 31 and later have ``session_for_write()`` (oslo.db's
+    enginefacade); Glance 30 (release 2025.1) has ``get_session()`` and
+    ``session.begin()``.
+    """
+    writer = getattr(db_api, 'session_for_write', None)
+    if writer is not None:
+        with writer() as session:
+            yield session
+        return
+    session = db_api.get_session()
+    with session.begin():
+        yield session
+
+
+def _claim_active(session: Any, image_id: str) -> None:
+    """Lock the image row in ``session``'s transaction while it is active.
+
+    The update takes the row lock that Glance's own updates and deletes of
+    the image wait for, until this transaction ends.
+
+    :raises: glance.common.exception.Conflict when the image is not
+        ``active`` or is deleted.
+    """
+    from glance.common import exception as glance_exc
+    from glance.db.sqlalchemy import models
+    from oslo_utils import timeutils
+    claimed = session.query(models.Image).filter_by(
+        id=image_id, status='active', deleted=False).update(
+            {'updated_at': timeutils.utcnow()}, synchronize_session=False)
+    if claimed != 1:
+        raise glance_exc.Conflict(
+            'image %s is no longer active: its co-located copies are not '
+            'registered' % image_id)
 
 
 def _store_timeouts() -> tuple[type[BaseException], ...]:
