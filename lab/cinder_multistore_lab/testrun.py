@@ -34,13 +34,16 @@ test. Each stack is stopped at the end whatever happened.
 
 import argparse
 import collections
+from collections.abc import Callable
 import dataclasses
 import json
 import os
+from pathlib import Path
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -48,7 +51,7 @@ import xml.etree.ElementTree as ET
 UPSTREAM_IMAGE_TESTS = [
     'tempest.api.image.v2.test_images',
     'tempest.api.image.v2.test_images_negative',
-    'tempest.api.image.v2.admin.test_images',
+    'tempest.api.image.v2.admin',
 ]
 PLUGIN_TESTS = ['cinder_multistore.tempest']
 #: The unit tests: the product's and the lab's; no cloud needed.
@@ -64,11 +67,31 @@ PEP8_CHECKS = (
 
 #: Every suite, in the order they run.
 SUITES = ('pep8', 'unit', 'functional', 'tempest-image', 'volume-api',
-          'plugin')
+          'plugin', 'peers')
 #: What a release of the matrix runs (the newest runs every suite).
 RELEASE_SUITES = ('unit', 'functional', 'tempest-image', 'plugin')
 #: Older releases CI runs besides the newest, with their Glance servers.
 MATRIX = (('2025.1', ('uwsgi', 'eventlet')),)
+
+#: Glance servers that run only the suites whose code paths differ by
+#: server (server -> tempest suites run there): the copy writers are
+#: native threads fed from green ones under eventlet, so co-location, the
+#: stores' faults, load and hostile input run on both servers; Glance's own
+#: API (upstream tempest) takes the same paths under both.
+SERVER_ONLY = {'eventlet': ('plugin',)}
+#: The functional tests a :data:`SERVER_ONLY` server runs.
+SERVER_FUNCTIONAL_TESTS = (
+    'tests/functional/test_colocation_limits.py',
+    'tests/functional/test_faults.py',
+    'tests/functional/test_glance_placement.py',
+    'tests/functional/test_hostile_input.py',
+    'tests/functional/test_load.py',
+    'tests/functional/test_rbd_faults.py',
+    'tests/functional/test_worker_crash.py',
+)
+#: Where the test command writes its results table (``summary.txt``) and
+#: counts (``summary.json``), under the repository's top folder.
+RESULTS_DIR = 'test-results'
 
 
 @dataclasses.dataclass
@@ -81,11 +104,13 @@ class Counts:
     skipped: int = 0
     seconds: float = 0.0
     note: str = ''
+    #: A timed step that runs no test (a stack start-up, a virtualenv).
+    step: bool = False
 
     @property
     def ok(self) -> bool:
-        """True when nothing failed and at least one test passed."""
-        return self.failed == 0 and self.passed > 0
+        """True when nothing failed and, for a suite, a test passed."""
+        return self.failed == 0 and (self.step or self.passed > 0)
 
 
 def _pytest(suite: str, paths: list[str], env: dict | None = None,
@@ -141,7 +166,8 @@ def skip_reasons(output: str) -> collections.Counter:
         for match in re.finditer(r'\.\.\. SKIPPED: (.*)', output))
 
 
-def _tempest(suite: str, stack_dir: str, test_ids: list[str]) -> Counts:
+def _tempest(suite: str, stack_dir: str, test_ids: list[str],
+             conf: Path | None = None) -> Counts:
     from cinder_multistore_lab.stack import tempest_run
     start = time.monotonic()
     print('\n=== %s: %s' % (suite, ' '.join(test_ids)), flush=True)
@@ -149,7 +175,7 @@ def _tempest(suite: str, stack_dir: str, test_ids: list[str]) -> Counts:
                 if any(t.startswith(i) for i in test_ids)]
     for test in excluded:
         print('left out: %s: %s' % (test, tempest_run.EXCLUDED[test]))
-    result = tempest_run.run_tests(stack_dir, test_ids)
+    result = tempest_run.run_tests(stack_dir, test_ids, conf=conf)
     print(result.output[-20000:], flush=True)
     reasons = skip_reasons(result.output)
     if reasons:
@@ -160,93 +186,256 @@ def _tempest(suite: str, stack_dir: str, test_ids: list[str]) -> Counts:
                   time.monotonic() - start)
 
 
-def _summary(results: list[Counts]) -> bool:
-    print('\n%-44s %7s %7s %7s %8s' % ('suite', 'passed', 'failed',
-                                       'skipped', 'seconds'))
+def summary_lines(results: list[Counts], wall: float | None = None
+                  ) -> tuple[list[str], bool]:
+    """The results table, a total line and whether everything passed.
+
+    Steps (stack start-ups, virtualenvs) have their time and no counts.
+    """
+    lines = ['%-44s %7s %7s %7s %8s' % ('suite', 'passed', 'failed',
+                                        'skipped', 'seconds')]
     for r in results:
-        print('%-44s %7d %7d %7d %8.1f %s' % (r.suite, r.passed, r.failed,
-                                              r.skipped, r.seconds, r.note))
-    total = Counts('total',
-                   sum(r.passed for r in results),
-                   sum(r.failed for r in results),
-                   sum(r.skipped for r in results))
-    ok = all(r.ok for r in results) and total.passed > 0
-    print('%d passed, %d failed, %d skipped'
-          % (total.passed, total.failed, total.skipped))
+        if r.step:
+            lines.append('%-44s %7s %7s %7s %8.1f %s' % (
+                r.suite, '', 'failed' if r.failed else '', '', r.seconds,
+                r.note))
+            continue
+        lines.append('%-44s %7d %7d %7d %8.1f %s' % (
+            r.suite, r.passed, r.failed, r.skipped, r.seconds, r.note))
+    passed = sum(r.passed for r in results)
+    failed = sum(r.failed for r in results)
+    skipped = sum(r.skipped for r in results)
+    ok = all(r.ok for r in results) and passed > 0
+    total = '%d passed, %d failed, %d skipped' % (passed, failed, skipped)
+    if wall is not None:
+        total += ' in %.1f s (%.1f min)' % (wall, wall / 60)
+    lines.append(total)
+    return lines, ok
+
+
+def _summary(results: list[Counts], wall: float | None = None) -> bool:
+    lines, ok = summary_lines(results, wall)
+    print('\n' + '\n'.join(lines), flush=True)
     return ok
 
 
-def _on_stack(label: str, server: str, suites: tuple[str, ...],
-              keep: bool) -> list[Counts]:
-    """Start a stack of this virtualenv's release, run ``suites`` on it."""
-    from cinder_multistore_lab import stack
+def write_results(folder: Path, results: list[Counts], wall: float,
+                  argv: list[str]) -> None:
+    """``summary.txt`` (the table) and ``summary.json`` in ``folder``."""
+    lines, ok = summary_lines(results, wall)
+    folder.mkdir(parents=True, exist_ok=True)
+    finished = time.strftime('%Y-%m-%d %H:%M:%S %Z')
+    header = 'bash tools/test.sh %s, finished %s' % (' '.join(argv),
+                                                     finished)
+    (folder / 'summary.txt').write_text(
+        '\n'.join([header.replace('  ', ' ')] + lines) + '\n')
+    (folder / 'summary.json').write_text(json.dumps({
+        'argv': argv, 'finished': finished, 'seconds': round(wall, 1),
+        'ok': ok, 'suites': [dataclasses.asdict(r) for r in results]},
+        indent=1) + '\n')
+
+
+class _StackStart:
+    """A stack starting in a background thread while other work runs."""
+
+    def __init__(self, label: str, server: str,
+                 directory: str | None = None) -> None:
+        self.label = label
+        self.server = server
+        self.directory = directory or tempfile.mkdtemp(prefix='cms-stack-')
+        self.stopped = False
+        self.error: BaseException | None = None
+        self.seconds = 0.0
+        self._thread = threading.Thread(target=self._up, daemon=True,
+                                        name='stack-%s' % label)
+        print('\n=== %s: starting the embedded cloud in %s (in the '
+              'background)' % (label, self.directory), flush=True)
+        self._thread.start()
+
+    def _up(self) -> None:
+        from cinder_multistore_lab import stack
+        started = time.monotonic()
+        try:
+            stack.up(self.directory, with_cinder=True,
+                     glance_server=self.server)
+        except BaseException as exc:  # reported by wait()
+            self.error = exc
+        self.seconds = time.monotonic() - started
+
+    def wait(self) -> Counts:
+        """Wait for the start-up; its timed step (failed when it failed)."""
+        waited = time.monotonic()
+        self._thread.join()
+        print('=== %s: stack up in %.1f s (waited %.1f s for it)'
+              % (self.label, self.seconds, time.monotonic() - waited),
+              flush=True)
+        step = Counts('%s stack up' % self.label, seconds=self.seconds,
+                      step=True)
+        if self.error is not None:
+            step.failed, step.note = 1, str(self.error)[:200]
+        return step
+
+    def down(self, keep: bool) -> None:
+        """Stop the stack (unless ``keep``); wait for a start first."""
+        from cinder_multistore_lab import stack
+        self._thread.join()
+        if self.stopped:
+            return
+        self.stopped = True
+        if keep:
+            print('left running: %s' % self.directory)
+            return
+        try:
+            stack.down(self.directory)
+        except Exception as exc:
+            print('stack down failed in %s: %s' % (self.directory, exc),
+                  flush=True)
+
+
+def _stack_suites(label: str, server: str, suites: tuple[str, ...],
+                  stack_dir: str, next_start: Callable[[], None]
+                  ) -> list[Counts]:
+    """Run ``suites`` on a started stack.
+
+    ``next_start`` is called once the functional tests are done (they
+    measure the workers' threads and memory, and time stalled stores): the
+    next stack starts while tempest runs here.
+    """
+    from cinder_multistore_lab.stack import tempest_conf
+    from cinder_multistore_lab.stack import tempest_run
     results = []
-    stack_dir = os.environ.get('CMS_STACK_DIR') or tempfile.mkdtemp(
-        prefix='cms-stack-')
-    started = time.monotonic()
-    try:
-        print('\n=== %s: starting the embedded cloud in %s'
-              % (label, stack_dir), flush=True)
-        stack.up(stack_dir, with_cinder=True, glance_server=server)
-        print('stack up in %.1f s' % (time.monotonic() - started))
-        env = {'CMS_STACK_DIR': stack_dir}
-        if 'functional' in suites:
-            results.append(_pytest('%s functional' % label,
-                                   ['tests/functional'], env))
-        if 'tempest-image' in suites:
-            results.append(_tempest('%s tempest upstream image' % label,
-                                    stack_dir, UPSTREAM_IMAGE_TESTS))
-        if 'volume-api' in suites:
-            from cinder_multistore_lab.stack import tempest_run
-            results.append(_tempest('%s tempest upstream volume API' % label,
-                                    stack_dir,
-                                    tempest_run.UPSTREAM_VOLUME_API_TESTS))
-        if 'plugin' in suites:
-            results.append(_tempest('%s tempest plugin' % label,
-                                    stack_dir, PLUGIN_TESTS))
-    except Exception as exc:
-        print('stack failed: %s' % exc, flush=True)
-        results.append(Counts('%s embedded cloud' % label, failed=1,
-                              note=str(exc)[:200]))
-    finally:
-        if not keep:
-            stack.down(stack_dir)
+    env = {'CMS_STACK_DIR': stack_dir}
+    if 'functional' in suites:
+        paths = ['tests/functional']
+        if server in SERVER_ONLY:
+            paths = list(SERVER_FUNCTIONAL_TESTS)
+            print('\n%s: functional tests whose code path differs by Glance '
+                  'server only (%s); the others ran on uwsgi'
+                  % (label, ', '.join(paths)), flush=True)
+        results.append(_pytest('%s functional' % label, paths, env))
+    next_start()
+    tempest_suites = [
+        ('tempest-image', 'tempest upstream image', UPSTREAM_IMAGE_TESTS),
+        ('volume-api', 'tempest upstream volume API',
+         tempest_run.UPSTREAM_VOLUME_API_TESTS),
+        ('plugin', 'tempest plugin', PLUGIN_TESTS),
+        ('peers', 'tempest peers', tempest_run.PEER_TESTS),
+    ]
+    for key, name, test_ids in tempest_suites:
+        if key not in suites:
+            continue
+        if server in SERVER_ONLY and key not in SERVER_ONLY[server]:
+            print('\n%s: %s left out (Glance\'s own code paths, the same '
+                  'under every server; run on uwsgi)' % (label, name),
+                  flush=True)
+            continue
+        conf = (tempest_conf.peers_path(Path(stack_dir)) if key == 'peers'
+                else None)
+        results.append(_tempest('%s %s' % (label, name), stack_dir,
+                                test_ids, conf))
     return results
 
 
 def run_release(name: str, servers: tuple[str, ...],
                 suites: tuple[str, ...], keep: bool = False
                 ) -> list[Counts]:
-    """The suites of release ``name``, which this virtualenv must run."""
+    """The suites of release ``name``, which this virtualenv must run.
+
+    The first stack starts in the background while the house rules and
+    the unit tests run; each next one while tempest runs on the previous.
+    """
     from cinder_multistore_lab.stack import releases
     here = releases.installed()
     if here is None or here.name != name:
         raise SystemExit('this virtualenv runs release %s, not %s'
                          % (here.name if here else 'none', name))
     results = []
-    if 'pep8' in suites:
-        results.append(_pep8('%s pep8' % name))
-    if 'unit' in suites:
-        results.append(_pytest('%s unit' % name, UNIT_TESTS))
-    for server in servers:
-        results.extend(_on_stack('%s %s' % (name, server), server, suites,
-                                 keep))
+    on_stack = any(s not in ('pep8', 'unit') for s in suites)
+    labels = ['%s %s' % (name, server) for server in servers]
+    starts: list[_StackStart] = []
+
+    def start(index: int) -> None:
+        if on_stack and index < len(servers) and len(starts) == index:
+            # NOTE: a given CMS_STACK_DIR serves the first stack only: the
+            # next one starts while the first still runs.
+            given = os.environ.get('CMS_STACK_DIR') if index == 0 else None
+            starts.append(_StackStart(labels[index], servers[index], given))
+
+    start(0)
+    try:
+        if 'pep8' in suites:
+            results.append(_pep8('%s pep8' % name))
+        if 'unit' in suites:
+            results.append(_pytest('%s unit' % name, UNIT_TESTS))
+        for index, server in enumerate(servers if on_stack else ()):
+            start(index)
+            step = starts[index].wait()
+            results.append(step)
+            if step.failed:
+                print('stack failed: %s' % step.note, flush=True)
+            else:
+                try:
+                    results.extend(_stack_suites(
+                        labels[index], server, suites,
+                        starts[index].directory,
+                        lambda i=index: start(i + 1)))
+                except Exception as exc:
+                    print('suites failed: %s' % exc, flush=True)
+                    results.append(Counts('%s embedded cloud'
+                                          % labels[index], failed=1,
+                                          note=str(exc)[:200]))
+            starts[index].down(keep)
+    finally:
+        for pending in starts:
+            pending.down(keep)
     return results
 
 
+class _VenvBuild:
+    """A release's virtualenv built in the background (``setup.sh``)."""
+
+    def __init__(self, name: str) -> None:
+        from cinder_multistore_lab.stack import releases
+        self.name = name
+        self.started = time.monotonic()
+        self.log = Path(tempfile.mkstemp(prefix='cms-venv-%s-' % name,
+                                         suffix='.log')[1])
+        print('\n=== release %s: building its virtualenv in the background '
+              '(log: %s)' % (name, self.log), flush=True)
+        with open(self.log, 'wb') as out:
+            self._proc = subprocess.Popen(
+                ['bash', str(releases.TOP / 'tools' / 'setup.sh'),
+                 '--release', name], stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+
+    def wait(self) -> Counts:
+        """Wait for the build; its timed step."""
+        rc = self._proc.wait()
+        step = Counts('%s virtualenv' % self.name, step=True,
+                      seconds=time.monotonic() - self.started)
+        if rc != 0:
+            step.failed = 1
+            step.note = 'setup.sh exited %d: %s' % (
+                rc, self.log.read_text(errors='replace')[-300:])
+        return step
+
+
 def run_elsewhere(name: str, servers: tuple[str, ...],
-                  suites: tuple[str, ...]) -> list[Counts]:
-    """Run release ``name``'s suites in its own virtualenv; their counts."""
+                  suites: tuple[str, ...],
+                  build: _VenvBuild | None = None) -> list[Counts]:
+    """Run release ``name``'s suites in its own virtualenv; their counts.
+
+    :param build: the virtualenv's build, already started; else it is
+        built (or found up to date) now.
+    """
     from cinder_multistore_lab.stack import releases
-    start = time.monotonic()
-    try:
-        venv = releases.ensure_venv(name)
-    except Exception as exc:
-        return [Counts('%s virtualenv' % name, failed=1,
-                       seconds=time.monotonic() - start,
-                       note=str(exc)[:200])]
-    print('\n=== release %s: virtualenv %s ready in %.1f s'
-          % (name, venv, time.monotonic() - start), flush=True)
+    build = build or _VenvBuild(name)
+    step = build.wait()
+    print('\n=== release %s: virtualenv ready in %.1f s'
+          % (name, step.seconds), flush=True)
+    if step.failed:
+        return [step]
+    venv = releases.venv_dir(name)
     with tempfile.NamedTemporaryFile(suffix='.json', delete=False) as f:
         report = f.name
     cmd = [str(venv / 'bin' / 'python'), '-m', 'cinder_multistore_lab.testrun',
@@ -265,7 +454,7 @@ def run_elsewhere(name: str, servers: tuple[str, ...],
     if rc != 0 and not any(r.failed for r in results):
         results.append(Counts('%s run' % name, failed=1,
                               note='exited %d' % rc))
-    return results
+    return [step] + results
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -301,6 +490,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the suites; 0 when all passed."""
     from cinder_multistore_lab.stack import releases
+    started = time.monotonic()
     args = _parse(argv)
     if args.unit_only:
         results = [_pytest('unit', UNIT_TESTS)]
@@ -318,14 +508,21 @@ def main(argv: list[str] | None = None) -> int:
             results = run_elsewhere(release.name, servers, suites)
     else:
         suites = args.suites or SUITES
+        # NOTE: the older releases' virtualenvs build while the newest
+        # release's suites run.
+        builds = [_VenvBuild(name) for name, _ in MATRIX]
         results = run_release(releases.NEWEST, ('uwsgi',), suites,
                               args.keep)
-        for name, servers in MATRIX:
-            results += run_elsewhere(name, servers, RELEASE_SUITES)
+        for (name, servers), build in zip(MATRIX, builds):
+            results += run_elsewhere(name, servers, RELEASE_SUITES, build)
+    wall = time.monotonic() - started
     if args.report:
         with open(args.report, 'w') as f:
             json.dump([dataclasses.asdict(r) for r in results], f)
-    return 0 if _summary(results) else 1
+    else:
+        write_results(Path(RESULTS_DIR), results, wall,
+                      list(sys.argv[1:] if argv is None else argv))
+    return 0 if _summary(results, wall) else 1
 
 
 if __name__ == '__main__':

@@ -70,7 +70,8 @@ IMAGE_DRIVERS = ('multistore', 'upstream')
 # Folders and files of a run, removed before the next run in the same DIR.
 _RUN_ENTRIES = ('etc', 'logs', 'run', 'stores', 'keystone', 'glance',
                 'cinder', 'neutron', 'www', 'tempest', 'nfs', 'ceph',
-                'state.json', 'stack.env', 'tempest.conf')
+                'state.json', 'stack.env', 'tempest.conf',
+                'tempest-peers.conf')
 
 
 def load_env(directory: str | Path) -> StackEnv:

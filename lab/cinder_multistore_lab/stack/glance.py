@@ -36,6 +36,7 @@ import importlib.metadata
 import logging
 from pathlib import Path
 import re
+import shlex
 import sys
 
 from cinder_multistore_lab.stack import ceph
@@ -271,8 +272,10 @@ def configure(state: State, name: str = NAME) -> Path:
                 [80, 443, state.ports[www.NAME]]),
         },
         'oslo_concurrency': {'lock_path': directory / 'glance' / 'locks'},
+        # NOTE: Glance's secure RBAC defaults, as operators are asked to
+        # run them: new policy defaults and token scopes enforced.
         'oslo_policy': {'enforce_new_defaults': True,
-                        'enforce_scope': False},
+                        'enforce_scope': True},
     }
     weight = weights(ceph_on)
     clusters = {rbd_store(c.site): c for c in ceph.clusters(state)}
@@ -300,11 +303,25 @@ def mount_small_store(state: State) -> None:
     state.save()
 
 
+def metadefs_dir() -> Path:
+    """Glance's metadata definitions, installed with the glance package."""
+    return Path(sys.prefix) / 'etc' / 'glance' / 'metadefs'
+
+
 def db_sync(state: State) -> process.Background:
-    """Start ``glance-manage db_sync`` in the background."""
+    """Start ``glance-manage db_sync`` in the background.
+
+    Then ``db_load_metadefs`` loads Glance's own metadata definitions, as
+    a deployment does (the metadefs API and its tests need them).
+    """
+    manage = [common.tool('glance-manage'), '--config-file',
+              str(conf_path(state.directory))]
+    commands = [shlex.join(manage + ['db_sync'])]
+    if metadefs_dir().is_dir():
+        commands.append(shlex.join(
+            manage + ['db_load_metadefs', '--path', str(metadefs_dir())]))
     return process.Background(
-        [common.tool('glance-manage'), '--config-file',
-         str(conf_path(state.directory)), 'db_sync'],
+        ['sh', '-c', ' && '.join(commands)],
         Path(state.directory) / 'logs' / 'glance-manage.log', NAME)
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cinder_multistore_lab.stack import ceph
+from cinder_multistore_lab.stack import cinder
 from cinder_multistore_lab.stack import common
 from cinder_multistore_lab.stack import keystone
 from cinder_multistore_lab.stack import neutron
@@ -24,11 +26,40 @@ from cinder_multistore_lab.stack import www
 
 
 FILE_NAME = 'tempest.conf'
+#: The peers' suites' tempest.conf (:func:`peers_sections`).
+PEERS_FILE_NAME = 'tempest-peers.conf'
 
 
 def path(directory: Path) -> Path:
     """Where tempest.conf is written (``TEMPEST_CONFIG_DIR`` is DIR)."""
     return Path(directory) / FILE_NAME
+
+
+def peers_path(directory: Path) -> Path:
+    """The tempest.conf of the peers' suites (:func:`peers_sections`)."""
+    return Path(directory) / PEERS_FILE_NAME
+
+
+def peers_sections(sections: dict[str, dict[str, object]]
+                   ) -> dict[str, dict[str, object]]:
+    """tempest.conf for cinder-tempest-plugin's volume API tests.
+
+    Their volumes go to the central site's RBD backend (its zone), where
+    the volume/image dependency tests run clone chains: volumes cloned
+    from volumes and snapshots, images uploaded from RBD volumes and
+    deleted in every order. Upstream tempest's own volume suite keeps the
+    default zone (NFS).
+    """
+    peers = {name: dict(options) for name, options in sections.items()}
+    peers.setdefault('compute', {})['compute_volume_common_az'] = (
+        cinder.site_az(ceph.SITES[0]))
+    features = peers.setdefault('volume-feature-enabled', {})
+    features['enable_volume_image_dep_tests'] = True
+    # RBD reverts a volume to its latest snapshot.
+    features['volume_revert'] = True
+    peers['volume']['storage_protocol'] = 'ceph'
+    peers['volume']['backend_names'] = [cinder.rbd_backend(ceph.SITES[0])]
+    return peers
 
 
 #: The disk formats tempest uploads volumes to images in.
@@ -118,7 +149,7 @@ def write(state: State, with_cinder: bool) -> Path:
             # No Nova: the volume tests only read image_ref.
             'image_ref': state.test_image,
         },
-        'enforce_scope': {'glance': False, 'cinder': False,
+        'enforce_scope': {'glance': True, 'cinder': False,
                           'keystone': False},
         # This project's plugin: the three large file stores (delta is a
         # small tmpfs kept for failure tests, too small for volume images).
@@ -166,4 +197,6 @@ def write(state: State, with_cinder: bool) -> Path:
             # No Nova: nothing attaches.
             'extend_attached_volume': False,
         }
+    if with_cinder and ceph.clusters(state):
+        common.write_ini(peers_path(directory), peers_sections(sections))
     return common.write_ini(path(directory), sections)

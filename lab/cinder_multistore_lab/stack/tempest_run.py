@@ -67,6 +67,13 @@ FLAKY = r'HashCalculationRemoteDeletionTest\.test_hash_calculation_cancelled'
 #: False``); the classes that attach volumes get a network from Neutron.
 UPSTREAM_VOLUME_API_TESTS = ['tempest.api.volume']
 
+#: The peers' own suites: cinder-tempest-plugin's volume API tests (on
+#: the central site's RBD backend, with the volume/image dependency tests;
+#: :func:`.tempest_conf.peers_sections`) and glance-tempest-plugin's RBAC
+#: tests (Glance runs with ``enforce_scope`` and ``enforce_new_defaults``).
+PEER_TESTS = ['cinder_tempest_plugin.api.volume',
+              'glance_tempest_plugin.tests.rbac.v2']
+
 #: Tests of :data:`UPSTREAM_VOLUME_API_TESTS` that fail because of
 #: upstream Cinder, not this project: each fails the same way with
 #: Cinder's own image service (``stack up --cinder-image-driver
@@ -142,8 +149,8 @@ def count_subunit(stream: bytes) -> tuple[int, int, int]:
 def run_tests(directory: str | Path, test_ids: Sequence[str],
               concurrency: int = 2,
               timeout: float | None = 3600,
-              exclude: Mapping[str, str] | Sequence[str] | None = None
-              ) -> TempestResult:
+              exclude: Mapping[str, str] | Sequence[str] | None = None,
+              conf: Path | None = None) -> TempestResult:
     """Run tempest tests ``test_ids`` against the stack in ``directory``.
 
     :param directory: a stack directory (with ``tempest.conf``).
@@ -152,11 +159,13 @@ def run_tests(directory: str | Path, test_ids: Sequence[str],
     :param timeout: seconds before the run is stopped.
     :param exclude: tests left out (regexes or test ids, see
         :func:`exclude_regex`); ``None`` is :data:`EXCLUDED`.
+    :param conf: the tempest.conf to use, in ``directory``; default
+        :func:`.tempest_conf.path`.
     :returns: a :class:`TempestResult`.
     :raises StackError: when the stack has no tempest.conf.
     """
     directory = Path(directory).resolve()
-    conf = tempest_conf.path(directory)
+    conf = conf or tempest_conf.path(directory)
     if not conf.exists():
         raise process.StackError('%s does not exist: is the stack up?'
                                  % conf)

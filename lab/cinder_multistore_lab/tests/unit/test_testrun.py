@@ -41,3 +41,109 @@ def test_pep8_checks_match_tox():
     commands = [line.strip() for line in
                 tox['testenv:pep8']['commands'].splitlines() if line.strip()]
     assert commands == [' '.join(argv) for _, argv in testrun.PEP8_CHECKS]
+
+
+def test_steps_have_a_time_and_no_counts():
+    results = [testrun.Counts('r uwsgi stack up', seconds=41.5, step=True),
+               testrun.Counts('r unit', passed=3, seconds=2.0)]
+    lines, ok = testrun.summary_lines(results, wall=125.0)
+    assert ok
+    assert lines[1].split() == ['r', 'uwsgi', 'stack', 'up', '41.5']
+    assert lines[-1] == '3 passed, 0 failed, 0 skipped in 125.0 s (2.1 min)'
+
+
+def test_a_failed_step_fails_the_run():
+    results = [testrun.Counts('r uwsgi stack up', failed=1, step=True,
+                              note='boom'),
+               testrun.Counts('r unit', passed=3)]
+    lines, ok = testrun.summary_lines(results)
+    assert not ok
+    assert 'failed' in lines[1] and 'boom' in lines[1]
+
+
+def test_results_are_written_as_table_and_json(tmp_path):
+    import json
+    results = [testrun.Counts('r unit', passed=3, skipped=1, seconds=2.0)]
+    testrun.write_results(tmp_path / 'out', results, 60.0, ['--x'])
+    text = (tmp_path / 'out' / 'summary.txt').read_text()
+    assert text.startswith('bash tools/test.sh --x, finished ')
+    assert '3 passed, 0 failed, 1 skipped in 60.0 s' in text
+    data = json.loads((tmp_path / 'out' / 'summary.json').read_text())
+    assert data['ok'] and data['seconds'] == 60.0
+    assert data['suites'][0]['passed'] == 3
+
+
+class _Recorder:
+    """Fakes of the suites and stacks that record the order of events."""
+
+    def __init__(self, monkeypatch):
+        self.events = []
+        recorder = self
+
+        class FakeStart:
+            def __init__(self, label, server, directory=None):
+                self.directory = '/tmp/fake-%s' % server
+                recorder.events.append('start %s' % label)
+
+            def wait(self):
+                recorder.events.append('wait')
+                return testrun.Counts('up', seconds=1.0, step=True)
+
+            def down(self, keep):
+                if ('down %s' % self.directory) not in recorder.events:
+                    recorder.events.append('down %s' % self.directory)
+
+        def pytest(suite, paths, env=None, extra=None):
+            recorder.events.append('pytest %s %s' % (suite, ' '.join(paths)))
+            return testrun.Counts(suite, passed=1)
+
+        def tempest(suite, stack_dir, test_ids, conf=None):
+            recorder.events.append('tempest %s' % suite)
+            return testrun.Counts(suite, passed=1)
+
+        from cinder_multistore_lab.stack import releases
+        monkeypatch.setattr(testrun, '_StackStart', FakeStart)
+        monkeypatch.setattr(testrun, '_pytest', pytest)
+        monkeypatch.setattr(testrun, '_tempest', tempest)
+        monkeypatch.setattr(testrun, '_pep8',
+                            lambda suite: testrun.Counts(suite, passed=3))
+        monkeypatch.setattr(releases, 'installed',
+                            lambda: releases.get('2025.1'))
+
+
+def test_the_next_stack_starts_once_the_functional_tests_are_done(
+        monkeypatch):
+    rec = _Recorder(monkeypatch)
+    results = testrun.run_release('2025.1', ('uwsgi', 'eventlet'),
+                                  testrun.RELEASE_SUITES)
+    events = rec.events
+    # The first stack starts before the unit tests run.
+    assert events[0] == 'start 2025.1 uwsgi'
+    assert events[1] == 'pytest 2025.1 unit tests/unit ' \
+        'lab/cinder_multistore_lab/tests/unit'
+    functional = events.index(
+        'pytest 2025.1 uwsgi functional tests/functional')
+    second = events.index('start 2025.1 eventlet')
+    first_tempest = events.index('tempest 2025.1 uwsgi tempest upstream image')
+    assert functional < second < first_tempest
+    assert all(r.ok for r in results)
+    assert events.count('down /tmp/fake-uwsgi') == 1
+    assert events.count('down /tmp/fake-eventlet') == 1
+
+
+def test_eventlet_runs_only_the_server_dependent_suites(monkeypatch):
+    rec = _Recorder(monkeypatch)
+    testrun.run_release('2025.1', ('eventlet',), testrun.RELEASE_SUITES)
+    functional = [e for e in rec.events if e.startswith('pytest 2025.1 '
+                                                        'eventlet')]
+    assert functional == ['pytest 2025.1 eventlet functional '
+                          + ' '.join(testrun.SERVER_FUNCTIONAL_TESTS)]
+    tempest = [e for e in rec.events if e.startswith('tempest')]
+    assert tempest == ['tempest 2025.1 eventlet tempest plugin']
+
+
+def test_server_functional_tests_exist():
+    import pathlib
+    top = pathlib.Path(testrun.__file__).resolve().parents[2]
+    for path in testrun.SERVER_FUNCTIONAL_TESTS:
+        assert (top / path).is_file(), path
