@@ -3,8 +3,9 @@
 # embedded cloud needs (Ceph included), a SQL server and RabbitMQ when none
 # answers, and a virtualenv with the project (its [test] extra) and its lab
 # (lab/: the embedded cloud, demo, benchmark and test runner),
-# every package pinned by the release's constraints file, and Debian's
-# rados/rbd bindings. Safe to run again; each step is skipped when done.
+# every package pinned by the release's constraints file, Debian's
+# rados/rbd bindings and, for the newest release, tox. Safe to run again;
+# each step is skipped when done.
 #
 #   bash tools/setup.sh                   # newest release, in .venv
 #   bash tools/setup.sh --release 2025.1  # that release, in .venvs/2025.1
@@ -96,7 +97,22 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     "$venv/bin/pip" install -q -c "$constraints" -e "$top[test]" -e "$top/lab"
     echo "$want" > "$stamp"
 else
-    "$venv/bin/pip" install -q --no-deps -e "$top" -e "$top/lab" >/dev/null
+    # NOTE: -qq: building the two editable packages prints setuptools'
+    # notices about editable installs, nothing this step can act on;
+    # errors are still shown.
+    "$venv/bin/pip" install -qq --no-deps -e "$top" -e "$top/lab" >/dev/null
+fi
+
+# tox runs the environments of tox.ini (which pin the newest release's
+# constraints): the newest release's virtualenv gets it, pinned here so
+# that no constraints file changes; the packages tox needs that a
+# constraints file pins keep their pinned versions.
+tox_version=4.67.17
+if [ "$release" = "$newest" ] \
+        && [ "$("$venv/bin/tox" --version 2>/dev/null | cut -d' ' -f1)" \
+             != "$tox_version" ]; then
+    log "installing tox $tox_version into $venv"
+    "$venv/bin/pip" install -q -c "$constraints" "tox==$tox_version"
 fi
 
 # Debian builds the rados/rbd bindings for its own python3 only; a venv of
