@@ -28,7 +28,11 @@ base_image_ref=...)`` (``cinder.image.image_utils.upload_volume``).
 * it sends ``x-openstack-image-size`` when the size is known, and streams
   the volume in ``[cinder_multistore] upload_chunk_size`` reads;
 * it retries through Cinder's ``GlanceClientWrapper.call``
-  (``glance_num_retries``), rewinding the volume before each attempt.
+  (``glance_num_retries``), rewinding the volume before each attempt;
+* when Glance's answer says that co-located copies failed
+  (``X-Image-Stores-Failed``), it logs a warning naming the image, the
+  volume and the stores, and leaves a user message (``WARNING``, action
+  "copy volume to image") on the volume for its owner.
 
 Everything else (show, download, locations, create, delete) is Cinder's.
 
@@ -40,13 +44,17 @@ volume manager and the create-volume flow,
 ``glance.get_default_image_service()`` in ``image_utils`` and
 ``volume.api``. Replacing the module attributes covers them all;
 ``tests/unit/image/test_cinder_adapter.py`` checks that against the
-installed Cinder source. Nothing happens on import:
+installed Cinder source. :func:`install` also wraps
+``cinder.volume.volume_utils.upload_volume``, through which every volume
+driver uploads, so that the image service knows which volume it is
+uploading (``update()`` is not told). Nothing happens on import:
 :func:`install` is called by the ``cinder-multistore-volume`` launcher
 (:mod:`cinder_multistore.image.launcher`).
 """
 
 from collections.abc import Callable
 from collections.abc import Mapping
+import contextvars
 import functools
 import inspect
 import types
@@ -64,6 +72,8 @@ from cinder import exception
 from cinder.image import image_utils  # noqa: F401
 
 from cinder.image import glance
+from cinder.message import api as message_api
+from cinder.message import message_field
 from oslo_config import cfg
 from oslo_log import log as logging
 
@@ -90,6 +100,16 @@ _originals: dict[str, Callable[..., object]] = {}
 
 #: Cinder's RequestContext: only passed on to Cinder's own code.
 CinderContext: TypeAlias = object
+#: Cinder's Volume object: only its ``id`` is read here.
+CinderVolume: TypeAlias = object
+
+#: The volume whose data this green thread uploads, set around
+#: ``volume_utils.upload_volume`` once :func:`install` ran.
+_UPLOADING_VOLUME: contextvars.ContextVar[CinderVolume | None] = (
+    contextvars.ContextVar('cinder_multistore_uploading_volume',
+                           default=None))
+#: ``volume_utils.upload_volume`` as Cinder has it, while wrapped.
+_original_upload_volume: list[Callable[..., object]] = []
 #: An image's metadata as Cinder's image service takes and returns it.
 ImageMeta: TypeAlias = dict[str, Any]
 
@@ -101,6 +121,17 @@ class GlanceClient(Protocol):
     """What this module uses of a glanceclient ``Client``."""
 
     http_client: uploads.HttpClient
+
+
+class UserMessages(Protocol):
+    """What this module uses of Cinder's ``cinder.message.api.API``."""
+
+    def create(self, context: CinderContext, action: tuple[str, str],
+               resource_type: str = ..., resource_uuid: str | None = None,
+               exception: BaseException | None = None,
+               detail: tuple[str, str] | None = None,
+               level: str = ...) -> None:
+        """Record a message the resource's project can list."""
 
 
 class GlanceStoreRejected(exception.ImageUnacceptable):
@@ -174,16 +205,20 @@ class MultistoreImageService(glance.GlanceImageService):
     :param client: a :class:`MultistoreClientWrapper`; by default one that
         finds Glance the way Cinder does (``glance_api_servers`` or the
         service catalog).
+    :param messages: where user messages go; by default Cinder's
+        ``cinder.message.api.API()``, made when one is left.
     """
 
     def __init__(self,
-                 client: MultistoreClientWrapper | None = None) -> None:
+                 client: MultistoreClientWrapper | None = None,
+                 messages: UserMessages | None = None) -> None:
         if client is not None and not isinstance(client,
                                                  MultistoreClientWrapper):
             raise TypeError('MultistoreImageService needs a '
                             'MultistoreClientWrapper, got %r' % (client,))
         opts.register_opts(CONF)
         super().__init__(client or MultistoreClientWrapper())
+        self._messages = messages
 
     def update(self, context: CinderContext, image_id: str,
                image_meta: ImageMeta, data: stream.VolumeData | None = None,
@@ -222,12 +257,46 @@ class MultistoreImageService(glance.GlanceImageService):
                      image_id, targets.IMAGE_SIZE_HEADER)
         body = stream.UploadBody(data, conf.upload_chunk_size)
         try:
-            self._client.call(context, 'put', image_id, body, headers,
-                              controller=UPLOAD_CONTROLLER)
+            resp = self._client.call(context, 'put', image_id, body, headers,
+                                     controller=UPLOAD_CONTROLLER)
         except stream.StreamNotRewindable as exc:
             raise exception.GlanceConnectionFailed(reason=exc) from exc
         except Exception:
             glance._reraise_translated_image_exception(image_id)
+        outcome = targets.upload_outcome(getattr(resp, 'headers', None) or {})
+        if outcome.partial:
+            self._report_partial(context, image_id, outcome)
+
+    def _report_partial(self, context: CinderContext, image_id: str,
+                        outcome: targets.UploadOutcome) -> None:
+        """Tell the operator and the volume's owner that co-location was
+        partial; never fails the upload, which succeeded.
+        """
+        volume_id = uploading_volume_id()
+        LOG.warning('Volume %(volume)s was uploaded to image %(image)s, but '
+                    'not co-located in every store of its base image: '
+                    'copies in %(failed)s failed (Glance reports '
+                    '%(header)s); the image is in %(written)s',
+                    {'volume': volume_id or '(unknown volume)',
+                     'image': image_id,
+                     'failed': ', '.join(outcome.failed),
+                     'header': targets.STORES_FAILED_HEADER,
+                     'written': ', '.join(outcome.written) or
+                     'the stores Glance lists for it'})
+        try:
+            if self._messages is None:
+                self._messages = message_api.API()
+            # NOTE: Cinder has no message detail for a partial success;
+            # the upload's own detail, at level WARNING, is the closest.
+            self._messages.create(
+                context, message_field.Action.COPY_VOLUME_TO_IMAGE,
+                resource_type=message_field.Resource.VOLUME,
+                resource_uuid=volume_id,
+                detail=message_field.Detail.FAILED_TO_UPLOAD_VOLUME,
+                level='WARNING')
+        except Exception:
+            LOG.warning('Could not leave a user message about the partial '
+                        'co-location of image %s', image_id, exc_info=True)
 
     def _check_store(self, context: CinderContext, image_id: str,
                      store_id: str) -> None:
@@ -287,6 +356,38 @@ def get_remote_image_service(context: CinderContext, image_href: str
     return MultistoreImageService(client=client), image_id
 
 
+def uploading_volume_id() -> str | None:
+    """The id of the volume whose upload this green thread runs, or None.
+
+    Known inside ``cinder.volume.volume_utils.upload_volume`` once
+    :func:`install` ran (every volume driver uploads through it).
+    """
+    volume = _UPLOADING_VOLUME.get()
+    volume_id = getattr(volume, 'id', None)
+    return None if volume_id is None else str(volume_id)
+
+
+def _remembering_volume(upload_volume: Callable[P, R]) -> Callable[P, R]:
+    """``upload_volume`` that makes its ``volume`` argument known to the
+    image service while it runs.
+    """
+    signature = inspect.signature(upload_volume)
+
+    @functools.wraps(upload_volume)
+    def upload_volume_of(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            volume = signature.bind_partial(*args, **kwargs).arguments.get(
+                'volume')
+        except TypeError:  # the call is wrong: Cinder's function says so
+            volume = None
+        token = _UPLOADING_VOLUME.set(volume)
+        try:
+            return upload_volume(*args, **kwargs)
+        finally:
+            _UPLOADING_VOLUME.reset(token)
+    return upload_volume_of
+
+
 def installed() -> bool:
     """True when Cinder's image service factories return this service."""
     return all(getattr(glance, name) is globals()[name]
@@ -304,17 +405,27 @@ def install() -> bool:
     opts.register_opts(CONF)
     if installed():
         return False
+    from cinder.volume import volume_utils
     for name in _FACTORIES:
         _originals[name] = getattr(glance, name)
         setattr(glance, name, globals()[name])
+    if not _original_upload_volume:
+        _original_upload_volume.append(volume_utils.upload_volume)
+        volume_utils.upload_volume = _remembering_volume(
+            volume_utils.upload_volume)
     return True
 
 
 def uninstall() -> None:
-    """Give ``cinder.image.glance`` its own factories back."""
+    """Give ``cinder.image.glance`` its own factories back, and
+    ``cinder.volume.volume_utils`` its ``upload_volume``.
+    """
     for name, original in list(_originals.items()):
         setattr(glance, name, original)
         del _originals[name]
+    if _original_upload_volume:
+        from cinder.volume import volume_utils
+        volume_utils.upload_volume = _original_upload_volume.pop()
 
 
 #: The functions of ``cinder.cmd.volume`` that ``main()`` ends with, after

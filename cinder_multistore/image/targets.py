@@ -21,7 +21,9 @@ plain values, so that each can be tested on its own:
 * :func:`store_rejection`: whether Glance's store listing lets the targeted
   store take the data;
 * :func:`upload_headers`: the complete header set of one upload request;
-* :func:`remaining_size`: how many bytes an open volume will yield.
+* :func:`remaining_size`: how many bytes an open volume will yield;
+* :func:`upload_outcome`: which stores Glance's answer says were written
+  and which co-located copies failed.
 """
 
 from collections.abc import Mapping
@@ -33,6 +35,11 @@ from cinder_multistore import placement
 
 #: Header carrying the number of bytes the upload sends.
 IMAGE_SIZE_HEADER = 'x-openstack-image-size'
+#: Header of the Glance filter's 204: the stores that hold the data.
+STORES_WRITTEN_HEADER = 'X-Image-Stores-Written'
+#: Header of the Glance filter's 204: the co-located stores that could not
+#: be written (the image is active without them).
+STORES_FAILED_HEADER = 'X-Image-Stores-Failed'
 #: Volume type extra spec naming the Glance store (read by Cinder itself).
 STORE_EXTRA_SPEC = 'image_service:store_id'
 #: Key of the volume's glance metadata naming the image it was built from.
@@ -134,3 +141,39 @@ def remaining_size(mode: int, total: int, position: int) -> int | None:
     if not stat.S_ISREG(mode):
         return None
     return max(total - position, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadOutcome:
+    """Where Glance says an upload's data went.
+
+    :param written: the stores that hold the data, primary first (empty
+        when Glance does not run the filter).
+    :param failed: the co-located stores that could not be written.
+    """
+
+    written: tuple[str, ...]
+    failed: tuple[str, ...]
+
+    @property
+    def partial(self) -> bool:
+        """True when co-location left out some of the stores it aimed at."""
+        return bool(self.failed)
+
+
+def _store_list(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(part.strip() for part in value.split(',') if part.strip())
+
+
+def upload_outcome(headers: Mapping[str, str]) -> UploadOutcome:
+    """Read the filter's :data:`STORES_WRITTEN_HEADER` and
+    :data:`STORES_FAILED_HEADER` from the headers of Glance's answer.
+
+    :param headers: the response's headers, names in any case.
+    """
+    by_name = {name.lower(): value for name, value in headers.items()}
+    return UploadOutcome(
+        written=_store_list(by_name.get(STORES_WRITTEN_HEADER.lower())),
+        failed=_store_list(by_name.get(STORES_FAILED_HEADER.lower())))

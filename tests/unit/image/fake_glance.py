@@ -70,11 +70,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.glance.requests.append(rec)
         return rec
 
-    def _reply(self, status, body=None):
+    def _reply(self, status, body=None, headers=None):
         data = b'' if body is None else json.dumps(body).encode()
         self.send_response(status)
         if body is not None:
             self.send_header('Content-Type', 'application/json')
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header('Content-Length', str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -152,7 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
         rec.body_sha256 = digest.hexdigest()
         image = self.glance.images[match.group(1)]
         image.update(status='active', size=rec.body_length)
-        self._reply(204)
+        self._reply(204, headers=self.glance.upload_reply_headers)
 
     def do_DELETE(self):
         self._record()
@@ -176,6 +178,8 @@ class FakeGlance:
         #: PUTs still to be cut off, and after how many body bytes.
         self.drop_puts = 0
         self.drop_after = 1
+        #: Headers of the 204 of an upload (the filter's store headers).
+        self.upload_reply_headers: dict[str, str] = {}
         self._server = ThreadingHTTPServer(('127.0.0.1', 0), _Handler)
         self._server.daemon_threads = True
         self._server.glance = self

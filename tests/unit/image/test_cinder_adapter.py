@@ -58,26 +58,29 @@ def volume_path(tmp_path):
     return str(path)
 
 
-def _volume(store_id=None, base_image_id=None):
+def _volume(store_id=None, base_image_id=None, volume_id=None):
     """What volume_utils.upload_volume reads from a Volume object."""
     extra_specs = {}
     if store_id is not None:
         extra_specs['image_service:store_id'] = store_id
     glance_metadata = {'image_id': base_image_id} if base_image_id else {}
     return types.SimpleNamespace(
+        id=volume_id,
         volume_type=types.SimpleNamespace(extra_specs=extra_specs),
         glance_metadata=glance_metadata)
 
 
 def _upload(context, glance, volume_path, store_id=None, base_image_id=None,
-            service=None):
+            service=None, volume_id=None):
     """Upload the way the volume manager's drivers do, unchanged."""
     image_id = glance.queued_image()
     service = service or cinder_adapter.MultistoreImageService()
     image_meta = {'id': image_id, 'disk_format': 'raw',
                   'container_format': 'bare'}
+    # NOTE: through the module attribute, as every volume driver calls it
+    # (install() wraps it).
     volume_utils.upload_volume(context, service, image_meta, volume_path,
-                               _volume(store_id, base_image_id),
+                               _volume(store_id, base_image_id, volume_id),
                                volume_format='raw', run_as_root=False)
     return image_id
 
@@ -321,6 +324,161 @@ def test_unreachable_glance_is_a_connection_failure(cinder_conf, context,
             service.update(context, 'some-image', {}, f)
 
 
+# --- partial co-location ----------------------------------------------------
+
+VOLUME_ID = '3f0c1e55-0b8e-4a8e-8b0e-1d2a6c1f9a01'
+
+
+class RecordingMessages:
+    """Shaped like ``cinder.message.api.API``: records ``create`` calls."""
+
+    def __init__(self, error=None):
+        self.created = []
+        self.error = error
+
+    def create(self, context, action, resource_type='VOLUME',
+               resource_uuid=None, exception=None, detail=None,
+               level='ERROR'):
+        if self.error is not None:
+            raise self.error
+        self.created.append(dict(context=context, action=action,
+                                 resource_type=resource_type,
+                                 resource_uuid=resource_uuid,
+                                 exception=exception, detail=detail,
+                                 level=level))
+
+
+@pytest.fixture
+def partial_glance(glance):
+    """Glance's filter answering that the copy in gamma failed."""
+    glance.upload_reply_headers = {'X-Image-Stores-Written': 'alpha,beta',
+                                   'X-Image-Stores-Failed': 'gamma'}
+    return glance
+
+
+def test_partial_colocation_is_logged_and_left_for_the_owner(
+        installed, auth_strategy, context, partial_glance, volume_path,
+        caplog):
+    from cinder.message import message_field
+    messages = RecordingMessages()
+    service = cinder_adapter.MultistoreImageService(messages=messages)
+    image_id = _upload(context, partial_glance, volume_path,
+                       base_image_id=BASE_ID, service=service,
+                       volume_id=VOLUME_ID)
+    assert partial_glance.images[image_id]['status'] == 'active'
+    [warning] = [r for r in caplog.records
+                 if r.name == cinder_adapter.__name__
+                 and r.levelno == logging.WARNING]
+    text = warning.getMessage()
+    assert image_id in text and VOLUME_ID in text
+    assert 'gamma' in text and 'alpha, beta' in text
+    [message] = messages.created
+    assert message == dict(
+        context=context,
+        action=message_field.Action.COPY_VOLUME_TO_IMAGE,
+        resource_type=message_field.Resource.VOLUME,
+        resource_uuid=VOLUME_ID, exception=None,
+        detail=message_field.Detail.FAILED_TO_UPLOAD_VOLUME,
+        level='WARNING')
+    # The volume is known only while its upload runs.
+    assert cinder_adapter.uploading_volume_id() is None
+
+
+def test_complete_colocation_says_nothing(installed, context, glance,
+                                          volume_path, caplog):
+    glance.upload_reply_headers = {
+        'X-Image-Stores-Written': 'alpha,beta,gamma'}
+    messages = RecordingMessages()
+    service = cinder_adapter.MultistoreImageService(messages=messages)
+    _upload(context, glance, volume_path, base_image_id=BASE_ID,
+            service=service, volume_id=VOLUME_ID)
+    assert messages.created == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_glance_without_the_filter_says_nothing(installed, context,
+                                                  glance, volume_path):
+    messages = RecordingMessages()
+    service = cinder_adapter.MultistoreImageService(messages=messages)
+    _upload(context, glance, volume_path, base_image_id=BASE_ID,
+            service=service, volume_id=VOLUME_ID)
+    assert messages.created == []
+
+
+def test_an_upload_outside_volume_utils_reports_an_unknown_volume(
+        cinder_conf, context, partial_glance, volume_path, caplog):
+    # A driver calling image_utils.upload_volume directly: no volume.
+    messages = RecordingMessages()
+    service = cinder_adapter.MultistoreImageService(messages=messages)
+    image_id = partial_glance.queued_image()
+    image_utils.upload_volume(
+        context, service, {'id': image_id, 'disk_format': 'raw',
+                           'container_format': 'bare'},
+        volume_path, volume_format='raw', run_as_root=False,
+        base_image_ref=BASE_ID)
+    [message] = messages.created
+    assert message['resource_uuid'] is None
+    assert '(unknown volume)' in caplog.text
+
+
+def test_a_failing_message_api_does_not_fail_the_upload(
+        installed, context, partial_glance, volume_path, caplog):
+    messages = RecordingMessages(error=RuntimeError('database gone'))
+    service = cinder_adapter.MultistoreImageService(messages=messages)
+    image_id = _upload(context, partial_glance, volume_path,
+                       base_image_id=BASE_ID, service=service,
+                       volume_id=VOLUME_ID)
+    assert partial_glance.images[image_id]['status'] == 'active'
+    assert 'Could not leave a user message' in caplog.text
+    assert 'database gone' in caplog.text
+
+
+def test_concurrent_uploads_each_know_their_volume():
+    import threading
+    seen = {}
+    barrier = threading.Barrier(2)
+
+    def upload(volume_id):
+        # Cinder's signature; both calls are inside it at once.
+        def upload_volume(context, image_service, image_meta, volume_path,
+                          volume, volume_format='raw'):
+            barrier.wait(5)
+            seen[volume_id] = cinder_adapter.uploading_volume_id()
+        wrapped = cinder_adapter._remembering_volume(upload_volume)
+        wrapped('ctx', 'service', {}, '/dev/null',
+                volume=_volume(volume_id=volume_id))
+    threads = [threading.Thread(target=upload, args=(v,))
+               for v in ('vol-a', 'vol-b')]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {'vol-a': 'vol-a', 'vol-b': 'vol-b'}
+
+
+def test_every_volume_driver_uploads_through_volume_utils():
+    """Drivers reach upload_volume through the module attribute that
+    install() wraps, and it still takes the volume; a later Cinder that
+    changes either fails here.
+    """
+    import inspect
+    assert 'volume' in inspect.signature(
+        volume_utils.upload_volume).parameters
+    root = pathlib.Path(cinder_glance.__file__).parents[1]
+    seen = 0
+    for path in (root / 'volume').rglob('*.py'):
+        rel = path.relative_to(root).as_posix()
+        text = path.read_text(errors='replace')
+        assert not re.search(r'import upload_volume\b', text), rel
+        for match in re.finditer(r'(\w+)\.upload_volume\(', text):
+            if rel == 'volume/volume_utils.py':
+                assert match.group(1) == 'image_utils', rel
+                continue
+            assert match.group(1) == 'volume_utils', (rel, match.group(0))
+            seen += 1
+    assert seen >= 8
+
+
 # --- activation -----------------------------------------------------------
 
 @pytest.fixture
@@ -353,9 +511,12 @@ def test_install_swaps_cinders_factories(installed, context, glance):
 
 def test_uninstall_restores_cinder():
     original = cinder_glance.get_default_image_service
+    upload_volume = volume_utils.upload_volume
     cinder_adapter.install()
+    assert volume_utils.upload_volume is not upload_volume
     cinder_adapter.uninstall()
     assert cinder_glance.get_default_image_service is original
+    assert volume_utils.upload_volume is upload_volume
     assert type(original()) is cinder_glance.GlanceImageService
 
 

@@ -137,3 +137,26 @@ def test_remaining_size_of_a_real_file(tmp_path):
     path.write_bytes(b'x' * 10)
     info = os.stat(path)
     assert targets.remaining_size(info.st_mode, info.st_size, 3) == 7
+
+
+@pytest.mark.parametrize('headers, written, failed', [
+    ({}, (), ()),
+    ({'X-Image-Stores-Written': 'alpha'}, ('alpha',), ()),
+    ({'x-image-stores-written': 'alpha,beta',
+      'x-image-stores-failed': 'gamma'}, ('alpha', 'beta'), ('gamma',)),
+    ({'X-Image-Stores-Written': 'alpha, beta',
+      'X-IMAGE-STORES-FAILED': ' gamma ,delta,'}, ('alpha', 'beta'),
+     ('gamma', 'delta')),
+    ({'X-Image-Stores-Failed': ''}, (), ()),
+])
+def test_upload_outcome_reads_the_filters_headers(headers, written, failed):
+    outcome = targets.upload_outcome(headers)
+    assert outcome.written == written
+    assert outcome.failed == failed
+    assert outcome.partial is bool(failed)
+
+
+def test_store_headers_are_the_ones_the_filter_sends():
+    from cinder_multistore.glance import middleware
+    assert targets.STORES_WRITTEN_HEADER == middleware.WRITTEN_HEADER
+    assert targets.STORES_FAILED_HEADER == middleware.FAILED_HEADER
