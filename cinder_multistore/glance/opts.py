@@ -61,11 +61,16 @@ Related options: colocation.
 How many 1 MiB blocks of the request body may wait for a slow secondary
 store.
 
-The request stream is read once, in 1 MiB blocks, and each block is handed
-to every secondary store writer through a bounded queue; this bounds the
-memory a co-located upload can use to about ``buffer_chunks`` MiB per
-secondary store, whatever the image size. A slow store slows the upload
-down instead of filling memory.
+The request stream is read once and handed to every secondary store writer
+through a bounded queue, in blocks of at most 1 MiB: a larger read of the
+primary store (8 MiB for an rbd store) is queued as 1 MiB pieces. This
+bounds the data waiting for a secondary store to ``buffer_chunks`` MiB,
+whatever the image size and the primary store; a slow store slows the
+upload down instead of filling memory.
+
+Possible values: 1 to 1024.
+
+Related options: copy_stall_timeout.
 """.strip()),
     cfg.StrOpt('copy_hash_algorithm',
                deprecated_group=DEPRECATED_GROUP,
