@@ -319,7 +319,7 @@ def db_sync(state: State) -> process.Background:
     commands = [shlex.join(manage + ['db_sync'])]
     if metadefs_dir().is_dir():
         commands.append(shlex.join(
-            manage + ['db_load_metadefs', '--path', str(metadefs_dir())]))
+            manage + ['db_load_metadefs', str(metadefs_dir())]))
     return process.Background(
         ['sh', '-c', ' && '.join(commands)],
         Path(state.directory) / 'logs' / 'glance-manage.log', NAME)

@@ -78,6 +78,7 @@ class _Recorder:
 
     def __init__(self, monkeypatch):
         self.events = []
+        self.extras = {}
         recorder = self
 
         class FakeStart:
@@ -95,6 +96,7 @@ class _Recorder:
 
         def pytest(suite, paths, env=None, extra=None):
             recorder.events.append('pytest %s %s' % (suite, ' '.join(paths)))
+            recorder.extras[suite] = extra or []
             return testrun.Counts(suite, passed=1)
 
         def tempest(suite, stack_dir, test_ids, conf=None):
@@ -136,7 +138,7 @@ def test_eventlet_runs_only_the_server_dependent_suites(monkeypatch):
     testrun.run_release('2025.1', ('eventlet',), testrun.RELEASE_SUITES)
     functional = [e for e in rec.events if e.startswith('pytest 2025.1 '
                                                         'eventlet')]
-    assert functional == ['pytest 2025.1 eventlet functional '
+    assert functional == ["pytest 2025.1 eventlet functional "
                           + ' '.join(testrun.SERVER_FUNCTIONAL_TESTS)]
     tempest = [e for e in rec.events if e.startswith('tempest')]
     assert tempest == ['tempest 2025.1 eventlet tempest plugin']
@@ -147,3 +149,15 @@ def test_server_functional_tests_exist():
     top = pathlib.Path(testrun.__file__).resolve().parents[2]
     for path in testrun.SERVER_FUNCTIONAL_TESTS:
         assert (top / path).is_file(), path
+
+
+def test_the_lab_commands_tests_run_on_the_newest_release_only(monkeypatch):
+    rec = _Recorder(monkeypatch)
+    testrun.run_release('2025.1', ('uwsgi',), testrun.RELEASE_SUITES)
+    assert rec.extras['2025.1 uwsgi functional'] == [
+        '--ignore=%s' % p for p in testrun.NEWEST_ONLY_FUNCTIONAL_TESTS]
+    from cinder_multistore_lab.stack import releases
+    monkeypatch.setattr(releases, 'installed',
+                        lambda: releases.get(releases.NEWEST))
+    testrun.run_release(releases.NEWEST, ('uwsgi',), ('functional',))
+    assert rec.extras['%s uwsgi functional' % releases.NEWEST] == []
