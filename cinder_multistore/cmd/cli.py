@@ -59,7 +59,7 @@ def _audit(args: argparse.Namespace) -> int:
         config_dirs=tuple(args.config_dir or ()),
         stores=tuple(args.store or ()),
         include_reserved=args.include_reserved, delete=args.delete,
-        min_age=args.min_age)
+        min_age=args.min_age, no_uploads_running=args.no_uploads_running)
     try:
         report = audit.run(options)
     except audit.AuditError as exc:
@@ -73,6 +73,8 @@ def _audit(args: argparse.Namespace) -> int:
     else:
         for finding in report.findings:
             print(audit.format_finding(finding))
+        for warning in report.warnings:
+            print('warning: %s' % warning, file=sys.stderr)
         for error in report.errors:
             print('error: %s' % error, file=sys.stderr)
         print(audit.summary(report))
@@ -100,7 +102,14 @@ def _add_audit(sub: SubParsers) -> None:
                      help='delete stray data last written at least '
                      '--min-age seconds ago')
     aud.add_argument('--min-age', type=float, default=3600, metavar='SECONDS',
-                     help='with --delete (default: %(default)d)')
+                     help='with --delete (default: %(default)d); refused '
+                     'below the longest time an upload may take to settle: '
+                     'the writable stores x 2 x [multistore_filter] '
+                     'copy_stall_timeout')
+    aud.add_argument('--no-uploads-running', action='store_true',
+                     help='state that no glance-api is writing these stores '
+                     '(all stopped): allows a --min-age below the settle '
+                     'time')
     aud.add_argument('--json', action='store_true',
                      help='print the report as JSON')
     aud.set_defaults(func=_audit)

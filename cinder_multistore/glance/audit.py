@@ -13,36 +13,48 @@
 """Find (and optionally delete) store data that no image location points to.
 
 A glance-api worker killed mid-upload leaves the bytes it had written in
-its store(s) without a location in Glance's database. This module lists
-what the ``file`` and ``rbd`` stores of a glance-api host hold, compares it
-with every location of every image in Glance's database (read through
-Glance's own db api, with glance-api's own configuration), and reports the
-rest. Deleting is opt-in and bounded by a minimum age.
+its store(s) without a location in Glance's database. The audit lists what
+the ``file`` (:mod:`.audit_file`) and ``rbd`` (:mod:`.audit_rbd`) stores of
+a glance-api host hold, compares it with every location of every image in
+Glance's database (:mod:`.audit_glance`: Glance's own db api and
+configuration, location URLs decrypted as Glance decrypts them), and
+reports the rest. Deleting is opt-in, bounded by a minimum age that cannot
+be shorter than an upload may take to settle, and refused whenever the
+comparison itself looks wrong: a location the audit cannot read, or a
+store of which not a single object matches a location.
 
 The decisions (which object a location refers to, which objects are
-orphans, which are old enough to delete, the exit code) are pure functions;
-the functions that touch the database, the disks and Ceph are thin.
+orphans, which are old enough to delete, when deleting is refused, the
+exit code) are pure functions; the functions that touch the database, the
+disks and Ceph are thin.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterable
-from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
-import datetime
+import functools
 import logging
-import os
 import re
-import stat
 import time
-import types
-from typing import Any
-from typing import Protocol
 from typing import TYPE_CHECKING
-import urllib.parse
+
+from cinder_multistore.glance import audit_file
+from cinder_multistore.glance import audit_glance
+from cinder_multistore.glance import audit_model
+from cinder_multistore.glance.audit_model import FileIdentity
+from cinder_multistore.glance.audit_model import FileStoreConfig
+from cinder_multistore.glance.audit_model import ImageRow
+from cinder_multistore.glance.audit_model import location_key
+from cinder_multistore.glance.audit_model import LocationKey
+from cinder_multistore.glance.audit_model import RbdStoreConfig
+from cinder_multistore.glance.audit_model import StoreConfig
+from cinder_multistore.glance.audit_model import StoredObject
+from cinder_multistore.glance import audit_rbd
+from cinder_multistore.glance import location_urls
 
 if TYPE_CHECKING:
     from oslo_config import cfg
@@ -50,20 +62,14 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-#: Glance's own stores (staging area and task workspace): audited only
-#: when asked for by name or with ``include_reserved``.
-RESERVED_STORES = ('os_glance_staging_store', 'os_glance_tasks_store')
-#: Store types whose data this module can list and delete.
-AUDITED_TYPES = ('file', 'rbd')
-#: The snapshot glance_store's rbd driver creates and protects.
-RBD_SNAPSHOT = 'snap'
+#: The errors and the command's defaults, for the command and its callers.
+AuditError = audit_model.AuditError
+RESERVED_STORES = audit_model.RESERVED_STORES
+AUDITED_TYPES = audit_model.AUDITED_TYPES
+default_config_files = audit_glance.default_config_files
 #: Default of ``--min-age``: data written during the last hour may belong
 #: to an upload still in progress.
 DEFAULT_MIN_AGE = 3600
-#: Where glance-api reads its configuration when ``OS_GLANCE_CONFIG_DIR``
-#: is not set, and the files it reads there (the first one when present).
-DEFAULT_CONFIG_DIR = '/etc/glance'
-GLANCE_API_FILES = ('glance-image-import.conf', 'glance-api.conf')
 #: Image location statuses that do not hold the data any more.
 _GONE_LOCATION = frozenset({'deleted'})
 #: Image statuses whose locations still own their data (``pending_delete``:
@@ -72,62 +78,10 @@ _GONE_LOCATION = frozenset({'deleted'})
 _KEEPS_DATA = frozenset({'pending_delete'})
 _IMAGE_ID = re.compile(r'^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?'
                        r'[0-9a-f]{4}-?[0-9a-f]{12}$', re.IGNORECASE)
-_PAGE = 500
 
 EXIT_CLEAN = 0
 EXIT_STRAY = 1
 EXIT_ERROR = 2
-
-
-class AuditError(Exception):
-    """The audit could not run (configuration, database, store access)."""
-
-
-#: An image row as Glance's db api returns it (``id``, ``status``,
-#: ``deleted``, ``locations``: dicts with ``url`` and ``status``).
-ImageRow = Mapping[str, Any]
-#: What a location refers to (see :func:`location_key`).
-LocationKey = tuple[str, ...]
-
-
-# -- the data model ------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class StoredObject:
-    """One object a store holds.
-
-    :param store: the store id.
-    :param url: the location URL Glance would record for it.
-    :param name: the object's name in the store (an image id for Glance's
-        own data).
-    :param size: bytes.
-    :param mtime: last modification, seconds since the epoch.
-    """
-
-    store: str
-    url: str
-    name: str
-    size: int
-    mtime: float
-
-
-@dataclasses.dataclass(frozen=True)
-class FileStoreConfig:
-    """Where a ``file`` store keeps its data."""
-
-    store: str
-    directories: tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class RbdStoreConfig:
-    """How glance_store reaches an ``rbd`` store."""
-
-    store: str
-    conf_file: str
-    user: str | None
-    pool: str
-    connect_timeout: int
 
 
 @dataclasses.dataclass
@@ -150,7 +104,11 @@ class Finding:
 
 @dataclasses.dataclass
 class Report:
-    """The outcome of one audit run."""
+    """The outcome of one audit run.
+
+    ``warnings`` say why the comparison may be wrong; with ``--delete``
+    the same facts refuse the deletion and become ``errors``.
+    """
 
     stores: list[str] = dataclasses.field(default_factory=list)
     skipped: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -158,13 +116,47 @@ class Report:
     ignored: int = 0
     findings: list[Finding] = dataclasses.field(default_factory=list)
     errors: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         """JSON-friendly form."""
         return {'stores': self.stores, 'skipped': self.skipped,
                 'objects': self.objects, 'ignored': self.ignored,
                 'orphans': [f.as_dict() for f in self.findings],
-                'errors': self.errors, 'exit_code': exit_code(self)}
+                'errors': self.errors, 'warnings': self.warnings,
+                'exit_code': exit_code(self)}
+
+
+@dataclasses.dataclass(frozen=True)
+class References:
+    """The locations that own data, as the audit compares objects with
+    them.
+
+    :param keys: the location keys (:func:`.audit_model.location_key`).
+    :param file_ids: identities of the files that ``file`` locations name
+        on this host (the same file through a symlink or a bind mount).
+    :param pools: fsid -> the pools that cluster has now.
+    :param unreadable: ids of images with a location the audit cannot
+        read (encrypted with a key it does not have).
+    """
+
+    keys: frozenset[LocationKey]
+    file_ids: frozenset[FileIdentity] = frozenset()
+    pools: Mapping[str, frozenset[str]] = dataclasses.field(
+        default_factory=dict)
+    unreadable: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def _rbd_pools(self) -> dict[tuple[str, str], set[str]]:
+        index: dict[tuple[str, str], set[str]] = {}
+        for key in self.keys:
+            if key[0] == 'rbd' and key[1]:
+                index.setdefault((key[1], key[3]), set()).add(key[2])
+        return index
+
+    def rbd_pools(self, fsid: str, image: str) -> set[str]:
+        """The pools rbd locations of ``image`` in cluster ``fsid`` name."""
+        return self._rbd_pools.get((fsid, image), set())
 
 
 # -- pure decisions ------------------------------------------------------
@@ -174,52 +166,28 @@ def looks_like_image_id(name: str) -> bool:
     return bool(_IMAGE_ID.match(name))
 
 
-def file_url(path: str) -> str:
-    """The location URL glance_store's file driver records for ``path``."""
-    return 'file://' + os.path.normpath(path)
+def _plain(stored: str) -> str | None:
+    return location_urls.readable(stored, None)
 
 
-def rbd_url(fsid: str, pool: str, image: str,
-            snapshot: str = RBD_SNAPSHOT) -> str:
-    """The location URL glance_store's rbd driver records for an image."""
-    parts = (fsid, pool, image, snapshot)
-    return 'rbd://' + '/'.join(urllib.parse.quote(p, '') for p in parts)
-
-
-def location_key(url: str) -> LocationKey | None:
-    """What a location URL refers to, as a comparable key.
-
-    ``file`` locations: ``('file', normalized path)``; ``rbd`` locations:
-    ``('rbd', fsid, pool, image)`` (the snapshot is part of the image);
-    legacy ``rbd://<image>`` locations: ``('rbd', '', '', image)``, which
-    :func:`is_referenced` matches in every pool. Other schemes: the URL
-    itself. None for an empty URL.
-    """
-    if not url:
-        return None
-    if url.startswith('file://'):
-        return ('file', os.path.normpath(url[len('file://'):]))
-    if url.startswith('rbd://'):
-        pieces = url[len('rbd://'):].split('/')
-        if len(pieces) == 4:
-            fsid, pool, image, _snap = map(urllib.parse.unquote, pieces)
-            return ('rbd', fsid, pool, image)
-        return ('rbd', '', '', urllib.parse.unquote(url[len('rbd://'):]))
-    return ('url', url)
-
-
-def referenced_keys(images: Iterable[ImageRow]) -> frozenset[LocationKey]:
-    """Keys of every location that still owns its data.
+def scan_locations(images: Iterable[ImageRow],
+                   read_url: Callable[[str], str | None] = _plain
+                   ) -> tuple[frozenset[LocationKey], tuple[str, ...]]:
+    """Keys of every location that still owns its data, and the images
+    with such a location that cannot be read.
 
     :param images: image rows as Glance's db api returns them (``status``,
         ``deleted``, ``locations`` with ``url`` and ``status``), deleted
         ones and deleted locations included.
+    :param read_url: the location URL a database value stands for, None
+        when it cannot be read (see :func:`.location_urls.readable`).
 
     Locations of deleted images and deleted locations do not count;
     locations of images pending a delayed delete do (the scrubber, or a
     restore, owns that data).
     """
     keys: set[LocationKey] = set()
+    unreadable: list[str] = []
     for image in images:
         status = image.get('status')
         if image.get('deleted') and status not in _KEEPS_DATA:
@@ -227,12 +195,25 @@ def referenced_keys(images: Iterable[ImageRow]) -> frozenset[LocationKey]:
         if status == 'deleted':
             continue
         for loc in image.get('locations') or ():
-            if loc.get('status') in _GONE_LOCATION:
+            if loc.get('status') in _GONE_LOCATION or not loc.get('url'):
                 continue
-            key = location_key(loc.get('url') or '')
-            if key is not None:
-                keys.add(key)
-    return frozenset(keys)
+            url = read_url(loc['url'])
+            key = location_key(url) if url is not None else None
+            if key is None:
+                if image.get('id') not in unreadable:
+                    unreadable.append(image.get('id') or '')
+                continue
+            keys.add(key)
+    return frozenset(keys), tuple(unreadable)
+
+
+def referenced_keys(images: Iterable[ImageRow],
+                    read_url: Callable[[str], str | None] = _plain
+                    ) -> frozenset[LocationKey]:
+    """Keys of every location that still owns its data (see
+    :func:`scan_locations`).
+    """
+    return scan_locations(images, read_url)[0]
 
 
 def image_statuses(images: Iterable[ImageRow]) -> dict[str, str]:
@@ -240,24 +221,99 @@ def image_statuses(images: Iterable[ImageRow]) -> dict[str, str]:
     return {image['id']: image.get('status') or '' for image in images}
 
 
-def is_referenced(obj: StoredObject, keys: frozenset[LocationKey]) -> bool:
+def is_referenced(obj: StoredObject, refs: References) -> bool:
     """True when a location refers to ``obj``.
 
-    An rbd image is also taken as referenced by a legacy one-part location
-    naming it, whatever its pool: when in doubt, the data is kept.
+    When in doubt, the data is kept: a file is referenced when a location
+    names it by any path (same device and inode); an rbd image is
+    referenced by a legacy one-part location naming it, whatever its pool,
+    and by a location in its cluster naming a pool the cluster no longer
+    has (renamed since the upload).
     """
     key = location_key(obj.url)
-    if key in keys:
+    if key is None:
+        return False
+    if key in refs.keys:
         return True
-    if key is not None and key[0] == 'rbd':
-        return ('rbd', '', '', key[3]) in keys
+    if key[0] == 'file':
+        return obj.identity is not None and obj.identity in refs.file_ids
+    if key[0] == 'rbd':
+        _kind, fsid, _pool, image = key
+        if ('rbd', '', '', image) in refs.keys:
+            return True
+        known = refs.pools.get(fsid)
+        return any(known is None or pool not in known
+                   for pool in refs.rbd_pools(fsid, image))
     return False
 
 
 def find_orphans(objects: Iterable[StoredObject],
-                 keys: frozenset[LocationKey]) -> list[StoredObject]:
+                 refs: References) -> list[StoredObject]:
     """The objects no location refers to, in listing order."""
-    return [obj for obj in objects if not is_referenced(obj, keys)]
+    return [obj for obj in objects if not is_referenced(obj, refs)]
+
+
+def stores_without_match(objects: Iterable[StoredObject],
+                         orphans: Iterable[StoredObject]) -> list[str]:
+    """Stores that hold objects of which not a single one is referenced.
+
+    Glance's own data in a store in use matches its locations; when none
+    does, the comparison is what is wrong (a location encryption key, a
+    folder reached by another path, a renamed pool), not the data.
+    """
+    held: dict[str, int] = {}
+    for obj in objects:
+        held[obj.store] = held.get(obj.store, 0) + 1
+    stray: dict[str, int] = {}
+    for obj in orphans:
+        stray[obj.store] = stray.get(obj.store, 0) + 1
+    return [store for store, count in held.items()
+            if count and stray.get(store) == count]
+
+
+def comparison_doubts(unmatched: Sequence[str],
+                      unreadable: Sequence[str],
+                      has_key: bool) -> list[str]:
+    """Why the orphans found may be live data, one sentence each."""
+    doubts = []
+    if unreadable:
+        doubts.append(
+            '%d image(s) have location URLs the audit cannot read (%s%s): '
+            'they are encrypted with a metadata_encryption_key %s; run the '
+            'audit with the configuration of the glance-api that wrote '
+            'them' % (len(unreadable), ', '.join(unreadable[:3]),
+                      ', ...' if len(unreadable) > 3 else '',
+                      'other than this configuration\'s' if has_key else
+                      'that this configuration does not set'))
+    for store in unmatched:
+        doubts.append(
+            'not one object of store %s matches a location: check '
+            'metadata_encryption_key, the store\'s folder (a symlink or '
+            'mount that changed) or pool (renamed) against its images\' '
+            'locations; if the store really holds only stray data, remove '
+            'it by hand' % store)
+    return doubts
+
+
+def settle_time(stores: int, stall_timeout: float) -> float:
+    """The longest time a co-located upload may take to settle after its
+    last byte: each store's copy may wait ``stall_timeout`` for room and
+    again for its end.
+    """
+    return stores * 2 * stall_timeout
+
+
+def min_age_problem(min_age: float, stores: int,
+                    stall_timeout: float) -> str | None:
+    """Why ``min_age`` is too short to delete safely, or None."""
+    floor = settle_time(stores, stall_timeout)
+    if min_age >= floor:
+        return None
+    return ('--min-age %ds is below the longest time an upload may take to '
+            'settle (%d store(s) x 2 x copy_stall_timeout %ds): data that '
+            'young may belong to an upload still in progress; use '
+            '--min-age %d or more' % (min_age, stores, stall_timeout,
+                                      floor))
 
 
 def age_of(obj: StoredObject, now: float) -> float:
@@ -270,15 +326,15 @@ def old_enough(obj: StoredObject, now: float, min_age: float) -> bool:
     return age_of(obj, now) >= min_age
 
 
-def to_delete(orphans: Iterable[StoredObject], keys: frozenset[LocationKey],
+def to_delete(orphans: Iterable[StoredObject], refs: References,
               now: float, min_age: float) -> list[StoredObject]:
     """The orphans that may be deleted now.
 
-    :param keys: the references read again right before deleting, so that
+    :param refs: the references read again right before deleting, so that
         an upload that registered its location since the listing is safe.
     """
     return [obj for obj in orphans
-            if not is_referenced(obj, keys) and old_enough(obj, now, min_age)]
+            if not is_referenced(obj, refs) and old_enough(obj, now, min_age)]
 
 
 def select_stores(backends: Mapping[str, str], wanted: Sequence[str] = (),
@@ -310,35 +366,6 @@ def select_stores(backends: Mapping[str, str], wanted: Sequence[str] = (),
         else:
             chosen.append((store, kind))
     return chosen, skipped
-
-
-def datadirs(datadir: str | None, multi: Sequence[str] | None) -> list[str]:
-    """A file store's folders: ``filesystem_store_datadir`` or every
-    ``path[:priority]`` of ``filesystem_store_datadirs``.
-    """
-    if multi:
-        found: list[str] = []
-        for entry in multi:
-            path = entry.strip()
-            head, sep, tail = path.rpartition(':')
-            if sep and tail.strip().isdigit():
-                path = head.strip()
-            if path and path not in found:
-                found.append(path)
-        return found
-    return [datadir] if datadir else []
-
-
-def default_config_files(environ: Mapping[str, str],
-                         exists: Callable[[str], bool] = os.path.exists
-                         ) -> list[str]:
-    """The files glance-api itself reads: ``glance-image-import.conf``
-    (when present) and ``glance-api.conf`` of ``OS_GLANCE_CONFIG_DIR``.
-    """
-    folder = (environ.get('OS_GLANCE_CONFIG_DIR') or '').strip()
-    folder = folder or DEFAULT_CONFIG_DIR
-    files = [os.path.join(folder, name) for name in GLANCE_API_FILES]
-    return [f for f in files[:-1] if exists(f)] + files[-1:]
 
 
 def exit_code(report: Report) -> int:
@@ -401,6 +428,8 @@ def summary(report: Report) -> str:
     if report.ignored:
         parts.append('%d not named like an image id, ignored'
                      % report.ignored)
+    if report.warnings:
+        parts.append('%d warning(s)' % len(report.warnings))
     if report.errors:
         parts.append('%d error(s)' % len(report.errors))
     return 'audit: ' + '; '.join(parts)
@@ -411,308 +440,6 @@ def describe(orphans: Iterable[StoredObject], statuses: Mapping[str, str],
     """Findings for the orphans, with their age and their image's status."""
     return [Finding(obj, age_of(obj, now), statuses.get(obj.name))
             for obj in orphans]
-
-
-# -- configuration (glance-api's own) -----------------------------------
-
-def load_config(config_files: Sequence[str],
-                config_dirs: Sequence[str] = ()) -> cfg.ConfigOpts:
-    """Load glance-api's configuration into oslo.config's global CONF.
-
-    Registers Glance's options and every enabled store's glance_store
-    options (reserved stores included), as glance-api does at start-up.
-
-    :returns: ``cfg.CONF``.
-    :raises AuditError: on a missing file or a configuration Glance
-        itself would refuse.
-    """
-    from glance.common import config as glance_config
-    import glance.context  # noqa: F401
-    import glance.db.sqlalchemy.api  # noqa: F401  (registers its options)
-    import glance_store
-    from oslo_config import cfg
-    conf = cfg.CONF
-    args = []
-    for path in config_files:
-        if not os.path.exists(path):
-            raise AuditError('no such config file: %s' % path)
-        args += ['--config-file', path]
-    for path in config_dirs:
-        args += ['--config-dir', path]
-    LOG.debug('loading glance config %s', args)
-    try:
-        conf(args, project='glance', prog='glance-api',
-             default_config_files=[], default_config_dirs=[])
-        glance_config.set_config_defaults()
-    except cfg.Error as exc:
-        raise AuditError('bad configuration: %s' % exc)
-    if not conf.enabled_backends:
-        raise AuditError('glance-api runs without enabled_backends; only '
-                         'multi-store configurations are audited')
-    glance_store.register_store_opts(
-        conf, reserved_stores={s: 'file' for s in RESERVED_STORES})
-    return conf
-
-
-def backends_of(conf: cfg.ConfigOpts) -> dict[str, str]:
-    """Store id -> type: ``enabled_backends`` and the reserved stores."""
-    backends = dict(conf.enabled_backends or {})
-    for store in RESERVED_STORES:
-        backends.setdefault(store, 'file')
-    return backends
-
-
-def file_store_config(conf: cfg.ConfigOpts, store: str) -> FileStoreConfig:
-    """A file store's folders, from glance_store's options of the store."""
-    group = conf[store]
-    multi = getattr(group, 'filesystem_store_datadirs', None)
-    return FileStoreConfig(store, tuple(datadirs(
-        group.filesystem_store_datadir, multi)))
-
-
-def rbd_store_config(conf: cfg.ConfigOpts, store: str) -> RbdStoreConfig:
-    """An rbd store's Ceph access, from glance_store's options."""
-    group = conf[store]
-    return RbdStoreConfig(store, group.rbd_store_ceph_conf or '',
-                          group.rbd_store_user or None, group.rbd_store_pool,
-                          group.rados_connect_timeout)
-
-
-# -- Glance's database ---------------------------------------------------
-
-def image_rows(page: int = _PAGE) -> Iterator[ImageRow]:
-    """Every image row with every location, deleted ones included.
-
-    Read with an admin context through ``glance.db.get_api()``, page by
-    page.
-    """
-    import glance.context
-    import glance.db
-    db_api = glance.db.get_api()
-    context = glance.context.get_admin_context(show_deleted=True)
-    epoch = datetime.datetime(1970, 1, 1)
-    marker = None
-    while True:
-        rows = db_api.image_get_all(
-            context, filters={'visibility': 'all', 'changes-since': epoch},
-            marker=marker, limit=page, sort_key=['created_at', 'id'],
-            sort_dir=['asc', 'asc'])
-        LOG.debug('read %s image rows after %s', len(rows), marker)
-        yield from rows
-        if len(rows) < page:
-            return
-        marker = rows[-1]['id']
-
-
-def read_references() -> tuple[frozenset[LocationKey], dict[str, str]]:
-    """The referenced location keys and every image's status."""
-    rows = list(image_rows())
-    return referenced_keys(rows), image_statuses(rows)
-
-
-# -- file stores ---------------------------------------------------------
-
-def list_file_store(config: FileStoreConfig) -> Iterator[StoredObject]:
-    """The regular files directly in each folder of a file store."""
-    for directory in config.directories:
-        LOG.debug('listing file store %s folder %s', config.store, directory)
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                info = entry.stat(follow_symlinks=False)
-                if not stat.S_ISREG(info.st_mode):
-                    continue
-                path = os.path.join(directory, entry.name)
-                yield StoredObject(config.store, file_url(path), entry.name,
-                                   info.st_size, info.st_mtime)
-
-
-def delete_file(obj: StoredObject) -> None:
-    """Unlink a file store object unless it was written since the listing.
-
-    :raises AuditError: when it changed since the listing.
-    """
-    key = location_key(obj.url)
-    if key is None or key[0] != 'file':
-        raise AuditError('not a file store location')
-    path = key[1]
-    info = os.stat(path, follow_symlinks=False)
-    if info.st_mtime != obj.mtime or info.st_size != obj.size:
-        raise AuditError('written since the listing')
-    LOG.debug('unlinking %s', path)
-    os.unlink(path)
-
-
-# -- rbd stores ----------------------------------------------------------
-
-class _IoCtx(Protocol):
-    """What this module uses of a ``rados.Ioctx``."""
-
-    def close(self) -> None:
-        """Close the pool's I/O context."""
-
-
-class _Cluster(Protocol):
-    """What this module uses of a ``rados.Rados`` connection."""
-
-    def conf_set(self, option: str, value: str) -> None:
-        """Set a Ceph client option before connecting."""
-
-    def connect(self) -> None:
-        """Connect to the cluster."""
-
-    def open_ioctx(self, pool: str) -> _IoCtx:
-        """Open a pool."""
-
-    def get_fsid(self) -> str:
-        """The cluster's fsid."""
-
-    def shutdown(self) -> None:
-        """Disconnect."""
-
-
-def _rbd_modules() -> tuple[types.ModuleType, types.ModuleType]:
-    try:
-        import rados
-        import rbd
-    except ImportError as exc:
-        raise AuditError('the rados and rbd Python bindings are needed for '
-                         'rbd stores: %s' % exc)
-    return rados, rbd
-
-
-def _epoch(value: datetime.datetime | float) -> float:
-    """librbd timestamps (naive UTC datetimes) as epoch seconds."""
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.timezone.utc)
-        return value.timestamp()
-    return float(value)
-
-
-class _RbdPool:
-    """A connection to an rbd store's pool, as glance_store makes it."""
-
-    def __init__(self, config: RbdStoreConfig) -> None:
-        self.config = config
-        self.rados, self.rbd = _rbd_modules()
-        self.cluster: _Cluster | None = None
-        self.ioctx: _IoCtx | None = None
-
-    def __enter__(self) -> '_RbdPool':
-        cfg = self.config
-        LOG.debug('connecting to %s as %s for store %s', cfg.conf_file,
-                  cfg.user, cfg.store)
-        cluster: _Cluster = self.rados.Rados(conffile=cfg.conf_file,
-                                             rados_id=cfg.user)
-        try:
-            if cfg.connect_timeout >= 0:
-                for opt in ('rados_osd_op_timeout', 'rados_mon_op_timeout',
-                            'client_mount_timeout'):
-                    cluster.conf_set(opt, str(cfg.connect_timeout))
-            cluster.connect()
-            self.ioctx = cluster.open_ioctx(cfg.pool)
-        except Exception:
-            cluster.shutdown()
-            raise
-        self.cluster = cluster
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.ioctx is not None:
-            self.ioctx.close()
-        if self.cluster is not None:
-            self.cluster.shutdown()
-
-    def fsid(self) -> str:
-        """The cluster's fsid."""
-        if self.cluster is None:
-            raise AuditError('not connected to the Ceph cluster of store %s'
-                             % self.config.store)
-        return self.cluster.get_fsid()
-
-    def stat(self, name: str) -> tuple[int, float]:
-        """Size and last modification (epoch seconds) of an RBD image."""
-        with self.rbd.Image(self.ioctx, name, read_only=True) as image:
-            size = image.size()
-            try:
-                stamp = image.modify_timestamp()
-            except (AttributeError, self.rbd.Error):
-                stamp = image.create_timestamp()
-        return size, _epoch(stamp)
-
-    def names(self) -> list[str]:
-        """Every RBD image of the pool."""
-        return list(self.rbd.RBD().list(self.ioctx))
-
-    def remove(self, name: str, mtime: float) -> None:
-        """Remove an image: unprotect and remove its snapshots, then it.
-
-        :raises AuditError: when it changed since the listing or a
-            snapshot has clones (a volume depends on it).
-        """
-        with self.rbd.Image(self.ioctx, name) as image:
-            try:
-                stamp = _epoch(image.modify_timestamp())
-            except (AttributeError, self.rbd.Error):
-                stamp = mtime
-            if stamp != mtime:
-                raise AuditError('written since the listing')
-            snaps = [s['name'] for s in image.list_snaps()]
-            for snap in snaps:
-                image.set_snap(snap)
-                children = list(image.list_children())
-                image.set_snap(None)
-                if children:
-                    raise AuditError('snapshot %s has clones: %s' % (
-                        snap, ', '.join('/'.join(c) for c in children)))
-            for snap in snaps:
-                if image.is_protected_snap(snap):
-                    LOG.debug('unprotecting %s@%s', name, snap)
-                    image.unprotect_snap(snap)
-                LOG.debug('removing snapshot %s@%s', name, snap)
-                image.remove_snap(snap)
-        LOG.debug('removing RBD image %s/%s', self.config.pool, name)
-        self.rbd.RBD().remove(self.ioctx, name)
-
-
-#: ``size`` of an RBD object listed by name only (see :func:`stat_rbd`).
-UNKNOWN_SIZE = -1
-
-
-def list_rbd_store(config: RbdStoreConfig) -> list[StoredObject]:
-    """Every RBD image of an rbd store's pool, by name and location URL.
-
-    Size and age are read later, for the orphans only (:func:`stat_rbd`):
-    opening every image of a large pool would be slow.
-    """
-    with _RbdPool(config) as pool:
-        fsid = pool.fsid()
-        return [StoredObject(config.store, rbd_url(fsid, config.pool, name),
-                             name, UNKNOWN_SIZE, 0.0)
-                for name in pool.names()]
-
-
-def stat_rbd(config: RbdStoreConfig,
-             objects: Iterable[StoredObject]) -> list[StoredObject]:
-    """The objects with their size and last write; images gone are left
-    out.
-    """
-    found = []
-    with _RbdPool(config) as pool:
-        for obj in objects:
-            try:
-                size, mtime = pool.stat(obj.name)
-            except pool.rbd.ImageNotFound:
-                LOG.debug('RBD image %s is gone', obj.name)
-                continue
-            found.append(dataclasses.replace(obj, size=size, mtime=mtime))
-    return found
-
-
-def delete_rbd(config: RbdStoreConfig, obj: StoredObject) -> None:
-    """Remove an RBD image of an rbd store (snapshots first)."""
-    with _RbdPool(config) as pool:
-        pool.remove(obj.name, obj.mtime)
 
 
 # -- the run -------------------------------------------------------------
@@ -727,6 +454,9 @@ class Options:
     :param include_reserved: audit Glance's reserved stores too.
     :param delete: delete orphans at least ``min_age`` seconds old.
     :param min_age: seconds since the last write.
+    :param no_uploads_running: the operator states that no upload into
+        these stores is in progress, so ``min_age`` may be shorter than
+        an upload may take to settle.
     """
 
     config_files: tuple[str, ...]
@@ -735,41 +465,47 @@ class Options:
     include_reserved: bool = False
     delete: bool = False
     min_age: float = DEFAULT_MIN_AGE
+    no_uploads_running: bool = False
 
 
-#: How to reach one audited store.
-StoreConfig = FileStoreConfig | RbdStoreConfig
+@dataclasses.dataclass
+class _Listing:
+    objects: list[StoredObject] = dataclasses.field(default_factory=list)
+    configs: dict[str, StoreConfig] = dataclasses.field(default_factory=dict)
+    pools: dict[str, frozenset[str]] = dataclasses.field(
+        default_factory=dict)
 
 
 def _store_config(conf: cfg.ConfigOpts, store: str,
                   kind: str) -> StoreConfig:
     if kind == 'file':
-        return file_store_config(conf, store)
-    return rbd_store_config(conf, store)
+        return audit_glance.file_store_config(conf, store)
+    return audit_glance.rbd_store_config(conf, store)
 
 
-def _list_store(config: StoreConfig) -> list[StoredObject]:
+def _list_store(config: StoreConfig, listing: _Listing
+                ) -> list[StoredObject]:
     if isinstance(config, FileStoreConfig):
-        return list(list_file_store(config))
-    return list_rbd_store(config)
+        return list(audit_file.list_file_store(config))
+    found = audit_rbd.list_rbd_store(config)
+    listing.pools[found.fsid] = found.pools
+    return found.objects
 
 
 def _delete(config: StoreConfig, obj: StoredObject) -> None:
     if isinstance(config, FileStoreConfig):
-        delete_file(obj)
+        audit_file.delete_file(obj)
     else:
-        delete_rbd(config, obj)
+        audit_rbd.delete_rbd(config, obj)
 
 
 def _list_all(conf: cfg.ConfigOpts, chosen: list[tuple[str, str]],
-              report: Report
-              ) -> tuple[list[StoredObject], dict[str, StoreConfig]]:
-    objects: list[StoredObject] = []
-    configs: dict[str, StoreConfig] = {}
+              report: Report) -> _Listing:
+    listing = _Listing()
     for store, kind in chosen:
         try:
-            configs[store] = _store_config(conf, store, kind)
-            listed = _list_store(configs[store])
+            listing.configs[store] = _store_config(conf, store, kind)
+            listed = _list_store(listing.configs[store], listing)
         except Exception as exc:  # one broken store must not hide others
             LOG.debug('listing store %s failed: %s', store, exc)
             report.errors.append('store %s: cannot list: %s' % (store, exc))
@@ -777,24 +513,41 @@ def _list_all(conf: cfg.ConfigOpts, chosen: list[tuple[str, str]],
         report.stores.append(store)
         for obj in listed:
             if looks_like_image_id(obj.name):
-                objects.append(obj)
+                listing.objects.append(obj)
             else:
                 report.ignored += 1
-    report.objects = len(objects)
-    return objects, configs
+    report.objects = len(listing.objects)
+    return listing
+
+
+def read_references(key: str | None, listing: _Listing
+                    ) -> tuple[References, dict[str, str]]:
+    """The references in Glance's database now, and every image's status.
+
+    :param key: glance-api's ``metadata_encryption_key``.
+    """
+    rows = list(audit_glance.image_rows())
+    keys, unreadable = scan_locations(
+        rows, functools.partial(location_urls.readable, key=key))
+    listed = {location_key(obj.url) for obj in listing.objects}
+    file_ids = audit_file.identities(
+        k[1] for k in keys if k[0] == 'file' and k not in listed)
+    return (References(keys, file_ids, dict(listing.pools), unreadable),
+            image_statuses(rows))
 
 
 def _complete(orphans: list[StoredObject], configs: dict[str, StoreConfig],
               report: Report) -> list[StoredObject]:
     """Orphans with size and age: rbd ones are read now, per store."""
-    done = [o for o in orphans if o.size != UNKNOWN_SIZE]
+    unknown = audit_model.UNKNOWN_SIZE
+    done = [o for o in orphans if o.size != unknown]
     for store, config in configs.items():
         pending = [o for o in orphans
-                   if o.store == store and o.size == UNKNOWN_SIZE]
+                   if o.store == store and o.size == unknown]
         if not pending or not isinstance(config, RbdStoreConfig):
             continue  # file stores list their objects with size and age
         try:
-            done += stat_rbd(config, pending)
+            done += audit_rbd.stat_rbd(config, pending)
         except Exception as exc:
             LOG.debug('reading RBD images of %s failed: %s', store, exc)
             report.errors.append('store %s: cannot read images: %s'
@@ -803,19 +556,19 @@ def _complete(orphans: list[StoredObject], configs: dict[str, StoreConfig],
     return sorted(done, key=lambda o: order[o.url])
 
 
-def _delete_old(report: Report, configs: dict[str, StoreConfig],
+def _delete_old(report: Report, listing: _Listing, key: str | None,
                 options: Options) -> None:
-    keys, _statuses = read_references()
-    candidates = to_delete([f.obj for f in report.findings], keys,
+    refs, _statuses = read_references(key, listing)
+    candidates = to_delete([f.obj for f in report.findings], refs,
                            time.time(), options.min_age)
     for finding in report.findings:
         if finding.obj not in candidates:
             finding.action = 'kept'
             finding.reason = ('referenced now' if is_referenced(
-                finding.obj, keys) else 'younger than %ds' % options.min_age)
+                finding.obj, refs) else 'younger than %ds' % options.min_age)
             continue
         try:
-            _delete(configs[finding.obj.store], finding.obj)
+            _delete(listing.configs[finding.obj.store], finding.obj)
         except AuditError as exc:
             finding.action, finding.reason = 'kept', str(exc)
         except Exception as exc:
@@ -825,30 +578,62 @@ def _delete_old(report: Report, configs: dict[str, StoreConfig],
             finding.action = 'deleted'
 
 
+def check_min_age(conf: cfg.ConfigOpts, options: Options) -> None:
+    """Refuse a ``--delete`` whose ``--min-age`` an upload may outlast.
+
+    :raises AuditError: naming the minimum.
+    """
+    if not options.delete or options.no_uploads_running:
+        return
+    problem = min_age_problem(options.min_age,
+                              len(audit_glance.writable_stores(conf)),
+                              audit_glance.copy_stall_timeout(conf))
+    if problem:
+        raise AuditError(problem + ' (or state --no-uploads-running when '
+                         'no glance-api can be writing these stores)')
+
+
 def run(options: Options) -> Report:
-    """Audit the stores; delete old orphans when asked.
+    """Audit the stores; delete old orphans when asked and when the
+    comparison can be trusted.
 
     :raises AuditError: when the configuration or the database cannot be
-        read.
+        read, or ``--min-age`` is too short to delete.
     """
-    conf = load_config(options.config_files, options.config_dirs)
-    chosen, skipped = select_stores(backends_of(conf), options.stores,
-                                    options.include_reserved)
+    conf = audit_glance.load_config(options.config_files,
+                                    options.config_dirs)
+    check_min_age(conf, options)
+    key = audit_glance.encryption_key(conf)
+    chosen, skipped = select_stores(audit_glance.backends_of(conf),
+                                    options.stores, options.include_reserved)
     report = Report(skipped=skipped)
     # NOTE: references are read after the listing, so that an upload that
     # finishes in between is seen as referenced, never as an orphan.
-    objects, configs = _list_all(conf, chosen, report)
+    listing = _list_all(conf, chosen, report)
     try:
-        keys, statuses = read_references()
+        refs, statuses = read_references(key, listing)
     except Exception as exc:
         raise AuditError('cannot read Glance\'s database: %s' % exc)
-    orphans = _complete(find_orphans(objects, keys), configs, report)
+    orphans = find_orphans(listing.objects, refs)
+    doubts = comparison_doubts(
+        stores_without_match(listing.objects, orphans), refs.unreadable,
+        key is not None)
+    orphans = _complete(orphans, listing.configs, report)
     report.findings = describe(orphans, statuses, time.time())
-    if options.delete and report.findings:
-        try:
-            _delete_old(report, configs, options)
-        except AuditError:
-            raise
-        except Exception as exc:
-            raise AuditError('cannot delete: %s' % exc)
+    if not (options.delete and report.findings):
+        report.warnings += doubts
+        return report
+    if doubts:
+        # NOTE: when the audit cannot tell live data from stray data, the
+        # orphans it found may be every image of a store: nothing goes.
+        report.errors += ['deletion refused: %s' % d for d in doubts]
+        for finding in report.findings:
+            finding.action, finding.reason = 'kept', 'deletion refused'
+        return report
+    try:
+        _delete_old(report, listing, key, options)
+    except AuditError:
+        raise
+    except Exception as exc:
+        raise AuditError('cannot delete: %s' % exc)
     return report

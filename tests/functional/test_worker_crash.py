@@ -44,6 +44,7 @@ from tests.functional.test_audit import admin_pool
 from tests.functional.test_audit import audit_json
 from tests.functional.test_audit import download
 from tests.functional.test_audit import orphan_urls
+from tests.functional.test_audit import YOUNG
 
 
 MIB = 1 << 20
@@ -262,8 +263,7 @@ def _killed_colocated_upload(stack_env, demo, admin, view, stores):
     assert {o['image_status'] for o in report['orphans']
             if o['url'] in stray} == {'deleted'}
 
-    code, report = audit_json(stack_env, '--delete', '--min-age', '0',
-                              *store_args)
+    code, report = audit_json(stack_env, '--delete', *YOUNG, *store_args)
     assert code == 0, report
     assert {s: view.size(s, image.id) for s in stores} == {
         s: -1 for s in stores}

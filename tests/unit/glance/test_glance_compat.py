@@ -218,11 +218,20 @@ def test_write_session_on_glance_30_and_later(monkeypatch):
 
 
 def test_installed_db_api_has_the_helpers_the_adapter_calls():
-    """Same names and parameters in Glance 30 to 33."""
-    import inspect
-    api = pytest.importorskip('glance.db.sqlalchemy.api')
-    assert (hasattr(api, 'session_for_write')
-            or hasattr(api, 'get_session'))
+    """Same names and parameters in Glance 30 to 33 (read from the source:
+    importing Glance's db api here would clash with Cinder's options).
+    """
+    import ast
+    import importlib.util
+    spec = importlib.util.find_spec('glance')
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip('glance is not installed')
+    folder = spec.submodule_search_locations[0]
+    with open(os.path.join(folder, 'db', 'sqlalchemy', 'api.py')) as f:
+        tree = ast.parse(f.read())
+    found = {node.name: [a.arg for a in node.args.args]
+             for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assert 'session_for_write' in found or 'get_session' in found
     expected = {
         '_image_get': ['context', 'session', 'image_id'],
         '_image_update': ['context', 'session', 'image_id', 'values',
@@ -232,13 +241,8 @@ def test_installed_db_api_has_the_helpers_the_adapter_calls():
         '_image_locations_delete_all': ['context', 'session', 'image_id'],
     }
     for name, params in expected.items():
-        function = getattr(api, name)
-        # NOTE: Glance's no_4byte_params wraps without functools.wraps.
-        for cell in function.__closure__ or ():
-            if getattr(cell.cell_contents, '__name__', None) == name:
-                function = cell.cell_contents
-        found = list(inspect.signature(function).parameters)
-        assert found[:len(params)] == params, name
-    from glance.common import crypt
-    assert callable(crypt.urlsafe_encrypt) and callable(
-        crypt.urlsafe_decrypt)
+        assert found[name][:len(params)] == params, name
+    with open(os.path.join(folder, 'common', 'crypt.py')) as f:
+        crypt = {node.name for node in ast.parse(f.read()).body
+                 if isinstance(node, ast.FunctionDef)}
+    assert {'urlsafe_encrypt', 'urlsafe_decrypt'} <= crypt
