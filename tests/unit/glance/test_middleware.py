@@ -660,8 +660,16 @@ def test_a_chunked_import_body_reaches_glance_whole():
     assert json.loads(app.seen[0]['body']) == body
 
 
+def _location_quota():
+    from glance.common import exception as glance_exc
+    return glance_exc.ImageLocationLimitExceeded(attempted=3, maximum=2)
+
+
 @pytest.mark.parametrize('required', [False, True])
-def test_an_empty_body_whose_copies_cannot_start(required):
+@pytest.mark.parametrize('error,status', [
+    (lambda: RuntimeError("can't start new thread"), 500),
+    (_location_quota, 413)])
+def test_an_empty_body_whose_copies_cannot_start(required, error, status):
     # webob never reads a body of Content-Length 0: the copies start after
     # Glance's 204, and a start error must count as for any other body.
     class Unread:
@@ -669,16 +677,19 @@ def test_an_empty_body_whose_copies_cannot_start(required):
             start_response('204 No Content', [])
             return [b'']
 
-    class NoThreads(FakeAdapter):
+    class NoStart(FakeAdapter):
+        error_status = staticmethod(
+            glance_adapter.GlanceAdapter.error_status)
+
         def enforce_copies_quota(self, *args, **kwargs):
-            raise RuntimeError("can't start new thread")
-    adapter = NoThreads()
+            raise error()
+    adapter = NoStart()
     resp = _put(_filter(Unread(), adapter, colocation_required=required),
                 {'x-openstack-base-image-ref': BASE}, b'')
     assert resp.headers[middleware.FAILED_HEADER] == 'gamma'
     assert adapter.registered == []
     if required:
-        assert resp.status_int == 500
+        assert resp.status_int == status
         assert adapter.reverted
     else:
         assert resp.status_int == 204
