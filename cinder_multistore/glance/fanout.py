@@ -23,12 +23,13 @@ copied.
 Memory stays bounded: a queue holds at most ``depth`` blocks of at most
 1 MiB (a larger read, such as the 8 MiB an rbd primary asks for, is queued
 as 1 MiB pieces), and a slow secondary slows the upload down instead of
-buffering the image. A writer
-that fails keeps draining its queue so the others never stall. A writer
-that makes no progress for ``stall_timeout`` seconds (a store that does not
-answer) is abandoned: the tee stops feeding it, its reader raises on the
-next read so that the store driver removes its partial data, and anything
-it still manages to store afterwards is discarded.
+buffering the image. A writer that fails keeps draining its queue so the
+others never stall. A writer that makes no progress for ``stall_timeout``
+seconds (a store that does not answer) is abandoned: the tee stops feeding
+it, its reader raises on the next read so that the store driver removes
+its partial data, and anything it still manages to store afterwards is
+discarded. Whatever fails while the writers start, are fed or end, every
+writer started gets an end marker (:func:`end_writers`).
 
 The writers start when the request's body is first read: Glance reads it
 only after it has authorised the upload, so a request Glance refuses never
