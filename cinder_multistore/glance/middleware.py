@@ -80,6 +80,15 @@ _BODY_ENCODINGS = frozenset(['chunked', 'compress', 'deflate', 'gzip',
                              'identity'])
 #: Bytes read at a time from an import body without Content-Length.
 _READ_SIZE = 64 * 1024
+#: The largest import body the filter reads (an import request is a small
+#: JSON document; a web-download URI is its longest part).
+MAX_IMPORT_BODY = 1 << 20
+BODY_TOO_LARGE = 'Import request body is larger than %d bytes.' % (
+    MAX_IMPORT_BODY)
+
+
+class _BodyTooLarge(ValueError):
+    """The import body exceeds :data:`MAX_IMPORT_BODY`."""
 
 
 class FilterAdapter(colocation.GlanceOps, Protocol):
@@ -332,13 +341,19 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
         """
         encoding = req.headers.get('Transfer-Encoding', '').lower()
         if encoding not in _BODY_ENCODINGS:
+            if (req.content_length or 0) > MAX_IMPORT_BODY:
+                raise _BodyTooLarge()
             return req.body if (req.content_length or 0) > 0 else b''
         source = self.adapter.request_body(req.environ)
         parts = []
+        size = 0
         while True:
             part = source.read(_READ_SIZE)
             if not part:
                 break
+            size += len(part)
+            if size > MAX_IMPORT_BODY:
+                raise _BodyTooLarge()
             parts.append(part)
         data = b''.join(parts)
         del req.headers['Transfer-Encoding']
@@ -348,7 +363,13 @@ class MultiStoreFilter(base.ConfigurableMiddleware):
     def _import(self, req: webob.Request, context: colocation.RequestContext,
                 image_id: str) -> webob.Response:
         try:
-            body = json.loads(self._import_body(req) or b'{}')
+            raw = self._import_body(req)
+        except _BodyTooLarge:
+            LOG.info('Image %s import refused: %s', printable(image_id),
+                     BODY_TOO_LARGE)
+            return error_response(req, 413, BODY_TOO_LARGE)
+        try:
+            body = json.loads(raw or b'{}')
         except (ValueError, RecursionError):
             return req.get_response(self.application)  # Glance answers
         problem = _stores_problem(body)

@@ -821,3 +821,15 @@ def test_a_required_copy_failure_is_rendered_as_glance_renders_errors():
     assert resp.content_type == 'text/plain'
     assert resp.text.startswith('413 Request Entity Too Large\n\n')
     assert resp.headers[middleware.FAILED_HEADER] == 'gamma'
+
+
+@pytest.mark.parametrize('chunked', [False, True])
+def test_an_oversized_import_body_is_refused_unread(chunked):
+    app = RecordingGlance()
+    body = {'method': {'name': 'web-download',
+                       'uri': 'http://x/' + 'a' * middleware.MAX_IMPORT_BODY}}
+    resp = _import(_filter(app, FakeAdapter()), body, chunked=chunked)
+    assert resp.status_int == 413
+    assert resp.content_type != 'text/html'
+    assert b'larger than' in resp.body
+    assert app.seen == []
