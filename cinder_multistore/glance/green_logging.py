@@ -40,12 +40,18 @@ one, only in a monkey-patched process, idempotently.
 
 from collections.abc import Callable
 import logging
+import os
 import sys
 import threading
 import time
 import types
 from typing import Any
 
+
+LOG = logging.getLogger(__name__)
+
+#: Written (at debug level) by a process whose locks were just shared.
+SHARED_MESSAGE = 'Logging locks shared by green and native threads'
 
 #: Longest green sleep between two tries of a lock a native thread holds.
 MAX_GREEN_WAIT = 0.005
@@ -263,4 +269,6 @@ def share_logging_locks() -> bool:
         if _swap(getattr(handler, 'lock', None),
                  lambda lock: setattr(handler, 'lock', lock)):
             changed = True
+    if changed:
+        LOG.debug('%s (process %d)', SHARED_MESSAGE, os.getpid())
     return changed

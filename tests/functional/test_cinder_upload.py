@@ -308,6 +308,62 @@ def test_unknown_store_fails_cleanly(stack_env, cloud, made):
     assert any('Failed to upload volume to image' in m for m in about), about
 
 
+# -- partial co-location ------------------------------------------------
+
+@pytest.fixture(scope='module')
+def small_store_base(stack_env, shared):
+    """An active image in the default store and the small one (16 MiB).
+
+    A volume built from it is 1 GiB: its upload fills the small store, so
+    the co-located copy there fails and the image lives in the default
+    store alone.
+    """
+    return shared.image_in_stores(
+        os.urandom(MIB), [stack_env.glance.default_store,
+                          stack_env.glance.small_store])
+
+
+def test_partial_colocation_is_reported_to_the_volume_owner(
+        stack_env, cloud, made, small_store_base):
+    default = stack_env.glance.default_store
+    small = stack_env.glance.small_store
+    type_id = made.volume_type(None)
+    vol = made.volume(volume_type=type_id, image_id=small_store_base['id'])
+    log = stack_env.cinder.volume_log
+    log_start = os.path.getsize(log)
+
+    image = made.upload(vol.id)
+    # The upload succeeded, in the default store only.
+    _assert_in(cloud, image, [default])
+    line = _glance_decision(stack_env, image['id'])
+    assert '[colocate]' in line
+
+    # cinder-volume warns, naming the image, the volume and the store.
+    def warned():
+        with open(log, encoding='utf-8', errors='replace') as f:
+            f.seek(log_start)
+            text = f.read()
+        found = [entry for entry in text.splitlines()
+                 if ' WARNING ' in entry and image['id'] in entry
+                 and vol.id in entry and small in entry]
+        return found or None
+    lines = workflow.wait_for('the partial co-location warning in the '
+                              'cinder-volume log', warned, timeout=30)
+    assert 'not co-located' in lines[0], lines
+
+    # The volume's owner sees a user message on the volume
+    # (GET /v3/messages), at level WARNING: Cinder has no detail text of
+    # its own for a partial success.
+    messages = cinder_client.Client(
+        '3.3', session=cloud.session).messages.list()
+    about = [m for m in messages if m.resource_uuid == vol.id]
+    assert [(m.message_level, m.resource_type, m.user_message)
+            for m in about] == [
+        ('WARNING', 'VOLUME',
+         'copy volume to image:Failed to upload volume to image at '
+         'backend.')], [m.to_dict() for m in about]
+
+
 # -- disk formats -----------------------------------------------------
 
 @pytest.fixture(scope='module')

@@ -17,6 +17,9 @@ Each upload lands exactly where the placement rules say (the image's
 rejected ones leave nothing behind, and the Glance workers give back the
 threads and (within a bound) the memory that the co-located copies used.
 The bound on memory is printed with what was measured; nothing is timed.
+
+On glance-api's eventlet server, co-located uploads logging at debug level
+from green and native threads at once leave every worker answering.
 """
 
 import concurrent.futures
@@ -30,8 +33,10 @@ import uuid
 from glanceclient import exc as glance_exc
 import pytest
 
+from cinder_multistore.glance import green_logging
 from cinder_multistore import placement
 from tests.functional import cloud
+from tests.functional import glance_instances
 from tests.functional import probes
 
 
@@ -265,3 +270,100 @@ def test_concurrent_mixed_uploads(stack_env, demo, base_images):
         for case in cases:
             assert probes.wait_no_leftovers(stack_env, case.image_id,
                                             SETTLE) == {}
+
+
+#: Co-located uploads at once on the debug-logging eventlet glance-api.
+LOGGING_UPLOADS = 32
+LOGGING_SIZE = 4 * MIB
+#: Seconds an upload may take; a hung worker never answers.
+LOGGING_UPLOAD_TIMEOUT = 180
+#: Seconds GET /v2/images may take after the uploads.
+ANSWER_WITHIN = 5.0
+#: GETs after the uploads: enough to reach every worker (Connection:
+#: close, the kernel spreads the connections).
+LOGGING_GETS = 12
+
+
+@pytest.fixture(scope='module')
+def debug_eventlet_glance(stack_env, demo):
+    """A fresh eventlet glance-api with ``debug = True``.
+
+    Fresh, so that every logger's level cache is empty: the first log
+    calls of each logger, green and native alike, take logging's module
+    lock during the uploads.
+    """
+    if stack_env.stack.glance_server != 'eventlet':
+        pytest.skip('only the eventlet glance-api (Glance 30, 31) runs '
+                    'green and native threads in one process')
+    name = 'glance-debug-%s' % uuid.uuid4().hex[:8]
+    endpoint = glance_instances.start(stack_env, name,
+                                      {'DEFAULT': {'debug': True}})
+    return name, glance_instances.client_on(demo, endpoint)
+
+
+def _chunked_upload(client, base_id, number):
+    """A co-located upload without a size: chunked, no Content-Length."""
+    image = client.create(name='cms-load-logging-%d' % number)
+    data = random.Random(number).randbytes(LOGGING_SIZE)
+    resp = client.session.put(
+        '%s/v2/images/%s/file' % (client.endpoint, image.id),
+        data=iter([data[i:i + MIB] for i in range(0, len(data), MIB)]),
+        headers={'Content-Type': 'application/octet-stream',
+                 placement.BASE_IMAGE_HEADER: base_id},
+        raise_exc=False, timeout=LOGGING_UPLOAD_TIMEOUT)
+    return image.id, resp.status_code, cloud.written(resp), resp.text[:300]
+
+
+def test_debug_logging_from_copy_writers_never_hangs_a_worker(
+        stack_env, debug_eventlet_glance, base_images):
+    name, client = debug_eventlet_glance
+    log = probes.LogWindow(str(glance_instances.log_path(stack_env, name)))
+    before = probes.glance_usage(stack_env, name)
+    results = []
+    try:
+        with concurrent.futures.ThreadPoolExecutor(LOGGING_UPLOADS) as pool:
+            futures = [pool.submit(_chunked_upload, client,
+                                   base_images[n % len(base_images)], n)
+                       for n in range(LOGGING_UPLOADS)]
+            done, late = concurrent.futures.wait(
+                futures, timeout=LOGGING_UPLOAD_TIMEOUT + 30)
+            results = [f.result() for f in done]
+        assert not late, '%d of %d uploads never answered' % (
+            len(late), LOGGING_UPLOADS)
+        wrong = [r for r in results if r[1] != 204 or r[2] != COLOCATED]
+        assert not wrong, wrong
+        slow = []
+        for _ in range(LOGGING_GETS):
+            began = time.monotonic()
+            resp = client.session.get(client.endpoint + '/v2/images',
+                                      raise_exc=False,
+                                      timeout=ANSWER_WITHIN * 4)
+            took = time.monotonic() - began
+            assert resp.status_code == 200, resp.text[:300]
+            if took > ANSWER_WITHIN:
+                slow.append(round(took, 1))
+        assert not slow, 'GET /v2/images took %s s' % slow
+        # Every copy writer ended: none waits for a lock forever.
+        deadline = time.monotonic() + SETTLE
+        after = probes.glance_usage(stack_env, name)
+        while (after.threads > before.threads
+               and time.monotonic() < deadline):
+            time.sleep(0.5)
+            after = probes.glance_usage(stack_env, name)
+        assert after.pids == before.pids, 'a Glance worker was respawned'
+        assert after.threads <= before.threads, (
+            'threads: %s before, %s after' % (before, after))
+        # Debug logging really ran in the copy writers, and the workers
+        # shared their logging locks before starting them.
+        assert log.lines('DEBUG'), 'no debug line in %s' % log.path
+        assert log.lines(green_logging.SHARED_MESSAGE), (
+            'no worker shared its logging locks')
+        stuck = log.lines('Cannot switch to a different thread')
+        assert not stuck, stuck[:5]
+        assert not log.problems(), log.problems()[:40]
+    finally:
+        for image_id, *_ in results:
+            try:
+                client.glance.images.delete(image_id)
+            except glance_exc.HTTPNotFound:
+                pass
