@@ -28,9 +28,15 @@ The rules, in order:
    has usable stores: every usable store of the base image (co-location),
    in the catalog's order; the first is the primary.
 4. Otherwise: the default store.
+
+The Cinder side may add one row between 3 and 4 (``[multistore_image_service]
+site_store``, off by default): when the volume type names no store and the
+volume has no usable base image, the Glance rbd store of the volume's own
+Ceph cluster (:func:`decide_site`, :data:`Rule.SITE`).
 """
 
 from collections.abc import Iterable
+from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
 import enum
@@ -56,6 +62,13 @@ _STORE_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$')
 StoreEntry = TypedDict('StoreEntry', {'id': str, 'default': bool,
                                       'read-only': str}, total=False)
 
+#: One entry of ``GET /v2/info/stores/detail`` (Glance 30+): ``type`` is the
+#: store driver (``rbd``, ``file``...); an rbd store's ``properties`` carry
+#: its Ceph cluster's ``fsid`` and its ``pool``.
+StoreDetailEntry = TypedDict('StoreDetailEntry', {
+    'id': str, 'default': bool, 'read-only': str, 'type': str,
+    'properties': Mapping[str, object]}, total=False)
+
 
 class Rule(enum.Enum):
     """Which row of the rules table decided a placement."""
@@ -63,6 +76,7 @@ class Rule(enum.Enum):
     EXPLICIT_STORE = 'explicit-store'
     REJECTED = 'rejected'
     COLOCATE = 'colocate'
+    SITE = 'site'
     DEFAULT = 'default'
 
 
@@ -343,11 +357,21 @@ def decide_import(store_header: str | None,
 
 
 def choose_headers(store_id: str | None,
-                   base_image_id: str | None) -> dict[str, str]:
+                   base_image_id: str | None,
+                   site_store: str | None = None,
+                   base_usable: bool = True) -> dict[str, str]:
     """The headers Cinder sends with an upload, by the same precedence.
+
+    Volume type's store > base image > the volume's site > Glance's
+    default.
 
     :param store_id: ``image_service:store_id`` from the volume type.
     :param base_image_id: ``image_id`` from the volume's glance metadata.
+    :param site_store: the store of the volume's site (a :data:`Rule.SITE`
+        decision of :func:`decide_site`), or None when the site rule is off
+        or found no store.
+    :param base_usable: False when a lookup showed that Glance would not
+        co-locate with the base image (so the site store may go instead).
     :returns: at most one of :data:`STORE_HEADER` and
         :data:`BASE_IMAGE_HEADER`.
     """
@@ -355,9 +379,76 @@ def choose_headers(store_id: str | None,
     if store is not None:
         return {STORE_HEADER: store}
     base = normalize_header(base_image_id)
-    if base is not None:
+    site = normalize_header(site_store)
+    if base is not None and (base_usable or site is None):
         return {BASE_IMAGE_HEADER: base}
+    if site is not None:
+        return {STORE_HEADER: site}
     return {}
+
+
+def colocation_stores(base: BaseImage | None,
+                      catalog: Catalog) -> tuple[str, ...]:
+    """The stores Glance would co-locate an upload in with ``base``.
+
+    Empty when Glance would use its default store instead (no base image,
+    not active, or none of its stores usable in ``catalog``).
+    """
+    decision = _colocation(base, catalog)
+    return decision.stores if decision is not None else ()
+
+
+def cluster_stores(fsid: str,
+                   details: Iterable[StoreDetailEntry]) -> tuple[str, ...]:
+    """The usable Glance rbd stores in the Ceph cluster ``fsid``.
+
+    :param fsid: the cluster's fsid (as ``ceph fsid`` prints it).
+    :param details: the entries of ``GET /v2/info/stores/detail``.
+    :returns: store ids, in Glance's order.
+    """
+    wanted = fsid.strip().lower()
+    found = []
+    for entry in details:
+        properties = entry.get('properties') or {}
+        store = StoreInfo(entry['id'], read_only=str(
+            entry.get('read-only', 'false')).lower() == 'true')
+        if (entry.get('type') == 'rbd' and store.usable
+                and str(properties.get('fsid') or '').strip().lower()
+                == wanted):
+            found.append(store.id)
+    return tuple(found)
+
+
+def decide_site(fsid: str | None,
+                details: Sequence[StoreDetailEntry] | None,
+                unknown_why: str = 'the volume\'s Ceph cluster is unknown'
+                ) -> Decision:
+    """Choose the Glance store that lives in the volume's Ceph cluster.
+
+    :param fsid: the fsid of the volume's Ceph cluster, or None when it is
+        unknown (not an RBD backend, or the cluster could not be asked).
+    :param details: the entries of ``GET /v2/info/stores/detail``, or None
+        when they could not be read.
+    :param unknown_why: why ``fsid`` or ``details`` is None, for the reason.
+    :returns: a :data:`Rule.SITE` decision naming exactly one store, or a
+        :data:`Rule.DEFAULT` decision (no store: Glance chooses) whose
+        reason says why the site gave none.
+    """
+    if fsid is None or details is None:
+        return Decision(Rule.DEFAULT, (), 'Glance\'s default store: %s'
+                        % unknown_why)
+    stores = cluster_stores(fsid, details)
+    if not stores:
+        return Decision(Rule.DEFAULT, (), 'Glance\'s default store: no '
+                        'writable rbd store of Glance is in the volume\'s '
+                        'Ceph cluster %s' % fsid)
+    if len(stores) > 1:
+        return Decision(Rule.DEFAULT, (), 'Glance\'s default store: '
+                        'several rbd stores of Glance are in the volume\'s '
+                        'Ceph cluster %s (%s), none is preferred'
+                        % (fsid, ', '.join(stores)))
+    return Decision(Rule.SITE, stores, 'store %s is the rbd store of Glance '
+                    'in the volume\'s Ceph cluster %s' % (stores[0], fsid))
 
 
 def catalog_from_listing(stores: Iterable[StoreEntry]) -> Catalog:

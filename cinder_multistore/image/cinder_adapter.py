@@ -29,6 +29,9 @@ base_image_ref=...)`` (``cinder.image.image_utils.upload_volume``).
   the volume in ``[cinder_multistore] upload_chunk_size`` reads;
 * it retries through Cinder's ``GlanceClientWrapper.call``
   (``glance_num_retries``), rewinding the volume before each attempt;
+* with ``site_store`` on, when nothing else places the upload, it names the
+  Glance rbd store of the volume's own Ceph cluster (:meth:`site_decision`:
+  the fsid from Cinder's RBD driver, matched in Glance's stores detail);
 * when Glance's answer says that co-located copies failed
   (``X-Image-Stores-Failed``), it logs a warning naming the image, the
   volume and the stores, and leaves a user message (``WARNING``, action
@@ -54,6 +57,7 @@ uploading (``update()`` is not told). Nothing happens on import:
 
 from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import Sequence
 import contextvars
 import functools
 import inspect
@@ -63,6 +67,7 @@ from typing import ParamSpec
 from typing import Protocol
 from typing import TypeAlias
 from typing import TypeVar
+import weakref
 
 from cinder.common import config  # noqa: F401  (glance_* options)
 from cinder import exception
@@ -78,6 +83,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cinder_multistore.image import opts
+from cinder_multistore.image import store_details
 from cinder_multistore.image import stream
 from cinder_multistore.image import targets
 from cinder_multistore.image import uploads
@@ -110,6 +116,22 @@ _UPLOADING_VOLUME: contextvars.ContextVar[CinderVolume | None] = (
                            default=None))
 #: ``volume_utils.upload_volume`` as Cinder has it, while wrapped.
 _original_upload_volume: list[Callable[..., object]] = []
+#: Cinder's RBD driver (``cinder.volume.drivers.rbd.RBDDriver``): only its
+#: ``_get_fsid()`` is called here.
+CinderRbdDriver: TypeAlias = object
+#: The RBD driver whose ``copy_volume_to_image`` this green thread runs.
+_UPLOADING_DRIVER: contextvars.ContextVar[CinderRbdDriver | None] = (
+    contextvars.ContextVar('cinder_multistore_uploading_driver',
+                           default=None))
+#: ``RBDDriver.copy_volume_to_image`` as Cinder has it, while wrapped.
+_original_rbd_copy: list[Callable[..., object]] = []
+#: The fsid of each RBD driver's cluster, asked once per driver.
+_FSIDS: 'weakref.WeakKeyDictionary[Any, str]' = weakref.WeakKeyDictionary()
+#: Glance's stores detail, per Glance endpoint.
+STORE_DETAILS = store_details.StoreDetailsCache()
+#: Why the site rule finds no cluster for a volume on another backend.
+NOT_RBD = ('the volume\'s backend is not Ceph RBD '
+           '(cinder.volume.drivers.rbd.RBDDriver)')
 #: An image's metadata as Cinder's image service takes and returns it.
 ImageMeta: TypeAlias = dict[str, Any]
 
@@ -242,7 +264,16 @@ class MultistoreImageService(glance.GlanceImageService):
                 data: stream.VolumeData, store_id: str | None,
                 base_image_ref: str | None) -> None:
         conf = CONF[opts.GROUP]
-        target = targets.choose_target(store_id, base_image_ref)
+        site = None
+        base_usable = True
+        if conf.site_store and placement.normalize_header(store_id) is None:
+            base = placement.normalize_header(base_image_ref)
+            if base is not None:
+                base_usable = self._base_usable(context, base)
+            if base is None or not base_usable:
+                site = self.site_decision(context)
+        target = targets.choose_target(store_id, base_image_ref, site=site,
+                                       base_usable=base_usable)
         if target.store_id is not None and conf.validate_store:
             self._check_store(context, image_id, target.store_id)
         size = stream.measure_size(data)
@@ -266,6 +297,73 @@ class MultistoreImageService(glance.GlanceImageService):
         outcome = targets.upload_outcome(getattr(resp, 'headers', None) or {})
         if outcome.partial:
             self._report_partial(context, image_id, outcome)
+
+    def site_decision(self, context: CinderContext) -> placement.Decision:
+        """The Glance store in the Ceph cluster of the volume being
+        uploaded (:func:`cinder_multistore.placement.decide_site`).
+
+        Never raises: a failed lookup is a ``DEFAULT`` decision whose
+        reason says what failed.
+        """
+        driver = _UPLOADING_DRIVER.get()
+        if driver is None:
+            return placement.decide_site(None, None, NOT_RBD)
+        try:
+            fsid = cluster_fsid(driver)
+        except Exception as exc:
+            LOG.debug('Could not read the fsid of the volume\'s Ceph '
+                      'cluster', exc_info=True)
+            return placement.decide_site(
+                None, None, 'the volume\'s Ceph cluster did not give its '
+                'fsid (%s)' % _short(exc))
+        try:
+            details = self.stores_detail(context)
+        except Exception as exc:
+            LOG.debug('Could not read Glance\'s stores detail',
+                      exc_info=True)
+            return placement.decide_site(
+                fsid, None, 'Glance\'s stores detail (GET '
+                '/v2/info/stores/detail) could not be read (%s)'
+                % _short(exc))
+        return placement.decide_site(fsid, details)
+
+    def stores_detail(self, context: CinderContext
+                      ) -> Sequence[placement.StoreDetailEntry]:
+        """``GET /v2/info/stores/detail``, cached per Glance endpoint.
+
+        Asked as Cinder's ``[glance]`` service user where Cinder has one
+        (``privileged_user``, Cinder 27 and later), else with ``context``.
+        """
+        def fetch() -> Mapping[str, object]:
+            body = self._client.call(context, 'get_stores_info_detail',
+                                     **_privileged_call())
+            return dict(body)
+        return STORE_DETAILS.get(_endpoint_of(self._client), fetch)
+
+    def _base_usable(self, context: CinderContext, base_id: str) -> bool:
+        """Whether Glance would co-locate with ``base_id`` (looked up with
+        the caller's rights, as the Glance filter does); True when the
+        lookup itself fails for another reason, so that Glance decides.
+        """
+        try:
+            image = self._client.call(context, 'get', base_id)
+            listing = self.get_stores(context)
+        except Exception as exc:
+            if isinstance(exc, (exception.NotFound,
+                                exception.NotAuthorized)) or _http_status(
+                                    exc) in (403, 404):
+                LOG.debug('Base image %s is not visible: %s', base_id, exc)
+                return False
+            LOG.debug('Could not look base image %s up', base_id,
+                      exc_info=True)
+            return True
+        stores = str(_field(image, 'stores') or '')
+        base = placement.BaseImage(
+            base_id, str(_field(image, 'status') or ''),
+            tuple(s.strip() for s in stores.split(',') if s.strip()))
+        catalog = placement.catalog_from_listing(
+            dict(listing).get('stores') or [])
+        return bool(placement.colocation_stores(base, catalog))
 
     def _report_partial(self, context: CinderContext, image_id: str,
                         outcome: targets.UploadOutcome) -> None:
@@ -325,6 +423,83 @@ class MultistoreImageService(glance.GlanceImageService):
         except Exception:
             LOG.warning('Could not delete queued image %s', image_id,
                         exc_info=True)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + '...'
+
+
+def _http_status(exc: BaseException) -> int | None:
+    status = getattr(exc, 'code', None)
+    return status if isinstance(status, int) else None
+
+
+def _field(image: object, name: str) -> object:
+    if isinstance(image, Mapping):
+        return image.get(name)
+    return getattr(image, name, None)
+
+
+def _privileged_call() -> dict[str, bool]:
+    """``privileged_user=True`` for ``GlanceClientWrapper.call`` where
+    Cinder has it (27 and later); Cinder 26 would pass it on to glanceclient.
+    """
+    factory = glance.GlanceClientWrapper._create_onetime_client
+    if _takes_privileged_user(factory):
+        return {'privileged_user': True}
+    return {}
+
+
+def _endpoint_of(wrapper: glance.GlanceClientWrapper) -> tuple[object, ...]:
+    """What identifies the Glance endpoint(s) ``wrapper`` talks to.
+
+    A wrapper bound to one server (a remote image href) is that server;
+    otherwise it is Cinder's configured list of servers or catalog entry.
+    """
+    if getattr(wrapper, 'client', None) is not None:
+        return ('server', getattr(wrapper, 'netloc', None),
+                getattr(wrapper, 'use_ssl', None))
+    servers = CONF.glance_api_servers
+    if servers:
+        return ('servers', tuple(servers))
+    return ('catalog', CONF.glance_catalog_info, CONF.os_region_name)
+
+
+def cluster_fsid(driver: CinderRbdDriver) -> str:
+    """The fsid of the Ceph cluster of Cinder's RBD ``driver``.
+
+    Asked once per driver (``RBDDriver._get_fsid()``, a connection to the
+    cluster); the fsid of a cluster never changes.
+    """
+    fsid = _FSIDS.get(driver)
+    if fsid is None:
+        value = driver._get_fsid()  # type: ignore[attr-defined]
+        fsid = (value.decode() if isinstance(value, bytes)
+                else str(value))
+        _FSIDS[driver] = fsid
+    return fsid
+
+
+def uploading_driver() -> CinderRbdDriver | None:
+    """The RBD driver whose ``copy_volume_to_image`` this green thread
+    runs, or None (another backend, or outside an upload).
+    """
+    return _UPLOADING_DRIVER.get()
+
+
+def _remembering_driver(copy: Callable[P, R]) -> Callable[P, R]:
+    """``RBDDriver.copy_volume_to_image`` that makes its driver known to
+    the image service while it runs.
+    """
+    @functools.wraps(copy)
+    def copy_volume_to_image(*args: P.args, **kwargs: P.kwargs) -> R:
+        token = _UPLOADING_DRIVER.set(args[0] if args else None)
+        try:
+            return copy(*args, **kwargs)
+        finally:
+            _UPLOADING_DRIVER.reset(token)
+    return copy_volume_to_image
 
 
 def _describe(headers: Mapping[str, str]) -> str:
@@ -405,6 +580,7 @@ def install() -> bool:
     opts.register_opts(CONF)
     if installed():
         return False
+    from cinder.volume.drivers import rbd
     from cinder.volume import volume_utils
     for name in _FACTORIES:
         _originals[name] = getattr(glance, name)
@@ -413,6 +589,10 @@ def install() -> bool:
         _original_upload_volume.append(volume_utils.upload_volume)
         volume_utils.upload_volume = _remembering_volume(
             volume_utils.upload_volume)
+    if not _original_rbd_copy:
+        _original_rbd_copy.append(rbd.RBDDriver.copy_volume_to_image)
+        setattr(rbd.RBDDriver, 'copy_volume_to_image',
+                _remembering_driver(rbd.RBDDriver.copy_volume_to_image))
     return True
 
 
@@ -426,6 +606,10 @@ def uninstall() -> None:
     if _original_upload_volume:
         from cinder.volume import volume_utils
         volume_utils.upload_volume = _original_upload_volume.pop()
+    if _original_rbd_copy:
+        from cinder.volume.drivers import rbd
+        setattr(rbd.RBDDriver, 'copy_volume_to_image',
+                _original_rbd_copy.pop())
 
 
 #: The functions of ``cinder.cmd.volume`` that ``main()`` ends with, after

@@ -45,6 +45,34 @@ Check the target store against Glance's ``GET /v2/info/stores`` before any
 data is sent. An unknown, read-only or reserved store fails the upload with
 a clear error and the queued image is deleted.
 """.strip()),
+    cfg.BoolOpt('site_store',
+                default=False,
+                help="""
+Send an upload from a Ceph RBD volume to the Glance store of the volume's
+own Ceph cluster when nothing else places it: the volume type names no
+store (``image_service:store_id``) and the volume has no base image Glance
+would co-locate with. The store is the one rbd store of Glance's
+``GET /v2/info/stores/detail`` whose ``fsid`` is the cluster's (read as the
+``[glance]`` service user where Cinder has one, 2025.2 and later; else as
+the volume's owner, and the detail is admin-or-service only from 2025.1).
+When no store or several match, or a lookup fails, Glance's default store
+is used and one INFO line says why. Recommended for clouds with a Ceph
+cluster and a Glance rbd store per site, so that an edge volume's image
+stays at the edge.
+
+Possible values:
+
+* False (default): the placement precedence of the Cinder spec (volume
+  type's store, then the base image's stores, then Glance's default).
+* True: volume type's store, then the base image's stores, then the store
+  of the volume's Ceph cluster, then Glance's default.
+
+Related options:
+
+* ``[glance]`` auth options of ``cinder.conf``: the service user that reads
+  the stores detail.
+* ``validate_store``: the site's store is checked like a named one.
+""".strip()),
 ]
 
 

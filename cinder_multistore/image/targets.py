@@ -53,10 +53,12 @@ class UploadTarget:
     :param headers: the placement headers to send, at most one of
         ``x-image-meta-store`` and ``x-openstack-base-image-ref``.
     :param reason: one sentence for the logs explaining the choice.
+    :param rule: which rule chose the headers (``DEFAULT``: none sent).
     """
 
     headers: Mapping[str, str]
     reason: str
+    rule: placement.Rule = placement.Rule.DEFAULT
 
     @property
     def store_id(self) -> str | None:
@@ -70,33 +72,66 @@ class UploadTarget:
 
 
 def choose_target(store_id: str | None,
-                  base_image_ref: str | None) -> UploadTarget:
+                  base_image_ref: str | None,
+                  site: placement.Decision | None = None,
+                  base_usable: bool = True) -> UploadTarget:
     """Apply the placement precedence to what Cinder passes to ``update()``.
 
     :param store_id: ``image_service:store_id`` from the volume type.
     :param base_image_ref: ``image_id`` from the volume's glance metadata.
+    :param site: the decision of
+        :func:`cinder_multistore.placement.decide_site` when the site rule
+        is on (``[multistore_image_service] site_store``), else None.
+    :param base_usable: False when a lookup showed that Glance would not
+        co-locate with the base image.
     :returns: an :class:`UploadTarget` carrying the headers chosen by
         :func:`cinder_multistore.placement.choose_headers`.
     """
-    headers = placement.choose_headers(store_id, base_image_ref)
-    if placement.STORE_HEADER in headers:
-        store = headers[placement.STORE_HEADER]
+    site_store = (site.primary if site is not None
+                  and site.rule is placement.Rule.SITE else None)
+    headers = placement.choose_headers(store_id, base_image_ref,
+                                       site_store=site_store,
+                                       base_usable=base_usable)
+    base = placement.normalize_header(base_image_ref)
+    if base is None:
+        no_base = 'the volume has no base image'
+    else:
+        no_base = ('Glance would not co-locate with base image %s (missing, '
+                   'not visible, not active or in no usable store)' % base)
+    rule = placement.Rule.DEFAULT
+    named = placement.normalize_header(store_id)
+    if named is not None:
+        rule = placement.Rule.EXPLICIT_STORE
         reason = ('the volume type names store %s in %s'
-                  % (store, STORE_EXTRA_SPEC))
-        base = placement.normalize_header(base_image_ref)
+                  % (named, STORE_EXTRA_SPEC))
         if base is not None:
             reason += ('; base image %s is not sent because a named store '
                        'wins' % base)
+        if site is not None:
+            reason += '; a named store wins over the volume\'s site'
     elif placement.BASE_IMAGE_HEADER in headers:
+        rule = placement.Rule.COLOCATE
         reason = ('the volume was built from image %s (glance metadata %s) '
                   'and its volume type names no store, so Glance may '
                   'co-locate the new image with it'
                   % (headers[placement.BASE_IMAGE_HEADER],
                      BASE_IMAGE_METADATA_KEY))
+        if site is not None and base_usable:
+            reason += '; the base image wins over the volume\'s site'
+        elif site is not None:
+            reason += ('; it may not be usable, but the volume\'s site '
+                       'gives no store either: %s' % site.reason)
+    elif site_store is not None and site is not None:
+        rule = placement.Rule.SITE
+        reason = ('the volume type names no store and %s, so the image goes '
+                  'to the volume\'s site: %s' % (no_base, site.reason))
+    elif site is not None:
+        reason = ('the volume type names no store and %s; the volume\'s '
+                  'site gives none, so %s' % (no_base, site.reason))
     else:
         reason = ('the volume type names no store and the volume has no '
                   'base image, so Glance chooses its default store')
-    return UploadTarget(headers, reason)
+    return UploadTarget(headers, reason, rule)
 
 
 def store_rejection(store_id: str,
