@@ -308,7 +308,6 @@ def _stack_suites(label: str, server: str, suites: tuple[str, ...],
     measure the workers' threads and memory, and time stalled stores): the
     next stack starts while tempest runs here.
     """
-    from cinder_multistore_lab.stack import tempest_conf
     from cinder_multistore_lab.stack import tempest_run
     results = []
     env = {'CMS_STACK_DIR': stack_dir}
@@ -342,10 +341,13 @@ def _stack_suites(label: str, server: str, suites: tuple[str, ...],
                   'under every server; run on uwsgi)' % (label, name),
                   flush=True)
             continue
-        conf = (tempest_conf.peers_path(Path(stack_dir)) if key == 'peers'
-                else None)
+        if key == 'peers':
+            with tempest_run.peers_cloud(stack_dir) as conf:
+                results.append(_tempest('%s %s' % (label, name), stack_dir,
+                                        test_ids, conf))
+            continue
         results.append(_tempest('%s %s' % (label, name), stack_dir,
-                                test_ids, conf))
+                                test_ids))
     return results
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 import shutil
 import time
 
+from cinder_multistore_lab import shell_hints
 from cinder_multistore_lab.stack import ceph
 from cinder_multistore_lab.stack import cinder
 from cinder_multistore_lab.stack import common
@@ -95,9 +96,9 @@ def _clean(directory: Path) -> None:
         if path.is_dir():
             with open('/proc/mounts') as f:
                 if (' %s/' % path) in f.read():
-                    raise StackError('%s still holds a mount; run '
-                                     '"cinder-multistore stack down --dir '
-                                     '%s" first' % (path, directory))
+                    raise StackError('%s still holds a mount; run "%s" '
+                                     'first' % (path, shell_hints.stack_down(
+                                         directory)))
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
@@ -150,9 +151,9 @@ def up(directory: str | Path, with_cinder: bool = True,
     directory.mkdir(parents=True, exist_ok=True)
     running = _running_services(directory)
     if running:
-        raise StackError('a stack already runs in %s (%s); run "cinder-'
-                         'multistore stack down --dir %s" first'
-                         % (directory, ', '.join(running), directory))
+        raise StackError('a stack already runs in %s (%s); run "%s" first'
+                         % (directory, ', '.join(running),
+                            shell_hints.stack_down(directory)))
     if State.load(directory) is not None:
         LOG.info('cleaning up a previous run in %s', directory)
         down(directory)

@@ -467,6 +467,29 @@ def restart_volume(state: State, timeout: float = 120.0) -> process.Process:
     return volume
 
 
+def restart_api(state: State, default_type: str | None = None
+                ) -> process.Process:
+    """Restart cinder-api, with another default volume type if given.
+
+    The default type is cinder-api's to apply (volumes created without a
+    type get it), so only the API restarts; ``None`` goes back to the
+    configured :data:`VOLUME_TYPE`.
+    """
+    directory = Path(state.directory)
+    process.stop_pid_file(process.run_dir(directory) / ('%s.pid' % API))
+    pyargv = ['--config-file', str(conf_path(directory))]
+    if default_type is not None:
+        override = etc(directory) / 'cinder-api-default-type.conf'
+        common.write_ini(override, {
+            'DEFAULT': {'default_volume_type': default_type}})
+        pyargv += ['--config-file', str(override)]
+    api = process.start(directory, API, common.uwsgi_argv(
+        WSGI_MODULE, state.ports[NAME], processes=1, threads=4,
+        pyargv=pyargv))
+    process.wait_for_http(api, state.ports[NAME], '/')
+    return api
+
+
 def _admin_get(sess, state: State, path: str):
     project = sess.get_project_id()
     return sess.get('%s/v3/%s%s' % (url(state), project, path),

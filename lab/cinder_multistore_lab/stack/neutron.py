@@ -67,10 +67,16 @@ THREADS = 4
 
 def available() -> bool:
     """True when neutron-server is installed in this environment."""
-    try:
-        return importlib.util.find_spec(WSGI_MODULE) is not None
-    except ImportError:
+    # NOTE: find_spec of a dotted name imports its parent package, and
+    # neutron/__init__.py starts oslo.service's backend, which imports
+    # eventlet (a deprecation warning on every stack up): look for the
+    # module's file without importing neutron.
+    spec = importlib.util.find_spec(WSGI_MODULE.split('.')[0])
+    if spec is None or not spec.submodule_search_locations:
         return False
+    module = Path(*WSGI_MODULE.split('.')[1:]).with_suffix('.py')
+    return any((Path(p) / module).is_file()
+               for p in spec.submodule_search_locations)
 
 
 def enabled(state: State) -> bool:

@@ -22,8 +22,10 @@ the counts come from the run's subunit stream.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
+import contextlib
 import io
 from pathlib import Path
 import re
@@ -144,6 +146,28 @@ def count_subunit(stream: bytes) -> tuple[int, int, int]:
     failed = sum(v in ('fail', 'uxsuccess') for v in values)
     skipped = sum(v == 'skip' for v in values)
     return passed, failed, skipped
+
+
+@contextlib.contextmanager
+def peers_cloud(directory: str | Path) -> Iterator[Path]:
+    """The cloud as the peers' suites need it; yields their tempest.conf.
+
+    cinder-tempest-plugin creates its volumes without a type: cinder-api
+    gives them the central site's RBD type while the suites run
+    (:func:`.cinder.restart_api`), and the configured default after.
+    """
+    from cinder_multistore_lab.stack import ceph
+    from cinder_multistore_lab.stack import cinder
+    from cinder_multistore_lab.stack.state import State
+    directory = Path(directory).resolve()
+    state = State.load(directory)
+    if state is None:
+        raise process.StackError('no stack in %s' % directory)
+    cinder.restart_api(state, cinder.site_volume_type(ceph.SITES[0]))
+    try:
+        yield tempest_conf.peers_path(directory)
+    finally:
+        cinder.restart_api(state)
 
 
 def run_tests(directory: str | Path, test_ids: Sequence[str],
