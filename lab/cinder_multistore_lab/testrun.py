@@ -45,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import TextIO
 import xml.etree.ElementTree as ET
 
 
@@ -89,12 +90,14 @@ SERVER_FUNCTIONAL_TESTS = (
     'tests/functional/test_rbd_faults.py',
     'tests/functional/test_worker_crash.py',
 )
-#: Functional tests of the lab's own commands (the demo and the
-#: benchmark drive every upload path end to end): on the newest release
-#: only, the other functional tests cover each release's paths.
+#: Functional tests of the lab's own commands and of the documentation's
+#: (the demo and the benchmark drive every upload path end to end): on the
+#: newest release only, the other functional tests cover each release's
+#: paths.
 NEWEST_ONLY_FUNCTIONAL_TESTS = (
     'tests/functional/test_bench.py',
     'tests/functional/test_demo.py',
+    'tests/functional/test_doc_commands.py',
 )
 #: Where the test command writes its results table (``summary.txt``) and
 #: counts (``summary.json``), under the repository's top folder.
@@ -352,12 +355,16 @@ def _stack_suites(label: str, server: str, suites: tuple[str, ...],
 
 
 def run_release(name: str, servers: tuple[str, ...],
-                suites: tuple[str, ...], keep: bool = False
+                suites: tuple[str, ...], keep: bool = False,
+                after_functional: Callable[[], None] | None = None
                 ) -> list[Counts]:
     """The suites of release ``name``, which this virtualenv must run.
 
     The first stack starts in the background while the house rules and
     the unit tests run; each next one while tempest runs on the previous.
+
+    :param after_functional: called once, when the functional tests of
+        the last stack are done (the older releases start then).
     """
     from cinder_multistore_lab.stack import releases
     here = releases.installed()
@@ -370,6 +377,8 @@ def run_release(name: str, servers: tuple[str, ...],
     starts: list[_StackStart] = []
 
     def start(index: int) -> None:
+        if index == len(servers) and after_functional is not None:
+            after_functional()
         if on_stack and index < len(servers) and len(starts) == index:
             # NOTE: a given CMS_STACK_DIR serves the first stack only: the
             # next one starts while the first still runs.
@@ -436,19 +445,68 @@ class _VenvBuild:
         return step
 
 
+class _ElsewhereRun:
+    """A release's suites run by :func:`run_elsewhere` in a thread.
+
+    Its output goes to a log file, printed whole by :meth:`wait`, so that
+    it does not interleave with the suites running here meanwhile.
+    """
+
+    def __init__(self, name: str, servers: tuple[str, ...],
+                 suites: tuple[str, ...], build: _VenvBuild) -> None:
+        self.name = name
+        self.log = Path(tempfile.mkstemp(prefix='cms-run-%s-' % name,
+                                         suffix='.log')[1])
+        self.results: list[Counts] = []
+        self._args = (name, servers, suites, build)
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the release's suites now (once)."""
+        if self._thread is not None:
+            return
+        print('\n=== release %s: its suites start now, beside the ones '
+              'running here (output: %s)' % (self.name, self.log),
+              flush=True)
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name='release-%s' % self.name)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with open(self.log, 'w') as out:
+            try:
+                self.results = run_elsewhere(*self._args, output=out)
+            except Exception as exc:
+                self.results = [Counts('%s run' % self.name, failed=1,
+                                       note=str(exc)[:200])]
+
+    def wait(self) -> list[Counts]:
+        """Start if not started, wait, print the output; the counts."""
+        self.start()
+        assert self._thread is not None
+        self._thread.join()
+        print('\n=== release %s: output' % self.name, flush=True)
+        sys.stdout.write(self.log.read_text(errors='replace'))
+        sys.stdout.flush()
+        return self.results
+
+
 def run_elsewhere(name: str, servers: tuple[str, ...],
                   suites: tuple[str, ...],
-                  build: _VenvBuild | None = None) -> list[Counts]:
+                  build: _VenvBuild | None = None,
+                  output: TextIO | None = None) -> list[Counts]:
     """Run release ``name``'s suites in its own virtualenv; their counts.
 
     :param build: the virtualenv's build, already started; else it is
         built (or found up to date) now.
+    :param output: where the run's output goes (default: stdout).
     """
     from cinder_multistore_lab.stack import releases
     build = build or _VenvBuild(name)
     step = build.wait()
+    out = output or sys.stdout
     print('\n=== release %s: virtualenv ready in %.1f s'
-          % (name, step.seconds), flush=True)
+          % (name, step.seconds), file=out, flush=True)
     if step.failed:
         return [step]
     venv = releases.venv_dir(name)
@@ -459,7 +517,8 @@ def run_elsewhere(name: str, servers: tuple[str, ...],
            '--report', report]
     for server in servers:
         cmd += ['--glance-server', server]
-    rc = subprocess.call(cmd)
+    rc = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL)
     try:
         with open(report) as f:
             results = [Counts(**item) for item in json.load(f)]
@@ -525,12 +584,20 @@ def main(argv: list[str] | None = None) -> int:
     else:
         suites = args.suites or SUITES
         # NOTE: the older releases' virtualenvs build while the newest
-        # release's suites run.
-        builds = [_VenvBuild(name) for name, _ in MATRIX]
+        # release's suites run, and their suites start once the newest
+        # release's functional tests are done (those measure the workers'
+        # threads and memory and time stalled stores: they run alone).
+        others = [_ElsewhereRun(name, servers, RELEASE_SUITES,
+                                _VenvBuild(name))
+                  for name, servers in MATRIX]
+
+        def start_others() -> None:
+            for other in others:
+                other.start()
         results = run_release(releases.NEWEST, ('uwsgi',), suites,
-                              args.keep)
-        for (name, servers), build in zip(MATRIX, builds):
-            results += run_elsewhere(name, servers, RELEASE_SUITES, build)
+                              args.keep, after_functional=start_others)
+        for other in others:
+            results += other.wait()
     wall = time.monotonic() - started
     if args.report:
         with open(args.report, 'w') as f:

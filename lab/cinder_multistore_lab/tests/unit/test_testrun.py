@@ -161,3 +161,40 @@ def test_the_lab_commands_tests_run_on_the_newest_release_only(monkeypatch):
                         lambda: releases.get(releases.NEWEST))
     testrun.run_release(releases.NEWEST, ('uwsgi',), ('functional',))
     assert rec.extras['%s uwsgi functional' % releases.NEWEST] == []
+
+
+def test_older_releases_start_once_the_functional_tests_are_done(
+        monkeypatch):
+    rec = _Recorder(monkeypatch)
+    from cinder_multistore_lab.stack import releases
+    monkeypatch.setattr(releases, 'installed',
+                        lambda: releases.get(releases.NEWEST))
+    testrun.run_release(releases.NEWEST, ('uwsgi',), testrun.SUITES,
+                        after_functional=lambda: rec.events.append('others'))
+    events = rec.events
+    functional = events.index('pytest %s uwsgi functional tests/functional'
+                              % releases.NEWEST)
+    assert events.index('others') == functional + 1
+    assert events.count('others') == 1
+    assert events[functional + 2].startswith('tempest ')
+
+
+def test_a_release_run_elsewhere_writes_to_its_log(monkeypatch, tmp_path):
+    class Build:
+        def wait(self):
+            return testrun.Counts('2025.1 virtualenv', step=True,
+                                  seconds=2.0)
+
+    def fake_call(cmd, stdout=None, stderr=None, stdin=None):
+        stdout.write('suite output\n')
+        stdout.flush()
+        report = cmd[cmd.index('--report') + 1]
+        with open(report, 'w') as f:
+            f.write('[{"suite": "2025.1 unit", "passed": 4}]')
+        return 0
+    monkeypatch.setattr(testrun.subprocess, 'call', fake_call)
+    run = testrun._ElsewhereRun('2025.1', ('uwsgi',), ('unit',), Build())
+    run.start()
+    results = run.wait()
+    assert [r.suite for r in results] == ['2025.1 virtualenv', '2025.1 unit']
+    assert 'suite output' in run.log.read_text()
