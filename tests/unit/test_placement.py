@@ -223,3 +223,117 @@ def test_choose_headers_sends_at_most_one(store, base):
     assert len(headers) <= 1
     if placement.normalize_header(store):
         assert headers == {placement.STORE_HEADER: store.strip()}
+
+
+# --- the site rule (Cinder side, [multistore_image_service] site_store) ---
+
+FSID = '7d7f5a66-4b5e-4d6c-9a7e-0f1e2d3c4b5a'
+OTHER_FSID = '00000000-1111-2222-3333-444444444444'
+
+
+def _rbd(store_id, fsid=FSID, **extra):
+    return dict({'id': store_id, 'type': 'rbd',
+                 'properties': {'pool': 'images', 'fsid': fsid}}, **extra)
+
+
+DETAILS = [
+    {'id': 'alpha', 'default': True, 'type': 'file',
+     'properties': {'data_dir': '/srv/alpha'}},
+    _rbd('ceph-central', OTHER_FSID),
+    _rbd('ceph-edge'),
+]
+
+
+def test_site_is_the_one_rbd_store_of_the_cluster():
+    decision = placement.decide_site(FSID, DETAILS)
+    assert decision.rule is Rule.SITE
+    assert decision.stores == ('ceph-edge',)
+    assert decision.reason == ('store ceph-edge is the rbd store of Glance '
+                               'in the volume\'s Ceph cluster %s' % FSID)
+
+
+def test_site_fsid_is_compared_without_case_or_blanks():
+    assert placement.decide_site(' %s ' % FSID.upper(),
+                                 DETAILS).stores == ('ceph-edge',)
+
+
+def test_site_without_a_store_in_the_cluster_is_default():
+    decision = placement.decide_site(FSID, DETAILS[:2])
+    assert decision.rule is Rule.DEFAULT
+    assert decision.stores == ()
+    assert 'no writable rbd store' in decision.reason
+    assert FSID in decision.reason
+
+
+def test_site_with_several_stores_in_the_cluster_is_default():
+    decision = placement.decide_site(FSID, DETAILS + [_rbd('ceph-edge-2')])
+    assert decision.rule is Rule.DEFAULT
+    assert '(ceph-edge, ceph-edge-2)' in decision.reason
+
+
+def test_site_skips_stores_that_cannot_take_data_or_are_not_rbd():
+    details = [_rbd('ceph-ro', **{'read-only': 'true'}),
+               _rbd('os_glance_staging_store'),
+               {'id': 'files', 'type': 'file', 'properties': {'fsid': FSID}},
+               {'id': 'bare', 'type': 'rbd'},
+               _rbd('ceph-edge')]
+    assert placement.cluster_stores(FSID, details) == ('ceph-edge',)
+
+
+def test_site_unknown_cluster_or_details_is_default_with_the_reason():
+    for fsid, details in ((None, DETAILS), (FSID, None), (None, None)):
+        decision = placement.decide_site(fsid, details, 'lookup failed')
+        assert decision.rule is Rule.DEFAULT
+        assert decision.reason == 'Glance\'s default store: lookup failed'
+
+
+def test_choose_headers_precedence_with_the_site():
+    site = 'ceph-edge'
+    assert placement.choose_headers('beta', BASE_ID, site, False) == {
+        placement.STORE_HEADER: 'beta'}
+    assert placement.choose_headers(None, BASE_ID, site, True) == {
+        placement.BASE_IMAGE_HEADER: BASE_ID}
+    assert placement.choose_headers(None, BASE_ID, site, False) == {
+        placement.STORE_HEADER: site}
+    assert placement.choose_headers(None, None, site) == {
+        placement.STORE_HEADER: site}
+    # No site store: the base image is still sent, Glance decides.
+    assert placement.choose_headers(None, BASE_ID, None, False) == {
+        placement.BASE_IMAGE_HEADER: BASE_ID}
+    assert placement.choose_headers(None, None, None) == {}
+
+
+def test_colocation_stores_are_the_upload_rules_stores():
+    assert placement.colocation_stores(TWO_STORE_BASE, CATALOG) == (
+        'beta', 'gamma')
+    assert placement.colocation_stores(None, CATALOG) == ()
+    assert placement.colocation_stores(
+        BaseImage(BASE_ID, 'active', ('web',)), CATALOG) == ()
+
+
+@given(store=st.none() | st.text(), base=st.none() | st.text(),
+       site=st.none() | st.text(), base_usable=st.booleans())
+def test_choose_headers_with_a_site_sends_at_most_one(store, base, site,
+                                                      base_usable):
+    headers = placement.choose_headers(store, base, site, base_usable)
+    assert len(headers) <= 1
+    named = placement.normalize_header(store)
+    if named is not None:
+        # The site never overrides the volume type's store.
+        assert headers == {placement.STORE_HEADER: named}
+    elif placement.normalize_header(site) is None:
+        # Without a site store, exactly the headers of before.
+        assert headers == placement.choose_headers(store, base)
+
+
+@given(fsid=st.sampled_from([FSID, OTHER_FSID, 'x']),
+       details=st.lists(st.sampled_from(DETAILS + [
+           _rbd('ceph-edge-2'), _rbd('ro', **{'read-only': 'true'})]),
+           max_size=5))
+def test_site_names_a_store_only_when_exactly_one_matches(fsid, details):
+    decision = placement.decide_site(fsid, details)
+    matches = placement.cluster_stores(fsid, details)
+    if len(matches) == 1:
+        assert decision.rule is Rule.SITE and decision.stores == matches
+    else:
+        assert decision.rule is Rule.DEFAULT and decision.stores == ()

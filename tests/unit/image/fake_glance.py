@@ -41,6 +41,9 @@ DEFAULT_STORES = [
     {'id': 'web', 'read-only': 'true'},
 ]
 
+#: The Ceph cluster of the fake's rbd store ``beta``.
+BETA_FSID = '7d7f5a66-4b5e-4d6c-9a7e-0f1e2d3c4b5a'
+
 
 @dataclasses.dataclass
 class Recorded:
@@ -125,6 +128,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self._record()
+        if self.path == '/v2/info/stores/detail':
+            if self.glance.details_status != 200:
+                return self._error(self.glance.details_status,
+                                   'You are not authorized to complete '
+                                   'stores_info_detail action.')
+            return self._reply(200, {'stores': self.glance.details})
         if self.path == '/v2/info/stores':
             if self.glance.stores is None:
                 return self._error(404, 'Multi backend is not supported at '
@@ -178,6 +187,15 @@ class FakeGlance:
         #: PUTs still to be cut off, and after how many body bytes.
         self.drop_puts = 0
         self.drop_after = 1
+        #: The ``GET /v2/info/stores/detail`` entries, and its status.
+        self.details: list[dict] = [
+            {'id': 'alpha', 'default': True, 'type': 'file',
+             'properties': {'data_dir': '/srv/alpha'}},
+            {'id': 'beta', 'type': 'rbd',
+             'properties': {'pool': 'images', 'fsid': BETA_FSID}},
+            {'id': 'web', 'type': 'http', 'read-only': 'true',
+             'properties': {}}]
+        self.details_status = 200
         #: Headers of the 204 of an upload (the filter's store headers).
         self.upload_reply_headers: dict[str, str] = {}
         self._server = ThreadingHTTPServer(('127.0.0.1', 0), _Handler)

@@ -160,3 +160,40 @@ def test_store_headers_are_the_ones_the_filter_sends():
     from cinder_multistore.glance import middleware
     assert targets.STORES_WRITTEN_HEADER == middleware.WRITTEN_HEADER
     assert targets.STORES_FAILED_HEADER == middleware.FAILED_HEADER
+
+
+# --- the site rule --------------------------------------------------------
+
+SITE = placement.Decision(placement.Rule.SITE, ('ceph-edge',),
+                          'store ceph-edge is the rbd store of Glance in '
+                          'the volume\'s Ceph cluster f')
+NO_SITE = placement.Decision(placement.Rule.DEFAULT, (),
+                             'Glance\'s default store: lookup failed')
+
+
+@pytest.mark.parametrize('store_id, base_ref, site, usable, expected, rule', [
+    ('beta', BASE_ID, SITE, False, {STORE: 'beta'},
+     placement.Rule.EXPLICIT_STORE),
+    (None, BASE_ID, SITE, True, {BASE: BASE_ID}, placement.Rule.COLOCATE),
+    (None, BASE_ID, SITE, False, {STORE: 'ceph-edge'}, placement.Rule.SITE),
+    (None, None, SITE, True, {STORE: 'ceph-edge'}, placement.Rule.SITE),
+    (None, None, NO_SITE, True, {}, placement.Rule.DEFAULT),
+    (None, BASE_ID, NO_SITE, False, {BASE: BASE_ID},
+     placement.Rule.COLOCATE),
+    (None, None, None, True, {}, placement.Rule.DEFAULT),
+])
+def test_choose_target_with_the_site(store_id, base_ref, site, usable,
+                                     expected, rule):
+    target = targets.choose_target(store_id, base_ref, site=site,
+                                   base_usable=usable)
+    assert dict(target.headers) == expected
+    assert target.rule is rule
+    if rule is placement.Rule.SITE:
+        assert target.reason.endswith(SITE.reason)
+    if site is NO_SITE:
+        assert NO_SITE.reason in target.reason
+
+
+def test_reason_says_the_base_image_wins_over_the_site():
+    reason = targets.choose_target(None, BASE_ID, site=SITE).reason
+    assert 'wins over the volume\'s site' in reason
