@@ -456,6 +456,12 @@ def test_concurrent_uploads_each_know_their_volume():
     assert seen == {'vol-a': 'vol-a', 'vol-b': 'vol-b'}
 
 
+#: Drivers that call image_utils.upload_volume themselves, without the
+#: volume (Cinder 26's Fungible driver): their partial co-locations are
+#: reported without the volume's id.
+WITHOUT_VOLUME = {'volume/drivers/fungible/driver.py'}
+
+
 def test_every_volume_driver_uploads_through_volume_utils():
     """Drivers reach upload_volume through the module attribute that
     install() wraps, and it still takes the volume; a later Cinder that
@@ -468,11 +474,14 @@ def test_every_volume_driver_uploads_through_volume_utils():
     seen = 0
     for path in (root / 'volume').rglob('*.py'):
         rel = path.relative_to(root).as_posix()
+        if rel.startswith('tests/'):
+            continue
         text = path.read_text(errors='replace')
         assert not re.search(r'import upload_volume\b', text), rel
         for match in re.finditer(r'(\w+)\.upload_volume\(', text):
-            if rel == 'volume/volume_utils.py':
-                assert match.group(1) == 'image_utils', rel
+            if rel == 'volume/volume_utils.py' or rel in WITHOUT_VOLUME:
+                assert match.group(1) in ('image_utils', 'volume_utils'), (
+                    rel, match.group(0))
                 continue
             assert match.group(1) == 'volume_utils', (rel, match.group(0))
             seen += 1
