@@ -79,6 +79,7 @@ from cinder.image import image_utils  # noqa: F401
 from cinder.image import glance
 from cinder.message import api as message_api
 from cinder.message import message_field
+from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 from oslo_log import log as logging
 
@@ -93,6 +94,8 @@ from cinder_multistore import placement
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
+#: Cinder's option group of its Glance service user.
+GLANCE_GROUP = 'glance'
 #: Attribute under which the upload controller hangs on each client.
 UPLOAD_CONTROLLER = 'multistore_uploads'
 
@@ -331,12 +334,19 @@ class MultistoreImageService(glance.GlanceImageService):
                       ) -> Sequence[placement.StoreDetailEntry]:
         """``GET /v2/info/stores/detail``, cached per Glance endpoint.
 
-        Asked as Cinder's ``[glance]`` service user where Cinder has one
-        (``privileged_user``, Cinder 27 and later), else with ``context``.
+        Asked as Cinder's ``[glance]`` service user: through Cinder's
+        ``privileged_user`` (Cinder 27 and later), or, on Cinder 26, with a
+        client of this module's own from the same ``[glance]`` options;
+        with ``context`` when ``[glance]`` names no ``auth_type``.
         """
         def fetch() -> Mapping[str, object]:
+            privileged = _privileged_call()
+            if not privileged:
+                client = _service_user_client(context, self._client)
+                if client is not None:
+                    return dict(client.images.get_stores_info_detail())
             body = self._client.call(context, 'get_stores_info_detail',
-                                     **_privileged_call())
+                                     **privileged)
             return dict(body)
         return STORE_DETAILS.get(_endpoint_of(self._client), fetch)
 
@@ -449,6 +459,41 @@ def _privileged_call() -> dict[str, bool]:
     if _takes_privileged_user(factory):
         return {'privileged_user': True}
     return {}
+
+
+def _register_service_user_opts() -> None:
+    """The ``[glance]`` auth and session options, as Cinder 27 and later
+    register them (Cinder 26 has none); registering them again is a no-op.
+    """
+    CONF.register_opts(ks_loading.get_session_conf_options(),
+                       group=GLANCE_GROUP)
+    CONF.register_opts(ks_loading.get_auth_common_conf_options(),
+                       group=GLANCE_GROUP)
+
+
+def _service_user_client(context: CinderContext,
+                         wrapper: glance.GlanceClientWrapper) -> Any:
+    """A glanceclient ``Client`` authenticated as the ``[glance]`` user.
+
+    For a Cinder without ``privileged_user`` (26): the same user Cinder 27
+    and later use for service-only calls. None when ``[glance]`` names no
+    ``auth_type``.
+    """
+    _register_service_user_opts()
+    if not CONF[GLANCE_GROUP].auth_type:
+        return None
+    auth = ks_loading.load_auth_from_conf_options(CONF, GLANCE_GROUP)
+    session = ks_loading.load_session_from_conf_options(
+        CONF, GLANCE_GROUP, auth=auth)
+    if getattr(wrapper, 'client', None) is not None:
+        netloc, use_ssl = wrapper.netloc, wrapper.use_ssl
+    else:
+        netloc, use_ssl = next(iter(glance.get_api_servers(context)))
+    endpoint = '%s://%s' % ('https' if use_ssl else 'http', netloc)
+    # NOTE: Cinder's own glanceclient module (typed Any here).
+    return glance.glanceclient.Client(
+        '2', endpoint, session=session,
+        global_request_id=getattr(context, 'global_id', None))
 
 
 def _endpoint_of(wrapper: glance.GlanceClientWrapper) -> tuple[object, ...]:
