@@ -52,9 +52,9 @@ Send an upload from a Ceph RBD volume to the Glance store of the volume's
 own Ceph cluster when nothing else places it: the volume type names no
 store (``image_service:store_id``) and the volume has no base image Glance
 would co-locate with. The store is the one rbd store of Glance's
-``GET /v2/info/stores/detail`` whose ``fsid`` is the cluster's (read as the
-``[glance]`` service user where Cinder has one, 2025.2 and later; else as
-the volume's owner, and the detail is admin-or-service only from 2025.1).
+``GET /v2/info/stores/detail`` whose ``fsid`` is the cluster's, read as the
+``[glance]`` service user of ``cinder.conf`` (the detail is admin-or-service
+only from 2025.1; as the volume's owner when ``[glance]`` has no auth).
 When no store or several match, or a lookup fails, Glance's default store
 is used and one INFO line says why. Recommended for clouds with a Ceph
 cluster and a Glance rbd store per site, so that an edge volume's image
