@@ -468,3 +468,113 @@ def catalog_from_listing(stores: Iterable[StoreEntry]) -> Catalog:
         usable = [s.id for s in infos if s.usable]
         default = usable[0] if usable else ''
     return Catalog(tuple(infos), default)
+
+
+class CopyWay(enum.Enum):
+    """How the Cinder driver moves a volume's data into an image."""
+
+    #: Read the volume and send every byte to glance-api (today's way).
+    STREAM = 'stream'
+    #: Clone a snapshot of the volume into Glance's pool inside the same
+    #: Ceph cluster, then register the location with Glance.
+    CLONE = 'clone'
+
+
+#: The only disk format whose bytes are the volume's bytes.
+RAW_DISK_FORMAT = 'raw'
+#: The container format Cinder compresses the data for.
+COMPRESSED_CONTAINER = 'compressed'
+
+
+@dataclasses.dataclass(frozen=True)
+class CopyDecision:
+    """Whether an upload-to-image clones or streams, and why.
+
+    :param way: :data:`CopyWay.CLONE` or :data:`CopyWay.STREAM`.
+    :param reason: one sentence for the INFO line of the upload.
+    :param store: the Glance rbd store cloned into (CLONE only).
+    :param pool: that store's Ceph pool (CLONE only).
+    :param fsid: the Ceph cluster of the volume and the store (CLONE only).
+    """
+
+    way: CopyWay
+    reason: str
+    store: str | None = None
+    pool: str | None = None
+    fsid: str | None = None
+
+    @property
+    def clone(self) -> bool:
+        """True when the data is cloned, not streamed."""
+        return self.way is CopyWay.CLONE
+
+
+def _stream(reason: str) -> CopyDecision:
+    return CopyDecision(CopyWay.STREAM, 'streamed: %s' % reason)
+
+
+def decide_copy_way(enabled: bool,
+                    fsid: str | None,
+                    disk_format: str | None,
+                    container_format: str | None,
+                    stores: Sequence[str],
+                    details: Sequence[StoreDetailEntry] | None,
+                    unknown_why: str = 'the volume\'s Ceph cluster is '
+                                       'unknown') -> CopyDecision:
+    """Choose between cloning the volume in Ceph and streaming it.
+
+    Cloning needs all of, checked in this order (the cheap facts first,
+    so that a caller asks Ceph and Glance only when they matter): the
+    option on, raw bytes (disk format ``raw``, not ``compressed``), exactly
+    one store chosen by the placement rules, a volume on a Ceph RBD backend
+    (``fsid`` known), and that store a usable Glance rbd store in the
+    volume's own Ceph cluster (its ``fsid`` in Glance's stores detail)
+    with a pool.
+
+    :param enabled: ``[multistore_image_service] zero_copy``.
+    :param fsid: the volume's Ceph cluster, or None (not RBD, or unknown).
+    :param disk_format: the image's disk format.
+    :param container_format: the image's container format.
+    :param stores: the stores the placement rules chose (a named or site
+        store, or the base image's usable stores), primary first.
+    :param details: the entries of ``GET /v2/info/stores/detail``, or None
+        when they could not be read.
+    :param unknown_why: why ``fsid`` is None, for the reason.
+    :returns: a :class:`CopyDecision`; a STREAM decision's reason says why.
+    """
+    if not enabled:
+        return _stream('[multistore_image_service] zero_copy is off')
+    if (disk_format or '').lower() != RAW_DISK_FORMAT:
+        return _stream('the disk format is %s, not raw: Cinder converts '
+                       'the data' % (disk_format or 'unknown'))
+    if (container_format or '').lower() == COMPRESSED_CONTAINER:
+        return _stream('the container format is compressed: Cinder '
+                       'compresses the data')
+    if not stores:
+        return _stream('the placement rules name no store (Glance chooses '
+                       'its default)')
+    if len(stores) > 1:
+        return _stream('the image goes to several stores (%s): co-location '
+                       'is written by Glance' % ', '.join(stores))
+    if fsid is None:
+        return _stream(unknown_why)
+    if details is None:
+        return _stream('Glance\'s stores detail could not be read')
+    store = stores[0]
+    entry = next((e for e in details if e.get('id') == store), None)
+    if entry is None:
+        return _stream('store %s is not in Glance\'s stores detail' % store)
+    if entry.get('type') != 'rbd':
+        return _stream('store %s is a %s store, not rbd'
+                       % (store, entry.get('type') or 'unknown'))
+    if store not in cluster_stores(fsid, [entry]):
+        return _stream('store %s is not a writable rbd store in the '
+                       'volume\'s Ceph cluster %s' % (store, fsid))
+    pool = str((entry.get('properties') or {}).get('pool') or '')
+    if not pool:
+        return _stream('Glance\'s stores detail gives no pool for store %s'
+                       % store)
+    return CopyDecision(CopyWay.CLONE, 'cloned in Ceph: store %s (pool %s) '
+                        'is in the volume\'s Ceph cluster %s and the disk '
+                        'format is raw' % (store, pool, fsid),
+                        store=store, pool=pool, fsid=fsid)

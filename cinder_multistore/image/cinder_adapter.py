@@ -83,7 +83,9 @@ from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from cinder_multistore.image import exceptions as upload_errors
 from cinder_multistore.image import opts
+from cinder_multistore.image import rbd_clone
 from cinder_multistore.image import store_details
 from cinder_multistore.image import stream
 from cinder_multistore.image import targets
@@ -125,6 +127,10 @@ CinderRbdDriver: TypeAlias = object
 #: The RBD driver whose ``copy_volume_to_image`` this green thread runs.
 _UPLOADING_DRIVER: contextvars.ContextVar[CinderRbdDriver | None] = (
     contextvars.ContextVar('cinder_multistore_uploading_driver',
+                           default=None))
+#: The ``image_meta`` (disk and container format) of that upload.
+_UPLOADING_IMAGE_META: contextvars.ContextVar[Mapping[str, Any] | None] = (
+    contextvars.ContextVar('cinder_multistore_uploading_image_meta',
                            default=None))
 #: ``RBDDriver.copy_volume_to_image`` as Cinder has it, while wrapped.
 _original_rbd_copy: list[Callable[..., object]] = []
@@ -279,6 +285,8 @@ class MultistoreImageService(glance.GlanceImageService):
                                        base_usable=base_usable)
         if target.store_id is not None and conf.validate_store:
             self._check_store(context, image_id, target.store_id)
+        if self._upload_by_clone(context, image_id, target):
+            return
         size = stream.measure_size(data)
         headers = targets.upload_headers(target, size)
         LOG.info('Uploading volume data to image %s with %s: %s',
@@ -300,6 +308,131 @@ class MultistoreImageService(glance.GlanceImageService):
         outcome = targets.upload_outcome(getattr(resp, 'headers', None) or {})
         if outcome.partial:
             self._report_partial(context, image_id, outcome)
+
+    def _upload_by_clone(self, context: CinderContext, image_id: str,
+                         target: targets.UploadTarget) -> bool:
+        """Make the image by cloning the volume in Ceph when
+        :func:`cinder_multistore.placement.decide_copy_way` says so
+        (:mod:`cinder_multistore.image.rbd_clone`).
+
+        :returns: True when the image's location is registered; False when
+            the data must be streamed (one INFO line said why).
+        :raises upload_errors.LocationNotRegistered: when Glance refused the
+            location after the clone; the clone was removed.
+        """
+        decision = self.copy_decision(context, target)
+        volume = _UPLOADING_VOLUME.get()
+        volume_id = uploading_volume_id() or '(unknown volume)'
+        why_not = None
+        if decision.clone:
+            why_not = self._locations_api_problem(context, image_id)
+        if why_not is not None or not decision.clone:
+            LOG.info('Volume %s to image %s: %s', volume_id, image_id,
+                     why_not or decision.reason)
+            return False
+        assert decision.store and decision.pool and decision.fsid
+        driver = uploading_driver()
+        url = rbd_clone.location_url(decision.fsid, decision.pool, image_id)
+        try:
+            _clone_in_ceph(driver, volume, decision.pool, image_id)
+        except upload_errors.CloneRefused as exc:
+            LOG.info('Volume %s to image %s: streamed: %s', volume_id,
+                     image_id, exc)
+            return False
+        try:
+            self._client.call(context, 'add_image_location', image_id, url,
+                              **_privileged_call())
+        except Exception as exc:
+            LOG.error('Glance refused location %s of image %s: removing '
+                      'the clone', url, image_id)
+            _remove_clone(driver, decision.pool, image_id)
+            raise upload_errors.LocationNotRegistered(
+                url=url, image_id=image_id, reason=_short(exc)) from exc
+        LOG.info('Volume %s to image %s: %s; location %s registered, no '
+                 'data streamed', volume_id, image_id, decision.reason, url)
+        return True
+
+    def copy_decision(self, context: CinderContext,
+                      target: targets.UploadTarget) -> placement.CopyDecision:
+        """Whether the upload running in this green thread clones or
+        streams (:func:`cinder_multistore.placement.decide_copy_way`).
+
+        Never raises: a failed lookup is a STREAM decision saying what
+        failed.
+        """
+        enabled = bool(CONF[opts.GROUP].zero_copy)
+        meta = _UPLOADING_IMAGE_META.get() or {}
+        driver = uploading_driver()
+        fsid = None
+        unknown = NOT_RBD
+        stores: tuple[str, ...] = ()
+        details = None
+        raw = (str(meta.get('disk_format')) == placement.RAW_DISK_FORMAT
+               and str(meta.get('container_format'))
+               != placement.COMPRESSED_CONTAINER)
+        # NOTE: Ceph and Glance are asked only when the cheap facts allow a
+        # clone: an upload that streams anyway costs no extra request.
+        if enabled and raw and driver is not None:
+            if target.store_id is not None:
+                stores = (target.store_id,)
+            elif target.base_image_ref is not None:
+                stores = self._base_stores(context, target.base_image_ref)
+        if len(stores) == 1:
+            try:
+                fsid = cluster_fsid(driver)
+            except Exception as exc:
+                unknown = ('the volume\'s Ceph cluster did not give its '
+                           'fsid (%s)' % _short(exc))
+        if fsid is not None:
+            try:
+                details = self.stores_detail(context)
+            except Exception:
+                LOG.debug('Could not read Glance\'s stores detail',
+                          exc_info=True)
+        return placement.decide_copy_way(
+            enabled, fsid, meta.get('disk_format'),
+            meta.get('container_format'), stores, details, unknown)
+
+    def _base_stores(self, context: CinderContext,
+                     base_id: str) -> tuple[str, ...]:
+        """The stores Glance would co-locate with ``base_id`` in; empty
+        when it would not (or the lookup failed).
+        """
+        try:
+            image = self._client.call(context, 'get', base_id)
+            listing = self.get_stores(context)
+        except Exception:
+            LOG.debug('Could not look base image %s up', base_id,
+                      exc_info=True)
+            return ()
+        stores = str(_field(image, 'stores') or '')
+        base = placement.BaseImage(
+            base_id, str(_field(image, 'status') or ''),
+            tuple(s.strip() for s in stores.split(',') if s.strip()))
+        catalog = placement.catalog_from_listing(
+            dict(listing).get('stores') or [])
+        return placement.colocation_stores(base, catalog)
+
+    def _locations_api_problem(self, context: CinderContext,
+                               image_id: str) -> str | None:
+        """Why Glance's locations API (Images API 2.17, service role)
+        cannot take the clone's location, or None when it can.
+
+        Asks ``GET /v2/images/{image_id}/locations`` as Cinder's
+        ``[glance]`` service user: the same policy as adding one.
+        """
+        if not _privileged_call():
+            return ('streamed: this Cinder has no [glance] service user to '
+                    'register a location with')
+        try:
+            self._client.call(context, 'get_image_locations', image_id,
+                              **_privileged_call())
+        except Exception as exc:
+            LOG.debug('Locations API check failed', exc_info=True)
+            return ('streamed: Glance\'s locations API (Images API 2.17, '
+                    'role service) is not usable by Cinder\'s [glance] '
+                    'user (%s)' % _short(exc))
+        return None
 
     def site_decision(self, context: CinderContext) -> placement.Decision:
         """The Glance store in the Ceph cluster of the volume being
@@ -526,6 +659,46 @@ def cluster_fsid(driver: CinderRbdDriver) -> str:
     return fsid
 
 
+def _clone_in_ceph(driver: CinderRbdDriver, volume: CinderVolume,
+                   pool: str, image_id: str) -> None:
+    """Clone ``volume`` into Glance's ``pool`` as ``image_id`` with the
+    Ceph user and cluster of Cinder's RBD ``driver``.
+
+    :raises upload_errors.CloneRefused: Ceph refused; nothing was left.
+    """
+    from cinder.volume.drivers import rbd as rbd_driver
+    name = str(getattr(volume, 'name', ''))
+    try:
+        with rbd_driver.RADOSClient(driver) as source, \
+                rbd_driver.RADOSClient(driver, pool) as target:
+            rbd_clone.clone_volume(
+                driver.rbd,  # type: ignore[attr-defined]
+                source.ioctx, name, target.ioctx, pool, image_id)
+    except upload_errors.CloneRefused:
+        raise
+    except Exception as exc:
+        # NOTE: Cinder's _connect_to_rados raises its own errors (no such
+        # pool, no rights to open it): Ceph refused too.
+        raise upload_errors.CloneRefused(
+            volume=name, pool=pool, image_id=image_id,
+            step='connection to the pools', reason=_short(exc)) from exc
+
+
+def _remove_clone(driver: CinderRbdDriver, pool: str, image_id: str) -> None:
+    """Remove the clone ``image_id`` from Glance's ``pool``; logged (not
+    raised) when Ceph refuses, the caller's error being the one to show.
+    """
+    from cinder.volume.drivers import rbd as rbd_driver
+    try:
+        with rbd_driver.RADOSClient(driver, pool) as target:
+            rbd_clone.remove_image(
+                driver.rbd,  # type: ignore[attr-defined]
+                target.ioctx, pool, image_id)
+    except Exception:
+        LOG.error('Could not remove clone %s/%s', pool, image_id,
+                  exc_info=True)
+
+
 def uploading_driver() -> CinderRbdDriver | None:
     """The RBD driver whose ``copy_volume_to_image`` this green thread
     runs, or None (another backend, or outside an upload).
@@ -540,9 +713,13 @@ def _remembering_driver(copy: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(copy)
     def copy_volume_to_image(*args: P.args, **kwargs: P.kwargs) -> R:
         token = _UPLOADING_DRIVER.set(args[0] if args else None)
+        meta = kwargs.get('image_meta', args[4] if len(args) > 4 else None)
+        meta_token = _UPLOADING_IMAGE_META.set(
+            meta if isinstance(meta, Mapping) else None)
         try:
             return copy(*args, **kwargs)
         finally:
+            _UPLOADING_IMAGE_META.reset(meta_token)
             _UPLOADING_DRIVER.reset(token)
     return copy_volume_to_image
 

@@ -73,6 +73,38 @@ Related options:
   the stores detail.
 * ``validate_store``: the site's store is checked like a named one.
 """.strip()),
+    cfg.BoolOpt('zero_copy',
+                default=False,
+                help="""
+Upload a raw volume of a Ceph RBD backend to an image without streaming its
+data when the placement rules choose exactly one store (the volume type's
+store, the site store, or the base image's only store) and that store is a
+Glance rbd store of the volume's own Ceph cluster (its ``fsid`` in Glance's
+``GET /v2/info/stores/detail``). The driver snapshots the volume, clones the
+snapshot into Glance's pool in glance_store's rbd layout, flattens the
+clone inside Ceph (the image and the volume never depend on each other),
+and registers ``rbd://<fsid>/<pool>/<image id>/snap`` with Glance's
+``POST /v2/images/{image_id}/locations`` (Images API 2.17) as the
+``[glance]`` service user. Glance computes ``checksum`` and
+``os_hash_value`` in the background (``do_secure_hash``). Anything else
+(another disk format, another backend or cluster, several stores, Glance
+without the locations API, no service role, Ceph refusing the clone)
+streams the data, with one INFO line saying why.
+
+Possible values:
+
+* False (default): always stream the data through glance-api.
+* True: clone when the conditions above hold, else stream.
+
+Related options:
+
+* ``[glance]`` auth options of ``cinder.conf``: the service user (role
+  ``service``) that registers the location; without it the data streams.
+* ``site_store``: the volume's site store is one of the stores that can be
+  cloned into.
+* The Ceph user of the RBD backend (``rbd_user``) needs ``profile rbd`` on
+  Glance's pool, else Ceph refuses the clone and the data streams.
+""".strip()),
 ]
 
 

@@ -106,9 +106,12 @@ _CAPS = {
         'osd': 'profile rbd pool=%s, profile rbd-read-only pool=%s'
                % (IMAGES_POOL, VOLUMES_POOL),
         'mgr': 'profile rbd pool=%s' % IMAGES_POOL},
+    # NOTE: the zero-copy upload-to-image clones a snapshot of a volume
+    # into Glance's pool (glance_store's rbd layout), so Cinder writes there
+    # (upstream's optimize-upload-volume-to-rbd-store needs the same caps).
     'client.%s' % CINDER_USER: {
         'mon': 'profile rbd',
-        'osd': 'profile rbd pool=%s, profile rbd-read-only pool=%s'
+        'osd': 'profile rbd pool=%s, profile rbd pool=%s'
                % (VOLUMES_POOL, IMAGES_POOL),
         'mgr': 'profile rbd pool=%s' % VOLUMES_POOL},
 }

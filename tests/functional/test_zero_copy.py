@@ -1,0 +1,284 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Upload-to-image by a Ceph clone (``[multistore_image_service]
+zero_copy``), through the real Cinder API on the two Ceph clusters.
+
+A raw volume of the central site whose volume type names the central rbd
+store is not streamed: its snapshot is cloned into Glance's pool (flattened,
+with glance_store's protected ``snap``) and the location is registered with
+Glance's locations API as Cinder's service user; Glance hashes the data in
+the background. The image holds the volume's bytes of the moment of the
+upload, and the image and the volume can each be deleted first, leaving
+nothing in either pool. A qcow2 upload streams, and says so once in
+cinder-volume's log. The option is turned on by restarting the stack's
+cinder-volume with it in ``cinder.conf``, and off again at the end.
+"""
+
+import configparser
+import hashlib
+import io
+import os
+import time
+import uuid
+
+import pytest
+
+from cinder_multistore.image import opts
+from cinder_multistore_lab.stack import cinder as stack_cinder
+from cinder_multistore_lab.stack.state import State
+from cinder_multistore_lab import workflow
+from tests.functional import ceph_probes
+from tests.functional.test_cinder_upload import Tracker
+
+
+MIB = 1 << 20
+SITE = 'central'
+#: Where the test writes into the volume: the start and the middle.
+OFFSETS = (0, 512 * MIB)
+
+
+def _name(prefix):
+    return '%s-%s' % (prefix, uuid.uuid4().hex[:8])
+
+
+@pytest.fixture(scope='module')
+def sites(stack_env):
+    names = ceph_probes.sites(stack_env)
+    if len(names) < 2:
+        pytest.skip('the stack runs without two Ceph sites')
+    state = State.load(stack_env.directory)
+    if stack_cinder.volume_service(
+            state.options.cinder_image_driver).image_driver != 'multistore':
+        pytest.skip('cinder-volume runs without the multistore image service')
+    return names
+
+
+@pytest.fixture(scope='module')
+def cloud(stack_env, sites):
+    return workflow.Cloud(stack_env)
+
+
+def _restart_with(directory, text):
+    stack_cinder.conf_path(directory).write_text(text)
+    stack_cinder.restart_volume(State.load(directory))
+
+
+@pytest.fixture(scope='module')
+def zero_copy_on(stack_env, sites):
+    """cinder-volume with ``zero_copy = true``; the stack's cinder.conf
+    given back as it was (and cinder-volume restarted) at the end.
+    """
+    path = stack_cinder.conf_path(stack_env.directory)
+    original = path.read_text()
+    conf = configparser.RawConfigParser(strict=False, interpolation=None)
+    conf.optionxform = str
+    conf.read_string(original)
+    if not conf.has_section(opts.GROUP):
+        conf.add_section(opts.GROUP)
+    conf.set(opts.GROUP, 'zero_copy', 'true')
+    out = io.StringIO()
+    conf.write(out)
+    try:
+        _restart_with(stack_env.directory, out.getvalue())
+        yield stack_cinder.log_path(stack_env.directory, stack_cinder.VOLUME)
+    finally:
+        _restart_with(stack_env.directory, original)
+
+
+@pytest.fixture(scope='module')
+def central_type(cloud, stack_env, zero_copy_on):
+    """A volume type of the central backend naming the central store."""
+    tracker = Tracker(cloud)
+    vtype = cloud.admin_cinder.volume_types.create(_name('cms-zc'))
+    vtype.set_keys({
+        'volume_backend_name': stack_env.cinder.site(SITE).backend,
+        'RESKEY:availability_zones': stack_env.cinder.site(SITE).az,
+        workflow.STORE_SPEC: ceph_probes.store(stack_env, SITE)})
+    tracker.types.append(vtype.id)
+    yield vtype.id
+    tracker.cleanup()
+
+
+@pytest.fixture
+def made(cloud):
+    tracker = Tracker(cloud)
+    yield tracker
+    tracker.cleanup()
+
+
+def _volume(cloud, made, volume_type, image_id=None):
+    vol = cloud.cinder.volumes.create(1, name=_name('cms-zc-vol'),
+                                      volume_type=volume_type,
+                                      imageRef=image_id)
+    made.volumes.append(vol.id)
+    return cloud.wait_volume(vol.id, timeout=300)
+
+
+def _write(env, volume_id, blocks):
+    """Write ``blocks`` (offset -> bytes) into the volume's RBD image."""
+    with ceph_probes.ioctx(env, SITE, env.ceph.volumes_pool) as ctx:
+        with ceph_probes.rbd.Image(ctx, 'volume-%s' % volume_id) as image:
+            for offset, data in blocks.items():
+                image.write(data, offset)
+            image.flush()
+
+
+def _read(env, pool, name, offset, length, snapshot=None):
+    with ceph_probes.ioctx(env, SITE, pool) as ctx:
+        with ceph_probes.rbd.Image(ctx, name, snapshot=snapshot,
+                                   read_only=True) as image:
+            return image.read(offset, length)
+
+
+def _log_lines(log, offset, image_id):
+    with open(log, 'rb') as f:
+        f.seek(offset)
+        text = f.read().decode('utf-8', 'replace')
+    return [line for line in text.splitlines()
+            if 'to image %s:' % image_id in line]
+
+
+def _hashed(cloud, image_id, timeout=180):
+    """The image once Glance's background hashing has filled it in."""
+    deadline = time.monotonic() + timeout
+    while True:
+        image = cloud.image(image_id)
+        if image.get('checksum') and image.get('os_hash_value'):
+            return image
+        if time.monotonic() > deadline:
+            raise AssertionError('image %s has no hashes after %s s: %s'
+                                 % (image_id, timeout, image))
+        time.sleep(1)
+
+
+def _download_digests(cloud, image_id, algorithm):
+    md5, multi = hashlib.md5(), hashlib.new(algorithm)
+    size = 0
+    for chunk in cloud.glance.images.data(image_id):
+        md5.update(chunk)
+        multi.update(chunk)
+        size += len(chunk)
+    return size, md5.hexdigest(), multi.hexdigest()
+
+
+def _leftovers(env, volume_id, image_id):
+    """What is left of the volume and the image in either pool (trash
+    included).
+    """
+    found = []
+    for pool in (env.ceph.volumes_pool, env.ceph.images_pool):
+        with ceph_probes.ioctx(env, SITE, pool) as ctx:
+            names = set(ceph_probes.rbd.RBD().list(ctx))
+            names |= {t['name'] for t in ceph_probes.rbd.RBD().trash_list(
+                ctx)}
+        found += ['%s/%s' % (pool, n) for n in names
+                  if volume_id in n or image_id in n]
+    return found
+
+
+def _upload_clone(stack_env, cloud, made, volume_type, log):
+    """A volume with data, uploaded; its data at upload time."""
+    vol = _volume(cloud, made, volume_type)
+    blocks = {offset: os.urandom(MIB) for offset in OFFSETS}
+    _write(stack_env, vol.id, blocks)
+    offset = os.path.getsize(log)
+    image = made.upload(vol.id)
+    lines = _log_lines(log, offset, image['id'])
+    assert len(lines) == 1, lines
+    assert 'no data streamed' in lines[0], lines
+    assert 'INFO' in lines[0], lines
+    return vol, image, blocks
+
+
+def test_raw_upload_is_a_clone_with_the_volumes_bytes(
+        stack_env, cloud, made, central_type, zero_copy_on):
+    vol, image, blocks = _upload_clone(stack_env, cloud, made, central_type,
+                                       zero_copy_on)
+    image_id = image['id']
+    images_pool = stack_env.ceph.images_pool
+    assert workflow.image_stores(image) == [
+        ceph_probes.store(stack_env, SITE)]
+    assert image_id in ceph_probes.images(stack_env, SITE)
+    assert image_id not in ceph_probes.images(stack_env, 'edge')
+    assert ceph_probes.snapshot(stack_env, SITE, image_id) == (
+        1 << 30, True)
+    # Flattened: the image does not depend on the volume.
+    assert ceph_probes.parent(stack_env, SITE, images_pool, image_id) is None
+    with ceph_probes.ioctx(stack_env, SITE,
+                           stack_env.ceph.volumes_pool) as ctx:
+        with ceph_probes.rbd.Image(ctx, 'volume-%s' % vol.id,
+                                   read_only=True) as rbd_volume:
+            assert list(rbd_volume.list_snaps()) == []
+
+    # Written after the upload: the image keeps the bytes of the upload.
+    _write(stack_env, vol.id, {o: os.urandom(MIB) for o in OFFSETS})
+    for offset, data in blocks.items():
+        assert _read(stack_env, images_pool, image_id, offset, MIB,
+                     ceph_probes.SNAP) == data
+
+    image = _hashed(cloud, image_id)
+    assert image['size'] == 1 << 30
+    stored = ceph_probes.digests(stack_env, SITE, image_id,
+                                 image['os_hash_algo'])
+    assert stored == (image['size'], image['checksum'],
+                      image['os_hash_value'])
+    assert _download_digests(cloud, image_id, image['os_hash_algo']) == (
+        stored)
+
+    # A volume from the image is a copy-on-write clone of it.
+    clone = _volume(cloud, made, central_type, image_id=image_id)
+    assert ceph_probes.parent(
+        stack_env, SITE, stack_env.ceph.volumes_pool,
+        'volume-%s' % clone.id) == (images_pool, image_id, ceph_probes.SNAP)
+    cloud.remove(volumes=[clone.id])
+
+
+def test_volume_deleted_first(stack_env, cloud, made, central_type,
+                              zero_copy_on):
+    vol, image, blocks = _upload_clone(stack_env, cloud, made, central_type,
+                                       zero_copy_on)
+    cloud.remove(volumes=[vol.id])
+    image = _hashed(cloud, image['id'])
+    size, md5, _ = _download_digests(cloud, image['id'],
+                                     image['os_hash_algo'])
+    assert (size, md5) == (image['size'], image['checksum'])
+    cloud.remove(images=[image['id']])
+    assert ceph_probes.wait_gone(stack_env, SITE, image['id'])
+    assert _leftovers(stack_env, vol.id, image['id']) == []
+
+
+def test_image_deleted_first(stack_env, cloud, made, central_type,
+                             zero_copy_on):
+    vol, image, blocks = _upload_clone(stack_env, cloud, made, central_type,
+                                       zero_copy_on)
+    _hashed(cloud, image['id'])
+    cloud.remove(images=[image['id']])
+    assert ceph_probes.wait_gone(stack_env, SITE, image['id'])
+    for offset, data in blocks.items():
+        assert _read(stack_env, stack_env.ceph.volumes_pool,
+                     'volume-%s' % vol.id, offset, MIB) == data
+    cloud.remove(volumes=[vol.id])
+    assert _leftovers(stack_env, vol.id, image['id']) == []
+
+
+def test_qcow2_streams_and_says_why(stack_env, cloud, made,
+                                    central_type, zero_copy_on):
+    vol = _volume(cloud, made, central_type)
+    offset = os.path.getsize(zero_copy_on)
+    image = made.upload(vol.id, 'qcow2')
+    lines = _log_lines(zero_copy_on, offset, image['id'])
+    assert len(lines) == 1, lines
+    assert 'INFO' in lines[0] and 'streamed: the disk format is qcow2' in (
+        lines[0]), lines
+    assert image['disk_format'] == 'qcow2'
+    assert image['checksum']

@@ -1,0 +1,203 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The image driver's clone path: what it asks Glance, what it leaves in
+Ceph when Glance or Ceph refuses (an in-memory Ceph raising the real
+``rbd`` exceptions, a client wrapper raising glanceclient's errors)."""
+
+import logging
+import types
+from unittest import mock
+
+# NOTE: the adapter imports Cinder's modules in the order Cinder needs.
+from cinder_multistore.image import cinder_adapter
+
+from glanceclient import exc as glance_exc
+import pytest
+
+from cinder_multistore.image import exceptions
+from cinder_multistore.image import opts
+from cinder_multistore.image import targets
+from tests.unit.image import test_copy_way
+from tests.unit.image import test_rbd_clone
+
+rbd = pytest.importorskip('rbd')
+
+IMAGE_ID = test_rbd_clone.IMAGE_ID
+FSID = test_copy_way.FSID
+URL = 'rbd://%s/images/%s/snap' % (FSID, IMAGE_ID)
+
+
+class FakeDriver:
+    """What the clone path uses of Cinder's RBDDriver."""
+
+    def __init__(self, ceph):
+        self.rbd = ceph.module()
+
+    def _get_fsid(self):
+        return FSID
+
+    def _connect_to_rados(self, pool=None):
+        return object(), pool or test_rbd_clone.VOLUMES
+
+    def _disconnect_from_rados(self, cluster, ioctx):
+        pass
+
+
+@pytest.fixture
+def ceph():
+    return test_rbd_clone.FakeCeph()
+
+
+@pytest.fixture
+def uploading(ceph, cinder_conf):
+    """A raw upload of ``volume-1`` by an RBD driver, zero copy on."""
+    cinder_conf(group=opts.GROUP, zero_copy=True)
+    cinder_adapter.STORE_DETAILS.clear()
+    tokens = [
+        (cinder_adapter._UPLOADING_DRIVER,
+         cinder_adapter._UPLOADING_DRIVER.set(FakeDriver(ceph))),
+        (cinder_adapter._UPLOADING_VOLUME,
+         cinder_adapter._UPLOADING_VOLUME.set(types.SimpleNamespace(
+             id='1', name=test_rbd_clone.VOLUME))),
+        (cinder_adapter._UPLOADING_IMAGE_META,
+         cinder_adapter._UPLOADING_IMAGE_META.set(
+             {'disk_format': 'raw', 'container_format': 'bare'})),
+    ]
+    yield
+    for var, token in reversed(tokens):
+        var.reset(token)
+    cinder_adapter.STORE_DETAILS.clear()
+
+
+def _service(errors=None):
+    """The image service on a client wrapper answering like Glance 2.17;
+    ``errors`` maps a method to the exception it raises.
+    """
+    errors = errors or {}
+    client = mock.create_autospec(cinder_adapter.MultistoreClientWrapper,
+                                  instance=True)
+
+    def call(context, method, *args, **kwargs):
+        if method in errors:
+            raise errors[method]
+        if method == 'get_stores_info_detail':
+            return {'stores': test_copy_way.DETAILS}
+        if method == 'get_image_locations':
+            return []
+        if method == 'add_image_location':
+            return {'id': IMAGE_ID, 'status': 'active'}
+        raise AssertionError('unexpected call %s' % method)
+
+    client.call.side_effect = call
+    return cinder_adapter.MultistoreImageService(client=client,
+                                                 messages=mock.Mock())
+
+
+def _clone(service, store='ceph-central'):
+    return service._upload_by_clone(
+        mock.sentinel.context, IMAGE_ID,
+        targets.choose_target(store, None))
+
+
+def _methods(service):
+    return [c.args[1] for c in service._client.call.call_args_list]
+
+
+def test_the_location_is_registered_as_the_service_user(uploading, ceph,
+                                                        caplog):
+    caplog.set_level(logging.INFO, logger=cinder_adapter.__name__)
+    service = _service()
+    assert _clone(service) is True
+    add = service._client.call.call_args_list[-1]
+    assert add.args[1:] == ('add_image_location', IMAGE_ID, URL)
+    assert add.kwargs == {'privileged_user': True}
+    assert ceph.pools['images'][IMAGE_ID]['snaps'] == {'snap': True}
+    assert ceph.volume_snaps() == {}
+    [line] = [r.getMessage() for r in caplog.records
+              if IMAGE_ID in r.getMessage()]
+    assert 'no data streamed' in line and URL in line
+
+
+@pytest.mark.parametrize('error', [
+    glance_exc.HTTPConflict('image is not queued'),
+    glance_exc.HTTPForbidden('policy'),
+    glance_exc.CommunicationError('glance is down'),
+])
+def test_a_refused_location_removes_the_clone(uploading, ceph, error):
+    service = _service({'add_image_location': error})
+    with pytest.raises(exceptions.LocationNotRegistered) as raised:
+        _clone(service)
+    assert raised.value.kwargs['url'] == URL
+    assert ceph.pools['images'] == {}
+    assert ceph.volume_snaps() == {}
+
+
+@pytest.mark.parametrize('error,why', [
+    (glance_exc.HTTPForbidden('policy'), 'policy'),
+    (glance_exc.HTTPNotImplemented('not supported by Glance'),
+     'not supported by Glance'),
+])
+def test_no_locations_api_streams(uploading, ceph, caplog, error, why):
+    caplog.set_level(logging.INFO, logger=cinder_adapter.__name__)
+    service = _service({'get_image_locations': error})
+    assert _clone(service) is False
+    assert 'add_image_location' not in _methods(service)
+    assert ceph.pools['images'] == {}
+    [line] = [r.getMessage() for r in caplog.records
+              if IMAGE_ID in r.getMessage()]
+    assert 'streamed: Glance\'s locations API' in line and why in line
+
+
+def test_ceph_refusing_the_clone_streams(uploading, ceph, caplog):
+    caplog.set_level(logging.INFO, logger=cinder_adapter.__name__)
+    ceph.fail['clone'] = rbd.PermissionError('no rights', errno=1)
+    service = _service()
+    assert _clone(service) is False
+    assert 'add_image_location' not in _methods(service)
+    assert ceph.pools['images'] == {}
+    assert ceph.volume_snaps() == {}
+    [line] = [r.getMessage() for r in caplog.records
+              if IMAGE_ID in r.getMessage()]
+    assert 'streamed: Ceph refused' in line and 'PermissionError' in line
+
+
+def test_a_store_of_the_other_cluster_streams(uploading, ceph, caplog):
+    caplog.set_level(logging.INFO, logger=cinder_adapter.__name__)
+    service = _service()
+    assert _clone(service, 'ceph-edge') is False
+    assert _methods(service) == ['get_stores_info_detail']
+    assert ceph.pools['images'] == {}
+
+
+def test_off_asks_nothing(uploading, ceph, cinder_conf):
+    cinder_conf(group=opts.GROUP, zero_copy=False)
+    service = _service()
+    assert _clone(service) is False
+    assert _methods(service) == []
+    assert ceph.volume_snaps() == {}
+
+
+def test_a_qcow2_upload_asks_nothing(uploading, ceph):
+    token = cinder_adapter._UPLOADING_IMAGE_META.set(
+        {'disk_format': 'qcow2', 'container_format': 'bare'})
+    try:
+        service = _service()
+        assert _clone(service) is False
+        assert _methods(service) == []
+    finally:
+        cinder_adapter._UPLOADING_IMAGE_META.reset(token)
+
+
+def test_the_option_is_off_by_default():
+    assert {o.name: o.default for o in opts.image_service_opts}[
+        'zero_copy'] is False
