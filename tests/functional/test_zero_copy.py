@@ -25,8 +25,10 @@ cinder-volume with it in ``cinder.conf``, and off again at the end.
 """
 
 import configparser
+import contextlib
 import hashlib
 import io
+import json
 import os
 import time
 import uuid
@@ -34,6 +36,7 @@ import uuid
 import pytest
 
 from cinder_multistore.image import opts
+from cinder_multistore_lab.stack import ceph as stack_ceph
 from cinder_multistore_lab.stack import cinder as stack_cinder
 from cinder_multistore_lab.stack.state import State
 from cinder_multistore_lab import workflow
@@ -99,14 +102,26 @@ def zero_copy_on(stack_env, sites):
 def central_type(cloud, stack_env, zero_copy_on):
     """A volume type of the central backend naming the central store."""
     tracker = Tracker(cloud)
+    yield _central_type(cloud, stack_env, tracker, SITE)
+    tracker.cleanup()
+
+
+@pytest.fixture(scope='module')
+def edge_store_type(cloud, stack_env, zero_copy_on):
+    """A volume type of the central backend naming the edge store."""
+    tracker = Tracker(cloud)
+    yield _central_type(cloud, stack_env, tracker, 'edge')
+    tracker.cleanup()
+
+
+def _central_type(cloud, env, tracker, store_site):
     vtype = cloud.admin_cinder.volume_types.create(_name('cms-zc'))
     vtype.set_keys({
-        'volume_backend_name': stack_env.cinder.site(SITE).backend,
-        'RESKEY:availability_zones': stack_env.cinder.site(SITE).az,
-        workflow.STORE_SPEC: ceph_probes.store(stack_env, SITE)})
+        'volume_backend_name': env.cinder.site(SITE).backend,
+        'RESKEY:availability_zones': env.cinder.site(SITE).az,
+        workflow.STORE_SPEC: ceph_probes.store(env, store_site)})
     tracker.types.append(vtype.id)
-    yield vtype.id
-    tracker.cleanup()
+    return vtype.id
 
 
 @pytest.fixture
@@ -282,3 +297,71 @@ def test_qcow2_streams_and_says_why(stack_env, cloud, made,
         lines[0]), lines
     assert image['disk_format'] == 'qcow2'
     assert image['checksum']
+
+
+def test_a_store_in_the_other_cluster_streams(stack_env, cloud, made,
+                                              edge_store_type,
+                                              zero_copy_on):
+    vol = _volume(cloud, made, edge_store_type)
+    offset = os.path.getsize(zero_copy_on)
+    image = made.upload(vol.id)
+    lines = _log_lines(zero_copy_on, offset, image['id'])
+    assert len(lines) == 1, lines
+    assert ('streamed: store %s is not a writable rbd store in the '
+            'volume\'s Ceph cluster' % ceph_probes.store(stack_env, 'edge')
+            in lines[0]), lines
+    assert workflow.image_stores(image) == [
+        ceph_probes.store(stack_env, 'edge')]
+    assert image['checksum']
+
+
+def _mon(handle, **command):
+    ret, out, err = handle.mon_command(json.dumps(command), b'', timeout=10)
+    assert ret == 0, (command, err)
+    return out
+
+
+@contextlib.contextmanager
+def _cinder_reads_only_glances_pool(env):
+    """The Cinder Ceph user of the central cluster with read-only rights
+    on Glance's pool (as upstream's deployment guides give it), put back
+    as it was at the end.
+    """
+    entity = 'client.%s' % stack_ceph.CINDER_USER
+    with ceph_probes.cluster(env, SITE) as handle:
+        [current] = json.loads(_mon(handle, prefix='auth get',
+                                    entity=entity, format='json'))
+        caps = dict(current['caps'])
+        reduced = dict(caps, osd='profile rbd pool=%s, profile '
+                       'rbd-read-only pool=%s' % (env.ceph.volumes_pool,
+                                                  env.ceph.images_pool))
+        _mon(handle, prefix='auth caps', entity=entity,
+             caps=[x for item in reduced.items() for x in item])
+        try:
+            yield
+        finally:
+            _mon(handle, prefix='auth caps', entity=entity,
+                 caps=[x for item in caps.items() for x in item])
+
+
+def test_ceph_refusing_the_clone_streams(stack_env, cloud, made,
+                                         central_type, zero_copy_on):
+    vol = _volume(cloud, made, central_type)
+    blocks = {0: os.urandom(MIB)}
+    _write(stack_env, vol.id, blocks)
+    offset = os.path.getsize(zero_copy_on)
+    with _cinder_reads_only_glances_pool(stack_env):
+        image = made.upload(vol.id)
+    lines = _log_lines(zero_copy_on, offset, image['id'])
+    assert len(lines) == 1, lines
+    assert 'streamed: Ceph refused to clone' in lines[0], lines
+    # Streamed into the same store, by glance-api: a proper image.
+    assert workflow.image_stores(image) == [
+        ceph_probes.store(stack_env, SITE)]
+    assert _read(stack_env, stack_env.ceph.images_pool, image['id'], 0, MIB,
+                 ceph_probes.SNAP) == blocks[0]
+    with ceph_probes.ioctx(stack_env, SITE,
+                           stack_env.ceph.volumes_pool) as ctx:
+        with ceph_probes.rbd.Image(ctx, 'volume-%s' % vol.id,
+                                   read_only=True) as rbd_volume:
+            assert list(rbd_volume.list_snaps()) == []
