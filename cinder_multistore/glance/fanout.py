@@ -52,7 +52,6 @@ import enum
 import logging
 import os
 import queue
-import sys
 import threading
 import time
 import types
@@ -61,6 +60,8 @@ from typing import Generic
 from typing import ParamSpec
 from typing import Protocol
 from typing import TypeVar
+
+from cinder_multistore.glance import green_logging
 
 
 LOG = logging.getLogger(__name__)
@@ -207,13 +208,7 @@ def _green_threads() -> bool:
     Green threads share the process's native thread: renicing "the thread"
     would renice the whole worker, for good.
     """
-    patcher = sys.modules.get('eventlet.patcher')
-    if patcher is None:
-        return False
-    try:
-        return bool(patcher.is_monkey_patched('thread'))
-    except Exception:  # an eventlet too old or too new to ask
-        return True
+    return green_logging.monkey_patched()
 
 
 def _native_modules() -> tuple[types.ModuleType, types.ModuleType]:
@@ -318,6 +313,9 @@ class StoreWriter(Generic[T]):
         self.green = native_threading is not threading
         if self.green:
             _inline_tpool()
+            # NOTE: the writers log (this module, glance_store's drivers):
+            # logging's locks must not be green locks they would wait on.
+            green_logging.share_logging_locks()
         self._full = native_queue.Full
         self._empty = native_queue.Empty
         self._thread = native_threading.Thread(

@@ -59,7 +59,7 @@ MAX_GREEN_WAIT = 0.005
 MIN_GREEN_WAIT = 0.00005
 
 
-def _monkey_patched() -> bool:
+def monkey_patched() -> bool:
     """True when ``threading`` is eventlet's (glance-api's eventlet server).
     """
     patcher = sys.modules.get('eventlet.patcher')
@@ -73,7 +73,7 @@ def _monkey_patched() -> bool:
 
 def _native_threading() -> types.ModuleType:
     """``threading`` of native threads, even in a monkey-patched process."""
-    if _monkey_patched():
+    if monkey_patched():
         from eventlet import patcher
         return patcher.original('threading')
     return threading
@@ -253,7 +253,7 @@ def share_logging_locks() -> bool:
 
     :returns: True when this call replaced something.
     """
-    if not _monkey_patched():
+    if not monkey_patched():
         return False
     changed = False
     if logging.Handler.__dict__.get('createLock') is not _create_shared_lock:

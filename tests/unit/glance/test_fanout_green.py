@@ -103,6 +103,8 @@ def _scenario(name: str) -> dict:
         out['writer_nice'] = seen[0][1] - before
         out['request_nice'] = os.getpriority(
             os.PRIO_PROCESS, native_threading.get_native_id()) - before
+        import logging
+        out['logging_lock'] = type(logging._lock).__name__
     elif name == 'tpool-store':
         # glance_store 4.9's rbd driver: image create and remove through
         # eventlet's tpool, from the writer's thread.
@@ -190,6 +192,8 @@ def test_writers_are_native_threads_that_can_be_reniced():
     assert result['own_thread'] is True
     assert result['writer_nice'] == min(3, 19), result
     assert result['request_nice'] == 0
+    # Writers log: logging's locks are shared with native threads.
+    assert result['logging_lock'] == 'SharedRLock'
 
 
 if __name__ == '__main__':
