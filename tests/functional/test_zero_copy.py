@@ -365,3 +365,47 @@ def test_ceph_refusing_the_clone_streams(stack_env, cloud, made,
         with ceph_probes.rbd.Image(ctx, 'volume-%s' % vol.id,
                                    read_only=True) as rbd_volume:
             assert list(rbd_volume.list_snaps()) == []
+
+
+@pytest.fixture(scope='module')
+def central_no_store_type(cloud, stack_env, zero_copy_on):
+    """A volume type of the central backend naming no store."""
+    tracker = Tracker(cloud)
+    vtype = cloud.admin_cinder.volume_types.create(_name('cms-zc-plain'))
+    vtype.set_keys({
+        'volume_backend_name': stack_env.cinder.site(SITE).backend,
+        'RESKEY:availability_zones': stack_env.cinder.site(SITE).az})
+    tracker.types.append(vtype.id)
+    yield vtype.id
+    tracker.cleanup()
+
+
+def test_a_base_image_in_the_clusters_store_alone_is_cloned_into(
+        stack_env, cloud, made, central_no_store_type, zero_copy_on):
+    """Base image in ceph-central only -> volume (a clone of it) ->
+    upload: the base image's one store is cloned into; the new image
+    depends on neither the volume nor the base image.
+    """
+    base_data = os.urandom(MIB)
+    base = made.image_in_stores(base_data,
+                                [ceph_probes.store(stack_env, SITE)])
+    vol = _volume(cloud, made, central_no_store_type, image_id=base['id'])
+    assert ceph_probes.parent(
+        stack_env, SITE, stack_env.ceph.volumes_pool,
+        'volume-%s' % vol.id) == (stack_env.ceph.images_pool, base['id'],
+                                  ceph_probes.SNAP)
+    offset = os.path.getsize(zero_copy_on)
+    image = made.upload(vol.id)
+    lines = _log_lines(zero_copy_on, offset, image['id'])
+    assert len(lines) == 1 and 'no data streamed' in lines[0], lines
+    assert ceph_probes.parent(stack_env, SITE, stack_env.ceph.images_pool,
+                              image['id']) is None
+    cloud.remove(volumes=[vol.id], images=[base['id']])
+    assert ceph_probes.wait_gone(stack_env, SITE, base['id'])
+    assert _read(stack_env, stack_env.ceph.images_pool, image['id'], 0,
+                 MIB, ceph_probes.SNAP) == base_data
+    _hashed(cloud, image['id'])
+    cloud.remove(images=[image['id']])
+    assert ceph_probes.wait_gone(stack_env, SITE, image['id'])
+    assert _leftovers(stack_env, vol.id, image['id']) == []
+    assert _leftovers(stack_env, vol.id, base['id']) == []

@@ -79,9 +79,13 @@ def uploading(ceph, cinder_conf):
     cinder_adapter.STORE_DETAILS.clear()
 
 
-def _service(errors=None):
+BASE_ID = '0b6f3c1d-2e4a-4c5b-8d7e-9f0a1b2c3d4e'
+
+
+def _service(errors=None, base_stores='ceph-central'):
     """The image service on a client wrapper answering like Glance 2.17;
-    ``errors`` maps a method to the exception it raises.
+    ``errors`` maps a method to the exception it raises; the base image
+    :data:`BASE_ID` is active in ``base_stores``.
     """
     errors = errors or {}
     client = mock.create_autospec(cinder_adapter.MultistoreClientWrapper,
@@ -96,6 +100,12 @@ def _service(errors=None):
             return []
         if method == 'add_image_location':
             return {'id': IMAGE_ID, 'status': 'active'}
+        if method == 'get' and args == (BASE_ID,):
+            return {'id': BASE_ID, 'status': 'active',
+                    'stores': base_stores}
+        if method == 'get_stores_info':
+            return {'stores': [{'id': e['id']}
+                               for e in test_copy_way.DETAILS]}
         raise AssertionError('unexpected call %s' % method)
 
     client.call.side_effect = call
@@ -177,6 +187,28 @@ def test_a_store_of_the_other_cluster_streams(uploading, ceph, caplog):
     assert _clone(service, 'ceph-edge') is False
     assert _methods(service) == ['get_stores_info_detail']
     assert ceph.pools['images'] == {}
+
+
+def test_a_base_image_in_the_clusters_store_alone_is_cloned_into(
+        uploading, ceph):
+    service = _service()
+    assert service._upload_by_clone(
+        mock.sentinel.context, IMAGE_ID,
+        targets.choose_target(None, BASE_ID)) is True
+    assert ceph.pools['images'][IMAGE_ID]['snaps'] == {'snap': True}
+
+
+def test_a_base_image_in_several_stores_streams(uploading, ceph, caplog):
+    caplog.set_level(logging.INFO, logger=cinder_adapter.__name__)
+    service = _service(base_stores='ceph-central,ceph-edge')
+    assert service._upload_by_clone(
+        mock.sentinel.context, IMAGE_ID,
+        targets.choose_target(None, BASE_ID)) is False
+    assert 'get_stores_info_detail' not in _methods(service)
+    assert ceph.pools['images'] == {}
+    [line] = [r.getMessage() for r in caplog.records
+              if IMAGE_ID in r.getMessage()]
+    assert 'several stores (ceph-central, ceph-edge)' in line
 
 
 def test_off_asks_nothing(uploading, ceph, cinder_conf):
