@@ -49,6 +49,11 @@ import uuid
 STORE_HEADER = 'x-image-meta-store'
 #: Header naming the image a volume (and so the new image) was built from.
 BASE_IMAGE_HEADER = 'x-openstack-base-image-ref'
+#: Header of the Glance filter's 204: the stores that hold the data.
+STORES_WRITTEN_HEADER = 'X-Image-Stores-Written'
+#: Header of the Glance filter's answer: the co-located stores that could
+#: not be written (on a 204 the image is active without them).
+STORES_FAILED_HEADER = 'X-Image-Stores-Failed'
 #: Prefix of the stores Glance keeps for itself (staging, tasks).
 RESERVED_PREFIX = 'os_glance_'
 

@@ -67,8 +67,8 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-WRITTEN_HEADER = 'X-Image-Stores-Written'
-FAILED_HEADER = 'X-Image-Stores-Failed'
+WRITTEN_HEADER = placement.STORES_WRITTEN_HEADER
+FAILED_HEADER = placement.STORES_FAILED_HEADER
 RULE_HEADER = 'X-Image-Placement-Rule'
 SIZE_HEADER = 'x-openstack-image-size'
 

@@ -35,11 +35,8 @@ from cinder_multistore import placement
 
 #: Header carrying the number of bytes the upload sends.
 IMAGE_SIZE_HEADER = 'x-openstack-image-size'
-#: Header of the Glance filter's 204: the stores that hold the data.
-STORES_WRITTEN_HEADER = 'X-Image-Stores-Written'
-#: Header of the Glance filter's 204: the co-located stores that could not
-#: be written (the image is active without them).
-STORES_FAILED_HEADER = 'X-Image-Stores-Failed'
+STORES_WRITTEN_HEADER = placement.STORES_WRITTEN_HEADER
+STORES_FAILED_HEADER = placement.STORES_FAILED_HEADER
 #: Volume type extra spec naming the Glance store (read by Cinder itself).
 STORE_EXTRA_SPEC = 'image_service:store_id'
 #: Key of the volume's glance metadata naming the image it was built from.
