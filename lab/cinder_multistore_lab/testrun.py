@@ -317,16 +317,16 @@ def _stack_suites(label: str, server: str, suites: tuple[str, ...],
     if 'functional' in suites:
         paths = ['tests/functional']
         extra: list[str] = []
-        if not newest:
-            extra = ['--ignore=%s' % p for p in NEWEST_ONLY_FUNCTIONAL_TESTS]
-            print('\n%s: left out, run on the newest release only: %s'
-                  % (label, ', '.join(NEWEST_ONLY_FUNCTIONAL_TESTS)),
-                  flush=True)
         if server in SERVER_ONLY:
             paths = list(SERVER_FUNCTIONAL_TESTS)
             print('\n%s: functional tests whose code path differs by Glance '
                   'server only (%s); the others ran on uwsgi'
                   % (label, ', '.join(paths)), flush=True)
+        elif not newest:
+            extra = ['--ignore=%s' % p for p in NEWEST_ONLY_FUNCTIONAL_TESTS]
+            print('\n%s: left out, run on the newest release only: %s'
+                  % (label, ', '.join(NEWEST_ONLY_FUNCTIONAL_TESTS)),
+                  flush=True)
         results.append(_pytest('%s functional' % label, paths, env, extra))
     next_start()
     tempest_suites = [
