@@ -46,17 +46,25 @@ class StepFailed(RuntimeError):
     """A cloud resource ended in an error state or timed out."""
 
 
-def session_for(env: StackEnv, prefix: str) -> ks_session.Session:
-    """A keystoneauth session for ``OS`` (admin), ``DEMO`` or ``ALT``."""
+def session_for(env: StackEnv, prefix: str,
+                system_scope: bool = False) -> ks_session.Session:
+    """A keystoneauth session for ``OS`` (admin), ``DEMO`` or ``ALT``.
+
+    :param system_scope: a system-scoped token (``OS``, whose admin role on
+        the system keystone-manage bootstrap gave) instead of a project one.
+    """
     user = env.identity.credentials(prefix)
     loader = loading.get_plugin_loader('password')
+    scope: dict[str, str] = (
+        {'system_scope': 'all'} if system_scope else
+        {'project_name': user.project_name,
+         'project_domain_name': env.identity.project_domain_name})
     auth = loader.load_from_options(
         auth_url=env.identity.auth_url,
         username=user.username,
         password=user.password,
-        project_name=user.project_name,
         user_domain_name=env.identity.user_domain_name,
-        project_domain_name=env.identity.project_domain_name)
+        **scope)
     return ks_session.Session(auth=auth)
 
 
