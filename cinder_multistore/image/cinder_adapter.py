@@ -285,12 +285,14 @@ class MultistoreImageService(glance.GlanceImageService):
                                        base_usable=base_usable)
         if target.store_id is not None and conf.validate_store:
             self._check_store(context, image_id, target.store_id)
+        # NOTE: the placement line comes first whichever way the data
+        # moves: the store and the rule that chose it are the same.
+        LOG.info('Uploading volume data to image %s with %s: %s',
+                 image_id, _describe(target.headers), target.reason)
         if self._upload_by_clone(context, image_id, target):
             return
         size = stream.measure_size(data)
         headers = targets.upload_headers(target, size)
-        LOG.info('Uploading volume data to image %s with %s: %s',
-                 image_id, _describe(target.headers), target.reason)
         if size is None:
             LOG.info('Size of the data for image %s is unknown; %s is not '
                      'sent', image_id, targets.IMAGE_SIZE_HEADER)
