@@ -211,6 +211,21 @@ def test_a_base_image_in_several_stores_streams(uploading, ceph, caplog):
     assert 'several stores (ceph-central, ceph-edge)' in line
 
 
+def test_a_cloned_upload_logs_its_placement_too(uploading, ceph, caplog):
+    caplog.set_level(logging.INFO, logger=cinder_adapter.__name__)
+    service = _service()
+    service._upload(mock.sentinel.context, IMAGE_ID, mock.Mock(),
+                    'ceph-central', None)
+    lines = [r.getMessage() for r in caplog.records
+             if IMAGE_ID in r.getMessage()]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(
+        'Uploading volume data to image %s with x-image-meta-store: '
+        'ceph-central: the volume type names store ceph-central' % IMAGE_ID)
+    assert 'no data streamed' in lines[1]
+    assert 'put' not in _methods(service)
+
+
 def test_off_asks_nothing(uploading, ceph, cinder_conf):
     cinder_conf(group=opts.GROUP, zero_copy=False)
     service = _service()
