@@ -76,6 +76,21 @@ def _restart_with(directory, text):
     stack_cinder.restart_volume(State.load(directory))
 
 
+def _with_options(text, **options):
+    """``text`` (a cinder.conf) with ``options`` set in the driver's group.
+    """
+    conf = configparser.RawConfigParser(strict=False, interpolation=None)
+    conf.optionxform = str
+    conf.read_string(text)
+    if not conf.has_section(opts.GROUP):
+        conf.add_section(opts.GROUP)
+    for name, value in options.items():
+        conf.set(opts.GROUP, name, value)
+    out = io.StringIO()
+    conf.write(out)
+    return out.getvalue()
+
+
 @pytest.fixture(scope='module')
 def zero_copy_on(stack_env, sites):
     """cinder-volume with ``zero_copy = true``; the stack's cinder.conf
@@ -83,16 +98,9 @@ def zero_copy_on(stack_env, sites):
     """
     path = stack_cinder.conf_path(stack_env.directory)
     original = path.read_text()
-    conf = configparser.RawConfigParser(strict=False, interpolation=None)
-    conf.optionxform = str
-    conf.read_string(original)
-    if not conf.has_section(opts.GROUP):
-        conf.add_section(opts.GROUP)
-    conf.set(opts.GROUP, 'zero_copy', 'true')
-    out = io.StringIO()
-    conf.write(out)
     try:
-        _restart_with(stack_env.directory, out.getvalue())
+        _restart_with(stack_env.directory,
+                      _with_options(original, zero_copy='true'))
         yield stack_cinder.log_path(stack_env.directory, stack_cinder.VOLUME)
     finally:
         _restart_with(stack_env.directory, original)
@@ -409,3 +417,29 @@ def test_a_base_image_in_the_clusters_store_alone_is_cloned_into(
     assert ceph_probes.wait_gone(stack_env, SITE, image['id'])
     assert _leftovers(stack_env, vol.id, image['id']) == []
     assert _leftovers(stack_env, vol.id, base['id']) == []
+
+
+def test_the_volumes_site_store_is_cloned_into(stack_env, cloud, made,
+                                               central_no_store_type,
+                                               zero_copy_on):
+    """With ``site_store`` on too, an upload nothing else places goes to
+    the store of the volume's cluster, by a clone.
+    """
+    path = stack_cinder.conf_path(stack_env.directory)
+    zero_copy_only = path.read_text()
+    vol = _volume(cloud, made, central_no_store_type)
+    blocks = {0: os.urandom(MIB)}
+    _write(stack_env, vol.id, blocks)
+    try:
+        _restart_with(stack_env.directory,
+                      _with_options(zero_copy_only, site_store='true'))
+        offset = os.path.getsize(zero_copy_on)
+        image = made.upload(vol.id)
+    finally:
+        _restart_with(stack_env.directory, zero_copy_only)
+    lines = _log_lines(zero_copy_on, offset, image['id'])
+    assert len(lines) == 1 and 'no data streamed' in lines[0], lines
+    assert workflow.image_stores(image) == [
+        ceph_probes.store(stack_env, SITE)]
+    assert _read(stack_env, stack_env.ceph.images_pool, image['id'], 0,
+                 MIB, ceph_probes.SNAP) == blocks[0]
