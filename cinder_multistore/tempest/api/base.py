@@ -57,7 +57,8 @@ class BaseMultiStoreTest(test.BaseTestCase):
     * ``read_only_store``: a read-only store, or None.
     """
 
-    credentials = ['primary']
+    #: Tempest's credential types; a list names a user with those roles.
+    credentials: list[str | list[str]] = ['primary']
 
     @classmethod
     def skip_checks(cls):

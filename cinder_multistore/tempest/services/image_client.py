@@ -98,3 +98,17 @@ class MultiStoreImagesClient(rest_client.RestClient):
         resp, body = self.get('info/stores/detail')
         self.expected_success(200, resp.status)
         return json.loads(body)
+
+    def image_locations(self, image_id: str) -> list[dict]:
+        """``GET /v2/images/{image_id}/locations`` (Images API 2.17).
+
+        For the ``service`` role only (Glance's ``fetch_image_location``
+        policy): a cloud that keeps ``show_multiple_locations`` off shows
+        locations to nobody else.
+
+        :returns: ``[{'url': ..., 'metadata': {'store': ...}}, ...]``.
+        :raises tempest.lib.exceptions.Forbidden: without the role.
+        """
+        resp, body = self.get('images/%s/locations' % image_id)
+        self.expected_success(200, resp.status)
+        return json.loads(body)
