@@ -168,6 +168,24 @@ def test_no_locations_api_streams(uploading, ceph, caplog, error, why):
     assert 'streamed: Glance\'s locations API' in line and why in line
 
 
+def test_a_cinder_without_a_privileged_client_streams(
+        uploading, ceph, caplog):
+    """Cinder 26 has no ``privileged_user`` client.
+
+    Nothing could register the location as the service user.
+    """
+    caplog.set_level(logging.INFO, logger=cinder_adapter.__name__)
+    service = _service()
+    with mock.patch.object(cinder_adapter, '_privileged_call',
+                           return_value={}):
+        assert _clone(service) is False
+    assert 'get_image_locations' not in _methods(service)
+    assert ceph.pools['images'] == {}
+    [line] = [r.getMessage() for r in caplog.records
+              if IMAGE_ID in r.getMessage()]
+    assert 'no [glance] service user' in line
+
+
 def test_ceph_refusing_the_clone_streams(uploading, ceph, caplog):
     caplog.set_level(logging.INFO, logger=cinder_adapter.__name__)
     ceph.fail['clone'] = rbd.PermissionError('no rights', errno=1)
