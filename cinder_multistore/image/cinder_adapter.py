@@ -86,6 +86,7 @@ from oslo_log import log as logging
 from cinder_multistore.image import exceptions as upload_errors
 from cinder_multistore.image import opts
 from cinder_multistore.image import rbd_clone
+from cinder_multistore.image import service_locations
 from cinder_multistore.image import store_details
 from cinder_multistore.image import stream
 from cinder_multistore.image import targets
@@ -435,6 +436,32 @@ class MultistoreImageService(glance.GlanceImageService):
                     'role service) is not usable by Cinder\'s [glance] '
                     'user (%s)' % _short(exc))
         return None
+
+    def get_location(self, context: CinderContext, image_id: str
+                     ) -> tuple[str | None, Any]:
+        """``(direct_url, locations)`` of an image, for the volume drivers.
+
+        Where Cinder's own service reads locations as the ``[glance]``
+        service user (Cinder 27+), this is Cinder's. Otherwise (Cinder 26)
+        the image's own fields come first (they check that the caller can
+        see the image); when Glance hides the locations, they are read as
+        the ``[glance]`` user (:mod:`.service_locations`); when that fails,
+        Cinder's answer stands and the driver copies instead of cloning.
+        """
+        direct_url, locations = super().get_location(context, image_id)
+        if locations or service_locations.cinder_reads_locations(glance):
+            return direct_url, locations
+        try:
+            found = service_locations.read(
+                CONF, glance.get_api_servers(context), image_id)
+        except service_locations.NotReadable as exc:
+            LOG.warning('Locations of image %s could not be read as the '
+                        '[glance] service user, so a volume from it is a '
+                        'copy, not a clone: %s', image_id, exc)
+            return direct_url, locations
+        LOG.debug('Image %s: %d location(s) read as the [glance] service '
+                  'user', image_id, len(found))
+        return direct_url, found
 
     def site_decision(self, context: CinderContext) -> placement.Decision:
         """The Glance store in the Ceph cluster of the volume being

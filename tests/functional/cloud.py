@@ -12,16 +12,21 @@
 
 """Small helpers for functional tests: clients and store inspection."""
 
+import configparser
+import functools
 import hashlib
 import os
 import time
 
 from glanceclient import client as glance_client
+from keystoneauth1.identity import v3 as ks_identity
 from keystoneauth1 import session as ks_session
 
 from cinder_multistore.glance import middleware
 from cinder_multistore import placement
+from cinder_multistore_lab.stack import cinder as stack_cinder
 from cinder_multistore_lab.stack.env import StackEnv
+from cinder_multistore_lab.stack import glance as stack_glance
 from cinder_multistore_lab import workflow
 
 
@@ -109,6 +114,43 @@ class ImageClient:
                                        'stores': stores})
         assert resp.status_code == 202, resp.text
         return self.wait(image.id, stores=len(stores))
+
+
+@functools.cache
+def _service_session(conf_file: str, section_name: str) -> ks_session.Session:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(conf_file)
+    section = parser[section_name]
+    return ks_session.Session(auth=ks_identity.Password(
+        auth_url=section['auth_url'], username=section['username'],
+        password=section['password'],
+        project_name=section['project_name'],
+        user_domain_name=section['user_domain_name'],
+        project_domain_name=section['project_domain_name']))
+
+
+def service_session(env: StackEnv) -> ks_session.Session:
+    """A session as the service user Cinder reads image locations with.
+
+    That is cinder.conf's ``[glance]`` user; a stack without Cinder has
+    glance-api's own service user (roles admin and service, like it).
+    """
+    conf = stack_cinder.conf_path(env.stack.directory)
+    if conf.exists():
+        return _service_session(str(conf), 'glance')
+    return _service_session(
+        str(stack_glance.conf_path(env.stack.directory)),
+        'keystone_authtoken')
+
+
+def locations(env: StackEnv, image_id: str) -> list[dict]:
+    """An image's locations, ``GET /v2/images/{id}/locations`` as the
+    ``[glance]`` service user (glance-api shows them to nobody else).
+    """
+    resp = service_session(env).get(
+        '%s/v2/images/%s/locations' % (env.glance.endpoint.rstrip('/'),
+                                       image_id))
+    return resp.json()
 
 
 def stores_of(image: dict) -> list[str]:

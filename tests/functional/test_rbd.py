@@ -45,10 +45,9 @@ def sites(stack_env):
 
 
 def _locations(admin, image_id):
-    """store id -> location url, as Glance lists them to an admin."""
-    image = admin.get(image_id)
+    """store id -> location url, as Cinder's service user reads them."""
     return {loc['metadata'].get('store'): loc['url']
-            for loc in image.get('locations') or []}
+            for loc in helpers.locations(admin.env, image_id)}
 
 
 @pytest.fixture
@@ -139,6 +138,49 @@ def test_edge_volume_from_edge_image_is_a_clone(stack_env, sites, demo,
             'os-vol-host-attr:host']
         edge = stack_env.cinder.site('edge')
         assert host.startswith(edge.backend_host + '#')
+        parent = probes.parent(stack_env, 'edge',
+                               stack_env.ceph.volumes_pool,
+                               'volume-%s' % vol.id)
+        assert parent == (stack_env.ceph.images_pool, image_id,
+                          probes.SNAP)
+    finally:
+        cloud.cinder.volumes.delete(vol.id)
+        workflow.wait_for('volume %s to go' % vol.id,
+                          lambda: vol.id not in {
+                              v.id for v in cloud.cinder.volumes.list()},
+                          timeout=120)
+
+
+def test_hidden_locations_colocated_image_clones_at_the_edge(
+        stack_env, sites, demo, admin, images):
+    """glance-api runs without show_multiple_locations and
+    show_image_direct_url: nobody but the service user sees where an image
+    lives, and a volume at the edge from an image co-located in both
+    clusters is still a copy-on-write clone of its edge snapshot (Cinder
+    27+ reads the locations itself, Cinder 26 through the plugin's image
+    service).
+    """
+    if len(sites) < 2:
+        pytest.skip('needs two Ceph sites')
+    stores = [probes.store(stack_env, site) for site in sites]
+    image = demo.image_in(DATA, stores)
+    images.append(image['id'])
+    image_id = image['id']
+    for client in (demo, admin):
+        shown = client.get(image_id)
+        assert 'locations' not in shown and 'direct_url' not in shown, shown
+    resp = demo.session.get('%s/v2/images/%s/locations'
+                            % (demo.endpoint, image_id), raise_exc=False)
+    assert resp.status_code == 403, resp.text
+    assert set(_locations(admin, image_id)) == set(stores)
+
+    cloud = workflow.Cloud(stack_env)
+    edge = stack_env.cinder.site('edge')
+    vol = cloud.cinder.volumes.create(
+        1, name='cms-rbd-hidden-clone', imageRef=image_id,
+        volume_type=edge.volume_type)
+    try:
+        vol = cloud.wait_volume(vol.id, timeout=180)
         parent = probes.parent(stack_env, 'edge',
                                stack_env.ceph.volumes_pool,
                                'volume-%s' % vol.id)

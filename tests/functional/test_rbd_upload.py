@@ -27,6 +27,7 @@ import pytest
 
 from cinder_multistore_lab import workflow
 from tests.functional import ceph_probes
+from tests.functional import cloud as helpers
 from tests.functional.test_cinder_upload import Tracker
 
 
@@ -89,10 +90,8 @@ def _volume(cloud, shared, site, store=None, image_id=None):
 
 
 def _admin_locations(cloud, image_id):
-    resp = cloud.admin_session.get(
-        '%s/v2/images/%s' % (cloud.env.glance.endpoint, image_id))
     return {loc['metadata'].get('store'): loc['url']
-            for loc in resp.json().get('locations') or []}
+            for loc in helpers.locations(cloud.env, image_id)}
 
 
 def _assert_proper_rbd_copies(env, cloud, image, sites):

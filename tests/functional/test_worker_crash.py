@@ -226,7 +226,7 @@ def _killed_colocated_upload(stack_env, demo, admin, view, stores):
                       outcome.get('error') or outcome.get('resp')))
 
     seen = admin.get(image.id)
-    locations = seen.get('locations') or []
+    locations = cloud.locations(stack_env, image.id)
     print('after the kill: status %s, stores %r, size %s, locations %s'
           % (seen['status'], seen.get('stores'), seen.get('size'),
              [loc['url'] for loc in locations]))

@@ -300,8 +300,14 @@ def _glance_section(state: State) -> dict[str, object]:
 
     Cinder calls ``GET /v2/images/{id}/locations`` (role ``service``) as
     this user to find an image's RBD snapshot; without it the RBD driver
-    copies the image instead of cloning it.
+    copies the image instead of cloning it. Cinder 27+ does it itself;
+    on Cinder 26 cinder-multistore's image service does it with the same
+    section (glance-api runs without ``show_multiple_locations``).
     """
+    # NOTE: the user needs role admin besides service: Glance looks the
+    # image up with the caller's visibility before its policy check, so a
+    # service-only user of the service project gets a 404 for every
+    # private image of another project (measured on Glance 33).
     section = keystone.authtoken_section(state, NAME)
     return {key: section[key] for key in (
         'auth_url', 'auth_type', 'username', 'password', 'project_name',

@@ -250,8 +250,13 @@ def configure(state: State, name: str = NAME) -> Path:
             'use_stderr': True,
             'enabled_backends': enabled,
             'enabled_import_methods': common.bracketed(IMPORT_METHODS),
-            'show_image_direct_url': True,
-            'show_multiple_locations': True,
+            # NOTE: both off on every release: they show every user an
+            # image's locations (OSSN-0065, OSSN-0090). Cinder reads them
+            # through GET /v2/images/{id}/locations as its [glance]
+            # service user (Cinder 27+ itself, Cinder 26 through
+            # cinder-multistore's image service); no release needs them.
+            'show_image_direct_url': False,
+            'show_multiple_locations': False,
             'worker_self_reference_url': url(state, name),
             'public_endpoint': url(state, name),
             'image_cache_dir': directory / 'glance' / 'cache',

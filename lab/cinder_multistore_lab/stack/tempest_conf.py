@@ -139,7 +139,11 @@ def write(state: State, with_cinder: bool) -> Path:
         'image-feature-enabled': {
             'import_image': True,
             'os_glance_reserved': True,
-            'manage_locations': True,
+            # NOTE: tempest's ImageLocationsTest and ImageLocationsAdminTest
+            # read and PATCH an image's locations as its owner, which only
+            # show_multiple_locations allows; the stack runs without it
+            # (OSSN-0065). The new locations API (LocationImportTest) runs.
+            'manage_locations': False,
             'image_conversion': False,
             'do_secure_hash': True,
             'http_store_enabled': True,
