@@ -65,9 +65,11 @@ def discover_rbd_stores(cls) -> list[str]:
 class RbdColocationTest(base.BaseColocationTest):
     """An image uploaded next to a base image held in two Ceph clusters."""
 
-    # NOTE: a user with the service role reads locations, as Cinder and
-    # Nova do: the cloud need not show them to anyone else.
-    credentials = ['primary', 'admin', ['service', 'service']]
+    # NOTE: locations are read as Cinder and Nova read them, by a service
+    # user (roles admin, to see every project's image, and service, for
+    # Glance's location policy): the cloud need not show them to anyone
+    # else.
+    credentials = ['primary', 'admin', ['service', 'admin', 'service']]
 
     @classmethod
     def setup_clients(cls):

@@ -129,9 +129,11 @@ class UploadReservedStoreTest(base.BaseReservedStoreTest):
 class UploadColocationTest(base.BaseColocationTest):
     """An upload naming a base image and no store follows the base."""
 
-    # NOTE: locations are read as Cinder and Nova read them, by a user with
-    # the service role: the cloud need not show them to anyone else.
-    credentials = ['primary', 'admin', ['service', 'service']]
+    # NOTE: locations are read as Cinder and Nova read them, by a service
+    # user (roles admin, to see every project's image, and service, for
+    # Glance's location policy): the cloud need not show them to anyone
+    # else.
+    credentials = ['primary', 'admin', ['service', 'admin', 'service']]
 
     @classmethod
     def setup_clients(cls):
