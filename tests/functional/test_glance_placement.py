@@ -128,3 +128,30 @@ def test_import_all_stores_skips_reserved_and_read_only(stack_env, demo):
     got = demo.wait(image.id, stores=len(usable))
     assert sorted(cloud.stores_of(got)) == sorted(usable)
     assert not any(s.startswith('os_glance') for s in cloud.stores_of(got))
+
+
+def test_a_system_scoped_caller_gets_glances_own_answer(stack_env, demo,
+                                                        two_store_base):
+    # Glance runs with enforce_scope: its image APIs are project-scoped, and
+    # a system-scoped admin gets Glance's own refusal through the filter
+    # (403, or 404 where Glance hides the project's image: Glance 30),
+    # whatever placement headers it sends; nothing is written, the image
+    # stays queued.
+    system = cloud.ImageClient(
+        stack_env, cloud.keystone_session(stack_env, 'OS', system_scope=True))
+    assert system.session.auth.get_access(system.session).system_scoped
+    image = demo.create()
+    for headers in ({'base': two_store_base['id']}, {'store': 'beta'}, {}):
+        resp = system.upload(image.id, DATA, **headers)
+        assert resp.status_code in (403, 404), resp.text
+    resp = system.import_(image.id, {'method': {'name': 'glance-direct'}},
+                          {'x-openstack-base-image-ref':
+                           two_store_base['id']})
+    # Glance's own answer to the import (a refusal of the scope, or 409:
+    # nothing staged), never anything the filter started.
+    assert 400 <= resp.status_code < 500, resp.text
+    _assert_untouched(stack_env, demo, image.id)
+    # The project-scoped owner still uploads with co-location.
+    resp = demo.upload(image.id, DATA, base=two_store_base['id'])
+    assert resp.status_code == 204, resp.text
+    _assert_only_in(stack_env, demo, image.id, ['beta', 'gamma'])
