@@ -34,6 +34,7 @@ from typing import Any
 
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import loading as ks_loading
+from keystoneauth1 import service_token
 from keystoneauth1 import session as ks_session
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -88,7 +89,14 @@ def _auth(conf: cfg.ConfigOpts) -> Any:
         return None
     key = str(conf[GROUP].auth_type)
     if key not in _auths:
-        _auths[key] = ks_loading.load_auth_from_conf_options(conf, GROUP)
+        auth = ks_loading.load_auth_from_conf_options(conf, GROUP)
+        if auth is None:
+            return None
+        # NOTE: the same user also as the service token: Glance 30 allows
+        # the request to service_roles:service (the X-Service-Token's
+        # roles), later Glances to role:service or role:admin.
+        _auths[key] = service_token.ServiceTokenAuthWrapper(
+            user_auth=auth, service_auth=auth)
     return _auths[key]
 
 

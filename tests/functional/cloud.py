@@ -20,6 +20,7 @@ import time
 
 from glanceclient import client as glance_client
 from keystoneauth1.identity import v3 as ks_identity
+from keystoneauth1 import service_token
 from keystoneauth1 import session as ks_session
 
 from cinder_multistore.glance import middleware
@@ -121,12 +122,16 @@ def _service_session(conf_file: str, section_name: str) -> ks_session.Session:
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(conf_file)
     section = parser[section_name]
-    return ks_session.Session(auth=ks_identity.Password(
+    auth = ks_identity.Password(
         auth_url=section['auth_url'], username=section['username'],
         password=section['password'],
         project_name=section['project_name'],
         user_domain_name=section['user_domain_name'],
-        project_domain_name=section['project_domain_name']))
+        project_domain_name=section['project_domain_name'])
+    # NOTE: also as the service token: Glance 30 allows the locations API
+    # to service_roles:service only.
+    return ks_session.Session(auth=service_token.ServiceTokenAuthWrapper(
+        user_auth=auth, service_auth=auth))
 
 
 def service_session(env: StackEnv) -> ks_session.Session:

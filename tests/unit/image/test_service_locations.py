@@ -44,7 +44,8 @@ class _Locations(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         server = self.server
-        server.requests.append((self.path, self.headers.get('X-Auth-Token')))
+        server.requests.append((self.path, self.headers.get('X-Auth-Token'),
+                                self.headers.get('X-Service-Token')))
         status, body = server.answer
         payload = json.dumps(body).encode()
         self.send_response(status)
@@ -60,7 +61,7 @@ class _Locations(BaseHTTPRequestHandler):
 @pytest.fixture
 def locations_api():
     """A local Glance locations API: ``answer`` (status, body) is what it
-    says, ``requests`` what it got (path, X-Auth-Token).
+    says, ``requests`` what it got (path, X-Auth-Token, X-Service-Token).
     """
     server = ThreadingHTTPServer(('127.0.0.1', 0), _Locations)
     server.requests = []
@@ -118,12 +119,13 @@ def test_cinder_26_reads_locations_as_the_service_user(
         service_user, cinder_26, locations_api, context):
     """With the locations hidden from the image's fields, the image
     service returns them from the locations API, asked with the
-    ``[glance]`` user's token (not the caller's).
+    ``[glance]`` user's token (not the caller's), also as the service
+    token (Glance 30 checks ``service_roles:service``).
     """
     service = cinder_adapter.MultistoreImageService()
     assert service.get_location(context, IMAGE) == (None, LOCATIONS)
     assert locations_api.requests == [
-        ('/v2/images/%s/locations' % IMAGE, SERVICE_TOKEN)]
+        ('/v2/images/%s/locations' % IMAGE, SERVICE_TOKEN, SERVICE_TOKEN)]
 
 
 @pytest.mark.parametrize('status', [403, 404, 501])
