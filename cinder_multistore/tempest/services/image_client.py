@@ -104,11 +104,16 @@ class MultiStoreImagesClient(rest_client.RestClient):
 
         For the ``service`` role only (Glance's ``fetch_image_location``
         policy): a cloud that keeps ``show_multiple_locations`` off shows
-        locations to nobody else.
+        locations to nobody else. The user's token is sent as the service
+        token too, as services send theirs: Glance 30 checks the role on
+        the service token (``service_roles:service``), later Glances on the
+        user's.
 
         :returns: ``[{'url': ..., 'metadata': {'store': ...}}, ...]``.
         :raises tempest.lib.exceptions.Forbidden: without the role.
         """
-        resp, body = self.get('images/%s/locations' % image_id)
+        headers = {'X-Service-Token': self.auth_provider.get_token()}
+        resp, body = self.get('images/%s/locations' % image_id,
+                              headers=headers, extra_headers=True)
         self.expected_success(200, resp.status)
         return json.loads(body)
