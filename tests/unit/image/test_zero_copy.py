@@ -60,8 +60,17 @@ def ceph():
 
 @pytest.fixture
 def uploading(ceph, cinder_conf):
-    """A raw upload of ``volume-1`` by an RBD driver, zero copy on."""
+    """A raw upload of ``volume-1`` by an RBD driver, zero copy on.
+
+    The client wrapper is a mock: the clone path runs as on a Cinder with a
+    privileged client (27 and later), whatever Cinder is installed;
+    :func:`test_a_cinder_without_a_privileged_client_streams` is Cinder 26.
+    """
     cinder_conf(group=opts.GROUP, zero_copy=True)
+    privileged = mock.patch.object(
+        cinder_adapter, '_privileged_call',
+        return_value={'privileged_user': True})
+    privileged.start()
     cinder_adapter.STORE_DETAILS.clear()
     tokens = [
         (cinder_adapter._UPLOADING_DRIVER,
@@ -74,6 +83,7 @@ def uploading(ceph, cinder_conf):
              {'disk_format': 'raw', 'container_format': 'bare'})),
     ]
     yield
+    privileged.stop()
     for var, token in reversed(tokens):
         var.reset(token)
     cinder_adapter.STORE_DETAILS.clear()
