@@ -235,10 +235,9 @@ def write_results(folder: Path, results: list[Counts], wall: float,
     lines, ok = summary_lines(results, wall)
     folder.mkdir(parents=True, exist_ok=True)
     finished = time.strftime('%Y-%m-%d %H:%M:%S %Z')
-    header = 'bash tools/test.sh %s, finished %s' % (' '.join(argv),
-                                                     finished)
-    (folder / 'summary.txt').write_text(
-        '\n'.join([header.replace('  ', ' ')] + lines) + '\n')
+    header = '%s, finished %s' % (' '.join(['bash tools/test.sh'] + argv),
+                                  finished)
+    (folder / 'summary.txt').write_text('\n'.join([header] + lines) + '\n')
     (folder / 'summary.json').write_text(json.dumps({
         'argv': argv, 'finished': finished, 'seconds': round(wall, 1),
         'ok': ok, 'suites': [dataclasses.asdict(r) for r in results]},

@@ -71,6 +71,9 @@ def test_results_are_written_as_table_and_json(tmp_path):
     data = json.loads((tmp_path / 'out' / 'summary.json').read_text())
     assert data['ok'] and data['seconds'] == 60.0
     assert data['suites'][0]['passed'] == 3
+    testrun.write_results(tmp_path / 'out', results, 60.0, [])
+    assert (tmp_path / 'out' / 'summary.txt').read_text().startswith(
+        'bash tools/test.sh, finished ')
 
 
 class _Recorder:
@@ -193,6 +196,7 @@ def test_a_release_run_elsewhere_writes_to_its_log(monkeypatch, tmp_path):
             f.write('[{"suite": "2025.1 unit", "passed": 4}]')
         return 0
     monkeypatch.setattr(testrun.subprocess, 'call', fake_call)
+    monkeypatch.setattr(testrun.tempfile, 'tempdir', str(tmp_path))
     run = testrun._ElsewhereRun('2025.1', ('uwsgi',), ('unit',), Build())
     run.start()
     results = run.wait()
