@@ -67,7 +67,9 @@ def _scenario(conf, concurrent):
     holding = threading.Event()
 
     def other_request():
-        with db.session_for_write() as session:
+        # NOTE: Glance's own write transaction, as on each release
+        # (session_for_write from Glance 31, get_session on Glance 30).
+        with glance_adapter._write_session(db) as session:
             if concurrent == 'property':
                 db._image_update(admin, session, image_id, {
                     'properties': {'os_distro': 'debian'}},

@@ -21,17 +21,13 @@ on by restarting the stack's cinder-volume with it in ``cinder.conf``, and
 off again (restarted) when the module ends.
 """
 
-import configparser
-import io
 import uuid
 
 import pytest
 
-from cinder_multistore.image import opts
-from cinder_multistore_lab.stack import cinder as stack_cinder
-from cinder_multistore_lab.stack.state import State
 from cinder_multistore_lab import workflow
 from tests.functional import ceph_probes
+from tests.functional import cinder_options
 from tests.functional.test_cinder_upload import Tracker
 
 
@@ -44,14 +40,7 @@ def _name(prefix):
 
 @pytest.fixture(scope='module')
 def sites(stack_env):
-    names = ceph_probes.sites(stack_env)
-    if len(names) < 2:
-        pytest.skip('the stack runs without two Ceph sites')
-    state = State.load(stack_env.directory)
-    if stack_cinder.volume_service(
-            state.options.cinder_image_driver).image_driver != 'multistore':
-        pytest.skip('cinder-volume runs without the multistore image service')
-    return names
+    return cinder_options.multistore_sites(stack_env)
 
 
 @pytest.fixture(scope='module')
@@ -84,31 +73,13 @@ def made(cloud, stack_env, sites):
     tracker.cleanup()
 
 
-def _restart_with(directory, text):
-    stack_cinder.conf_path(directory).write_text(text)
-    stack_cinder.restart_volume(State.load(directory))
-
-
 @pytest.fixture(scope='module')
 def site_on(stack_env, sites):
     """cinder-volume with ``site_store = true``; the stack's cinder.conf
     given back as it was (and cinder-volume restarted) at the end.
     """
-    path = stack_cinder.conf_path(stack_env.directory)
-    original = path.read_text()
-    conf = configparser.RawConfigParser(strict=False, interpolation=None)
-    conf.optionxform = str
-    conf.read_string(original)
-    if not conf.has_section(opts.GROUP):
-        conf.add_section(opts.GROUP)
-    conf.set(opts.GROUP, 'site_store', 'true')
-    out = io.StringIO()
-    conf.write(out)
-    try:
-        _restart_with(stack_env.directory, out.getvalue())
-        yield stack_cinder.log_path(stack_env.directory, stack_cinder.VOLUME)
-    finally:
-        _restart_with(stack_env.directory, original)
+    with cinder_options.volume_options(stack_env, site_store='true') as log:
+        yield log
 
 
 def _volume(cloud, made, site, store=None, image_id=None):

@@ -24,10 +24,9 @@ cinder-volume's log. The option is turned on by restarting the stack's
 cinder-volume with it in ``cinder.conf``, and off again at the end.
 """
 
-import configparser
 import contextlib
 import hashlib
-import io
+import importlib.metadata
 import json
 import os
 import time
@@ -35,12 +34,10 @@ import uuid
 
 import pytest
 
-from cinder_multistore.image import opts
 from cinder_multistore_lab.stack import ceph as stack_ceph
-from cinder_multistore_lab.stack import cinder as stack_cinder
-from cinder_multistore_lab.stack.state import State
 from cinder_multistore_lab import workflow
 from tests.functional import ceph_probes
+from tests.functional import cinder_options
 from tests.functional.test_cinder_upload import Tracker
 
 
@@ -48,6 +45,14 @@ MIB = 1 << 20
 SITE = 'central'
 #: Where the test writes into the volume: the start and the middle.
 OFFSETS = (0, 512 * MIB)
+#: Cinder 27 and later have the privileged ([glance] service user) client
+#: the clone path registers its location with; Cinder 26 streams every
+#: upload, and says so (:func:`test_a_cinder_without_a_privileged_client_
+#: streams_and_says_why`).
+REGISTERS = int(importlib.metadata.version('cinder').split('.')[0]) >= 27
+clones = pytest.mark.skipif(
+    not REGISTERS, reason='Cinder 26 has no privileged Glance client: '
+    'every upload streams (tested on its own)')
 
 
 def _name(prefix):
@@ -56,14 +61,7 @@ def _name(prefix):
 
 @pytest.fixture(scope='module')
 def sites(stack_env):
-    names = ceph_probes.sites(stack_env)
-    if len(names) < 2:
-        pytest.skip('the stack runs without two Ceph sites')
-    state = State.load(stack_env.directory)
-    if stack_cinder.volume_service(
-            state.options.cinder_image_driver).image_driver != 'multistore':
-        pytest.skip('cinder-volume runs without the multistore image service')
-    return names
+    return cinder_options.multistore_sites(stack_env)
 
 
 @pytest.fixture(scope='module')
@@ -71,39 +69,13 @@ def cloud(stack_env, sites):
     return workflow.Cloud(stack_env)
 
 
-def _restart_with(directory, text):
-    stack_cinder.conf_path(directory).write_text(text)
-    stack_cinder.restart_volume(State.load(directory))
-
-
-def _with_options(text, **options):
-    """``text`` (a cinder.conf) with ``options`` set in the driver's group.
-    """
-    conf = configparser.RawConfigParser(strict=False, interpolation=None)
-    conf.optionxform = str
-    conf.read_string(text)
-    if not conf.has_section(opts.GROUP):
-        conf.add_section(opts.GROUP)
-    for name, value in options.items():
-        conf.set(opts.GROUP, name, value)
-    out = io.StringIO()
-    conf.write(out)
-    return out.getvalue()
-
-
 @pytest.fixture(scope='module')
 def zero_copy_on(stack_env, sites):
     """cinder-volume with ``zero_copy = true``; the stack's cinder.conf
     given back as it was (and cinder-volume restarted) at the end.
     """
-    path = stack_cinder.conf_path(stack_env.directory)
-    original = path.read_text()
-    try:
-        _restart_with(stack_env.directory,
-                      _with_options(original, zero_copy='true'))
-        yield stack_cinder.log_path(stack_env.directory, stack_cinder.VOLUME)
-    finally:
-        _restart_with(stack_env.directory, original)
+    with cinder_options.volume_options(stack_env, zero_copy='true') as log:
+        yield log
 
 
 @pytest.fixture(scope='module')
@@ -223,6 +195,7 @@ def _upload_clone(stack_env, cloud, made, volume_type, log):
     return vol, image, blocks
 
 
+@clones
 def test_raw_upload_is_a_clone_with_the_volumes_bytes(
         stack_env, cloud, made, central_type, zero_copy_on):
     vol, image, blocks = _upload_clone(stack_env, cloud, made, central_type,
@@ -266,6 +239,7 @@ def test_raw_upload_is_a_clone_with_the_volumes_bytes(
     cloud.remove(volumes=[clone.id])
 
 
+@clones
 def test_volume_deleted_first(stack_env, cloud, made, central_type,
                               zero_copy_on):
     vol, image, blocks = _upload_clone(stack_env, cloud, made, central_type,
@@ -280,6 +254,7 @@ def test_volume_deleted_first(stack_env, cloud, made, central_type,
     assert _leftovers(stack_env, vol.id, image['id']) == []
 
 
+@clones
 def test_image_deleted_first(stack_env, cloud, made, central_type,
                              zero_copy_on):
     vol, image, blocks = _upload_clone(stack_env, cloud, made, central_type,
@@ -292,6 +267,22 @@ def test_image_deleted_first(stack_env, cloud, made, central_type,
                      'volume-%s' % vol.id, offset, MIB) == data
     cloud.remove(volumes=[vol.id])
     assert _leftovers(stack_env, vol.id, image['id']) == []
+
+
+@pytest.mark.skipif(REGISTERS, reason='this Cinder registers locations')
+def test_a_cinder_without_a_privileged_client_streams_and_says_why(
+        stack_env, cloud, made, central_type, zero_copy_on):
+    vol = _volume(cloud, made, central_type)
+    offset = os.path.getsize(zero_copy_on)
+    image = made.upload(vol.id)
+    lines = _log_lines(zero_copy_on, offset, image['id'])
+    assert len(lines) == 1, lines
+    assert 'INFO' in lines[0] and (
+        'streamed: this Cinder has no [glance] service user' in lines[0]), (
+        lines)
+    assert workflow.image_stores(image) == [
+        ceph_probes.store(stack_env, SITE)]
+    assert image['checksum']
 
 
 def test_qcow2_streams_and_says_why(stack_env, cloud, made,
@@ -352,6 +343,7 @@ def _cinder_reads_only_glances_pool(env):
                  caps=[x for item in caps.items() for x in item])
 
 
+@clones
 def test_ceph_refusing_the_clone_streams(stack_env, cloud, made,
                                          central_type, zero_copy_on):
     vol = _volume(cloud, made, central_type)
@@ -388,6 +380,7 @@ def central_no_store_type(cloud, stack_env, zero_copy_on):
     tracker.cleanup()
 
 
+@clones
 def test_a_base_image_in_the_clusters_store_alone_is_cloned_into(
         stack_env, cloud, made, central_no_store_type, zero_copy_on):
     """Base image in ceph-central only -> volume (a clone of it) ->
@@ -419,24 +412,19 @@ def test_a_base_image_in_the_clusters_store_alone_is_cloned_into(
     assert _leftovers(stack_env, vol.id, base['id']) == []
 
 
+@clones
 def test_the_volumes_site_store_is_cloned_into(stack_env, cloud, made,
                                                central_no_store_type,
                                                zero_copy_on):
     """With ``site_store`` on too, an upload nothing else places goes to
     the store of the volume's cluster, by a clone.
     """
-    path = stack_cinder.conf_path(stack_env.directory)
-    zero_copy_only = path.read_text()
     vol = _volume(cloud, made, central_no_store_type)
     blocks = {0: os.urandom(MIB)}
     _write(stack_env, vol.id, blocks)
-    try:
-        _restart_with(stack_env.directory,
-                      _with_options(zero_copy_only, site_store='true'))
+    with cinder_options.volume_options(stack_env, site_store='true'):
         offset = os.path.getsize(zero_copy_on)
         image = made.upload(vol.id)
-    finally:
-        _restart_with(stack_env.directory, zero_copy_only)
     lines = _log_lines(zero_copy_on, offset, image['id'])
     assert len(lines) == 1 and 'no data streamed' in lines[0], lines
     assert workflow.image_stores(image) == [
