@@ -18,10 +18,15 @@ written to ``ceph-central`` (primary, by Glance's store order) and
 (clients cannot connect) or its OSD frozen (I/O hangs). The upload must end
 in bounded time, name the failed store, and leave no RBD image or snapshot
 behind in either cluster. Runs on extra glance-api instances with a short
-``copy_stall_timeout`` (and one with ``colocation_required``).
+``copy_stall_timeout`` (and one with ``colocation_required``). With the
+edge frozen, the worker's memory shows the secondary queues bounded in
+bytes (``buffer_chunks`` MiB) although the rbd primary reads 8 MiB at a
+time.
 """
 
+import concurrent.futures
 import os
+import threading
 import time
 import uuid
 
@@ -31,6 +36,7 @@ from cinder_multistore_lab.stack import ceph as stack_ceph
 from tests.functional import ceph_probes
 from tests.functional import cloud
 from tests.functional import glance_instances
+from tests.functional import probes
 
 
 MIB = 1 << 20
@@ -161,3 +167,75 @@ def test_edge_down_fails_a_required_colocation_cleanly(stack_env, required,
     assert ceph_probes.wait_gone(stack_env, 'central', image_id)
     _edge_left_nothing(stack_env, image_id)
     required.glance.images.delete(image_id)
+
+
+#: The bound test: secondary queues of ``BOUND_CHUNKS`` MiB each, uploads
+#: of ``BOUND_SIZE`` (more than the queues and Glance's reads can hold),
+#: ``BOUND_UPLOADS`` at once.
+BOUND_CHUNKS = 16
+BOUND_SIZE = 96 * MIB
+BOUND_UPLOADS = 6
+#: What glance_store's rbd driver reads at a time (rbd_store_chunk_size).
+RBD_CHUNK_MIB = 8
+#: Reads of that size one stalled upload holds besides its queue: the tee's
+#: block, the primary's read and librbd's copy of it, the secondary's read
+#: (joined from the queue) and librbd's copy of it, waiting on the frozen
+#: OSD.
+READS_IN_FLIGHT = 5
+#: Allocator and interpreter noise of a worker, whatever the uploads hold.
+RSS_SLACK_MIB = 100
+
+
+@pytest.fixture(scope='module')
+def bounded(stack_env, sites, demo):
+    endpoint = glance_instances.start(stack_env, 'glance-rbd-bound', {
+        'multistore_filter': {'copy_stall_timeout': STALL_TIMEOUT,
+                              'buffer_chunks': BOUND_CHUNKS}})
+    return glance_instances.client_on(demo, endpoint)
+
+
+def test_a_stalled_secondary_holds_buffer_chunks_mib_with_an_rbd_primary(
+        stack_env, bounded, base):
+    # The rbd primary reads 8 MiB at a time: each stalled copy may hold
+    # buffer_chunks MiB in its queue (not buffer_chunks reads of 8 MiB),
+    # plus the reads in flight (READS_IN_FLIGHT).
+    name = 'glance-rbd-bound'
+    warm, _, _ = _upload(bounded, base['id'], size=MIB)  # warm the path
+    bounded.glance.images.delete(warm)
+    before = probes.glance_usage(stack_env, name)
+    peak = [before.rss_kib]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0],
+                          probes.glance_usage(stack_env, name).rss_kib)
+            done.wait(0.2)
+    sampler = threading.Thread(target=sample, daemon=True)
+    stack_ceph.pause_osd(stack_env.directory, 'edge')
+    sampler.start()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(BOUND_UPLOADS) as pool:
+            results = list(pool.map(
+                lambda _: _upload(bounded, base['id'], size=BOUND_SIZE),
+                range(BOUND_UPLOADS)))
+    finally:
+        done.set()
+        sampler.join()
+        stack_ceph.resume_osd(stack_env.directory, 'edge')
+    growth_mib = (peak[0] - before.rss_kib) / 1024.0
+    in_flight = READS_IN_FLIGHT * RBD_CHUNK_MIB
+    bound = BOUND_UPLOADS * (BOUND_CHUNKS + in_flight) + RSS_SLACK_MIB
+    print('\n%d uploads stalled on the edge: worker RSS grew %.1f MiB at '
+          'the peak, bound %d MiB (%d x (%d MiB queue + %d MiB reads) + %d '
+          'MiB); queues of %d reads of %d MiB would hold %d MiB alone'
+          % (BOUND_UPLOADS, growth_mib, bound, BOUND_UPLOADS, BOUND_CHUNKS,
+             in_flight, RSS_SLACK_MIB, BOUND_CHUNKS, RBD_CHUNK_MIB,
+             BOUND_UPLOADS * BOUND_CHUNKS * RBD_CHUNK_MIB))
+    for image_id, resp, _ in results:
+        assert resp.status_code == 204, resp.text
+        assert cloud.failed(resp) == ['ceph-edge']
+    assert growth_mib <= bound
+    for image_id, _, _ in results:
+        _edge_left_nothing(stack_env, image_id)
+        bounded.glance.images.delete(image_id)
