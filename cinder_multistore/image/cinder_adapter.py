@@ -408,13 +408,7 @@ class MultistoreImageService(glance.GlanceImageService):
             LOG.debug('Could not look base image %s up', base_id,
                       exc_info=True)
             return ()
-        stores = str(_field(image, 'stores') or '')
-        base = placement.BaseImage(
-            base_id, str(_field(image, 'status') or ''),
-            tuple(s.strip() for s in stores.split(',') if s.strip()))
-        catalog = placement.catalog_from_listing(
-            dict(listing).get('stores') or [])
-        return placement.colocation_stores(base, catalog)
+        return _colocation_stores(base_id, image, listing)
 
     def _locations_api_problem(self, context: CinderContext,
                                image_id: str) -> str | None:
@@ -529,13 +523,7 @@ class MultistoreImageService(glance.GlanceImageService):
             LOG.debug('Could not look base image %s up', base_id,
                       exc_info=True)
             return True
-        stores = str(_field(image, 'stores') or '')
-        base = placement.BaseImage(
-            base_id, str(_field(image, 'status') or ''),
-            tuple(s.strip() for s in stores.split(',') if s.strip()))
-        catalog = placement.catalog_from_listing(
-            dict(listing).get('stores') or [])
-        return bool(placement.colocation_stores(base, catalog))
+        return bool(_colocation_stores(base_id, image, listing))
 
     def _report_partial(self, context: CinderContext, image_id: str,
                         outcome: targets.UploadOutcome) -> None:
@@ -595,6 +583,20 @@ class MultistoreImageService(glance.GlanceImageService):
         except Exception:
             LOG.warning('Could not delete queued image %s', image_id,
                         exc_info=True)
+
+
+def _colocation_stores(base_id: str, image: object,
+                       listing: Mapping[str, Any]) -> tuple[str, ...]:
+    """The stores Glance would co-locate with base image ``image`` in,
+    given ``GET /v2/info/stores``'s ``listing`` (the rules' answer).
+    """
+    stores = str(_field(image, 'stores') or '')
+    base = placement.BaseImage(
+        base_id, str(_field(image, 'status') or ''),
+        tuple(s.strip() for s in stores.split(',') if s.strip()))
+    catalog = placement.catalog_from_listing(
+        dict(listing).get('stores') or [])
+    return placement.colocation_stores(base, catalog)
 
 
 def _short(exc: BaseException) -> str:
