@@ -259,6 +259,23 @@ class BaseColocationTest(BaseMultiStoreTest):
                 '[multistore_feature_enabled] colocation is False')
 
 
+class BaseColocationLocationsTest(BaseColocationTest):
+    """Co-location tests that read the images' locations.
+
+    Locations are read as Cinder and Nova read them, by a service user
+    (roles admin, to see every project's image, and service, for Glance's
+    location policy): the cloud need not show them to anyone else.
+    """
+
+    credentials = ['primary', 'admin', ['service', 'admin', 'service']]
+
+    @classmethod
+    def setup_clients(cls):
+        super().setup_clients()
+        cls.locations_client = (
+            cls.os_roles_service.multistore_image.MultiStoreImagesClient())
+
+
 class BaseReservedStoreTest(BaseMultiStoreTest):
     """Tests that need Glance to refuse reserved and unknown stores."""
 

@@ -62,20 +62,8 @@ def discover_rbd_stores(cls) -> list[str]:
     return rbd[:2]
 
 
-class RbdColocationTest(base.BaseColocationTest):
+class RbdColocationTest(base.BaseColocationLocationsTest):
     """An image uploaded next to a base image held in two Ceph clusters."""
-
-    # NOTE: locations are read as Cinder and Nova read them, by a service
-    # user (roles admin, to see every project's image, and service, for
-    # Glance's location policy): the cloud need not show them to anyone
-    # else.
-    credentials = ['primary', 'admin', ['service', 'admin', 'service']]
-
-    @classmethod
-    def setup_clients(cls):
-        super().setup_clients()
-        cls.locations_client = (
-            cls.os_roles_service.multistore_image.MultiStoreImagesClient())
 
     @classmethod
     def resource_setup(cls):

@@ -126,20 +126,8 @@ class UploadReservedStoreTest(base.BaseReservedStoreTest):
         self._assert_refused('os_glance_tasks_store')
 
 
-class UploadColocationTest(base.BaseColocationTest):
+class UploadColocationTest(base.BaseColocationLocationsTest):
     """An upload naming a base image and no store follows the base."""
-
-    # NOTE: locations are read as Cinder and Nova read them, by a service
-    # user (roles admin, to see every project's image, and service, for
-    # Glance's location policy): the cloud need not show them to anyone
-    # else.
-    credentials = ['primary', 'admin', ['service', 'admin', 'service']]
-
-    @classmethod
-    def setup_clients(cls):
-        super().setup_clients()
-        cls.locations_client = (
-            cls.os_roles_service.multistore_image.MultiStoreImagesClient())
 
     @classmethod
     def resource_setup(cls):
