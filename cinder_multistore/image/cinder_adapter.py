@@ -120,8 +120,10 @@ CinderVolume: TypeAlias = object
 _UPLOADING_VOLUME: contextvars.ContextVar[CinderVolume | None] = (
     contextvars.ContextVar('cinder_multistore_uploading_volume',
                            default=None))
-#: ``volume_utils.upload_volume`` as Cinder has it, while wrapped.
-_original_upload_volume: list[Callable[..., object]] = []
+#: The periodic purge of each RBD driver (:func:`purge_upload_parents`).
+_PURGES: 'weakref.WeakKeyDictionary[Any, Any]' = weakref.WeakKeyDictionary()
+#: What :func:`install` wrapped: (owner, attribute) -> Cinder's own.
+_wrapped: dict[tuple[object, str], Callable[..., object]] = {}
 #: Cinder's RBD driver (``cinder.volume.drivers.rbd.RBDDriver``): only its
 #: ``_get_fsid()`` is called here.
 CinderRbdDriver: TypeAlias = object
@@ -133,8 +135,6 @@ _UPLOADING_DRIVER: contextvars.ContextVar[CinderRbdDriver | None] = (
 _UPLOADING_IMAGE_META: contextvars.ContextVar[Mapping[str, Any] | None] = (
     contextvars.ContextVar('cinder_multistore_uploading_image_meta',
                            default=None))
-#: ``RBDDriver.copy_volume_to_image`` as Cinder has it, while wrapped.
-_original_rbd_copy: list[Callable[..., object]] = []
 #: The fsid of each RBD driver's cluster, asked once per driver.
 _FSIDS: 'weakref.WeakKeyDictionary[Any, str]' = weakref.WeakKeyDictionary()
 #: Glance's stores detail, per Glance endpoint.
@@ -337,7 +337,7 @@ class MultistoreImageService(glance.GlanceImageService):
         driver = uploading_driver()
         url = rbd_clone.location_url(decision.fsid, decision.pool, image_id)
         try:
-            _clone_in_ceph(driver, volume, decision.pool, image_id)
+            way = _clone_in_ceph(driver, volume, decision.pool, image_id)
         except upload_errors.CloneRefused as exc:
             LOG.info('Volume %s to image %s: streamed: %s', volume_id,
                      image_id, exc)
@@ -348,11 +348,12 @@ class MultistoreImageService(glance.GlanceImageService):
         except Exception as exc:
             LOG.error('Glance refused location %s of image %s: removing '
                       'the clone', url, image_id)
-            _remove_clone(driver, decision.pool, image_id)
+            _remove_clone(driver, volume, decision.pool, image_id)
             raise upload_errors.LocationNotRegistered(
                 url=url, image_id=image_id, reason=_short(exc)) from exc
-        LOG.info('Volume %s to image %s: %s; location %s registered, no '
-                 'data streamed', volume_id, image_id, decision.reason, url)
+        LOG.info('Volume %s to image %s: %s; %s of the volume, location %s '
+                 'registered, no data streamed', volume_id, image_id,
+                 decision.reason, way, url)
         return True
 
     def copy_decision(self, context: CinderContext,
@@ -691,10 +692,11 @@ def cluster_fsid(driver: CinderRbdDriver) -> str:
 
 
 def _clone_in_ceph(driver: CinderRbdDriver, volume: CinderVolume,
-                   pool: str, image_id: str) -> None:
+                   pool: str, image_id: str) -> str:
     """Clone ``volume`` into Glance's ``pool`` as ``image_id`` with the
     Ceph user and cluster of Cinder's RBD ``driver``.
 
+    :returns: how (:func:`rbd_clone.clone_volume`).
     :raises upload_errors.CloneRefused: Ceph refused; nothing was left.
     """
     from cinder.volume.drivers import rbd as rbd_driver
@@ -702,7 +704,7 @@ def _clone_in_ceph(driver: CinderRbdDriver, volume: CinderVolume,
     try:
         with rbd_driver.RADOSClient(driver) as source, \
                 rbd_driver.RADOSClient(driver, pool) as target:
-            rbd_clone.clone_volume(
+            return rbd_clone.clone_volume(
                 driver.rbd,  # type: ignore[attr-defined]
                 source.ioctx, name, target.ioctx, pool, image_id)
     except upload_errors.CloneRefused:
@@ -715,19 +717,98 @@ def _clone_in_ceph(driver: CinderRbdDriver, volume: CinderVolume,
             step='connection to the pools', reason=_short(exc)) from exc
 
 
-def _remove_clone(driver: CinderRbdDriver, pool: str, image_id: str) -> None:
-    """Remove the clone ``image_id`` from Glance's ``pool``; logged (not
-    raised) when Ceph refuses, the caller's error being the one to show.
+def _remove_clone(driver: CinderRbdDriver, volume: CinderVolume, pool: str,
+                  image_id: str) -> None:
+    """Remove the clone ``image_id`` from Glance's ``pool``, then the
+    volume's snapshot it came from; logged (not raised) when Ceph refuses,
+    the caller's error being the one to show.
     """
     from cinder.volume.drivers import rbd as rbd_driver
+    name = str(getattr(volume, 'name', ''))
     try:
         with rbd_driver.RADOSClient(driver, pool) as target:
             rbd_clone.remove_image(
                 driver.rbd,  # type: ignore[attr-defined]
                 target.ioctx, pool, image_id)
+        with rbd_driver.RADOSClient(driver) as source:
+            rbd_clone.release_volume(
+                driver.rbd,  # type: ignore[attr-defined]
+                source.ioctx, name)
     except Exception:
-        LOG.error('Could not remove clone %s/%s', pool, image_id,
-                  exc_info=True)
+        LOG.error('Could not remove clone %s/%s of volume %s', pool,
+                  image_id, name, exc_info=True)
+
+
+def _releasing_upload_snapshots(delete: Callable[P, R]) -> Callable[P, R]:
+    """``RBDDriver._delete_volume(volume, client)`` that first removes the
+    volume's upload snapshots whose image is gone, and moves a volume that
+    only images still depend on to the RBD trash instead of Cinder's
+    retries (:mod:`cinder_multistore.image.rbd_clone`).
+    """
+    @functools.wraps(delete)
+    def _delete_volume(*args: P.args, **kwargs: P.kwargs) -> R:
+        driver, volume, client = (list(args) + [None, None, None])[:3]
+        volume = kwargs.get('volume', volume)
+        client = kwargs.get('client', client)
+        name = str(getattr(volume, 'name', ''))
+        rbd = getattr(driver, 'rbd', None)
+        ioctx = getattr(client, 'ioctx', None)
+        try:
+            dependents = rbd_clone.release_volume(rbd, ioctx, name)
+            if dependents and rbd_clone.only_upload_snapshots(rbd, ioctx,
+                                                              name):
+                rbd_clone.trash_volume(rbd, ioctx, name)
+                LOG.info('Volume %s is the copy-on-write parent of %s: '
+                         'moved to the RBD trash, removed once no image '
+                         'depends on it', name, ', '.join(dependents))
+                return None  # type: ignore[return-value]
+        except Exception:
+            LOG.warning('Could not look at the upload snapshots of volume '
+                        '%s; Cinder deletes it its own way', name,
+                        exc_info=True)
+        return delete(*args, **kwargs)
+    return _delete_volume
+
+
+def purge_upload_parents(driver: CinderRbdDriver) -> list[str]:
+    """Remove the volumes of ``driver``'s pool that were kept for the
+    images cloned from them, once those are deleted
+    (:func:`rbd_clone.purge_parents`).
+
+    Never raises (a periodic task): a failure is logged.
+    """
+    from cinder.volume.drivers import rbd as rbd_driver
+    pool = str(getattr(getattr(driver, 'configuration', None), 'rbd_pool',
+                       ''))
+    try:
+        with rbd_driver.RADOSClient(driver) as client:
+            return rbd_clone.purge_parents(
+                driver.rbd,  # type: ignore[attr-defined]
+                client.ioctx, pool)
+    except Exception:
+        LOG.warning('Could not purge the volumes kept for images in pool '
+                    '%s', pool, exc_info=True)
+        return []
+
+
+def _starting_parent_purge(start: Callable[P, R]) -> Callable[P, R]:
+    """``RBDDriver._start_periodic_tasks`` that also runs
+    :func:`purge_upload_parents` every ``upload_parent_purge_interval``
+    seconds (0: never).
+    """
+    @functools.wraps(start)
+    def _start_periodic_tasks(*args: P.args, **kwargs: P.kwargs) -> R:
+        result = start(*args, **kwargs)
+        driver = args[0] if args else None
+        interval = CONF[opts.GROUP].upload_parent_purge_interval
+        if driver is not None and interval > 0 and driver not in _PURGES:
+            from oslo_service import loopingcall
+            task = loopingcall.FixedIntervalLoopingCall(
+                purge_upload_parents, driver)
+            task.start(interval=interval, initial_delay=interval)
+            _PURGES[driver] = task
+        return result
+    return _start_periodic_tasks
 
 
 def uploading_driver() -> CinderRbdDriver | None:
@@ -838,31 +919,34 @@ def install() -> bool:
     for name in _FACTORIES:
         _originals[name] = getattr(glance, name)
         setattr(glance, name, globals()[name])
-    if not _original_upload_volume:
-        _original_upload_volume.append(volume_utils.upload_volume)
-        volume_utils.upload_volume = _remembering_volume(
-            volume_utils.upload_volume)
-    if not _original_rbd_copy:
-        _original_rbd_copy.append(rbd.RBDDriver.copy_volume_to_image)
-        setattr(rbd.RBDDriver, 'copy_volume_to_image',
-                _remembering_driver(rbd.RBDDriver.copy_volume_to_image))
+    _wrap(volume_utils, 'upload_volume', _remembering_volume)
+    _wrap(rbd.RBDDriver, 'copy_volume_to_image', _remembering_driver)
+    _wrap(rbd.RBDDriver, '_delete_volume', _releasing_upload_snapshots)
+    _wrap(rbd.RBDDriver, '_start_periodic_tasks', _starting_parent_purge)
     return True
 
 
+def _wrap(owner: object, name: str,
+          wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]
+          ) -> None:
+    """Replace ``owner.name`` with ``wrapper(owner.name)``, once."""
+    if (owner, name) in _wrapped:
+        return
+    original = getattr(owner, name)
+    _wrapped[(owner, name)] = original
+    setattr(owner, name, wrapper(original))
+
+
 def uninstall() -> None:
-    """Give ``cinder.image.glance`` its own factories back, and
-    ``cinder.volume.volume_utils`` its ``upload_volume``.
+    """Give ``cinder.image.glance`` its own factories back, and Cinder's
+    functions that :func:`install` wrapped.
     """
     for name, original in list(_originals.items()):
         setattr(glance, name, original)
         del _originals[name]
-    if _original_upload_volume:
-        from cinder.volume import volume_utils
-        volume_utils.upload_volume = _original_upload_volume.pop()
-    if _original_rbd_copy:
-        from cinder.volume.drivers import rbd
-        setattr(rbd.RBDDriver, 'copy_volume_to_image',
-                _original_rbd_copy.pop())
+    for (owner, name), original in list(_wrapped.items()):
+        setattr(owner, name, original)
+        del _wrapped[(owner, name)]
 
 
 #: The functions of ``cinder.cmd.volume`` that ``main()`` ends with, after

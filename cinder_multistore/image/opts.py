@@ -74,27 +74,34 @@ Related options:
 * ``validate_store``: the site's store is checked like a named one.
 """.strip()),
     cfg.BoolOpt('zero_copy',
-                default=False,
+                default=True,
                 help="""
 Upload a raw volume of a Ceph RBD backend to an image without streaming its
 data when the placement rules choose exactly one store (the volume type's
 store, the site store, or the base image's only store) and that store is a
 Glance rbd store of the volume's own Ceph cluster (its ``fsid`` in Glance's
-``GET /v2/info/stores/detail``). The driver snapshots the volume, clones the
-snapshot into Glance's pool in glance_store's rbd layout, flattens the
-clone inside Ceph (the image and the volume never depend on each other),
-and registers ``rbd://<fsid>/<pool>/<image id>/snap`` with Glance's
+``GET /v2/info/stores/detail``). The driver snapshots the volume, makes a
+copy-on-write clone of the snapshot in Glance's pool in glance_store's rbd
+layout (no data is copied; the volume's snapshot moves to Ceph's snapshot
+trash, out of Cinder's sight), and registers
+``rbd://<fsid>/<pool>/<image id>/snap`` with Glance's
 ``POST /v2/images/{image_id}/locations`` (Images API 2.17) as the
 ``[glance]`` service user. Glance computes ``checksum`` and
-``os_hash_value`` in the background (``do_secure_hash``). Anything else
-(another disk format, another backend or cluster, several stores, Glance
-without the locations API, no service role, Ceph refusing the clone)
-streams the data, with one INFO line saying why.
+``os_hash_value`` in the background (``do_secure_hash``). A volume that
+images still depend on when Cinder deletes it waits in the RBD trash until
+they are deleted (``upload_parent_purge_interval``). The clone is flattened
+(the data copied once inside Ceph, still not streamed) when the volume is
+itself a clone, so that the image does not keep its parent, and on a
+cluster that still makes clones of format 1 (``require-min-compat-client``
+older than ``mimic``). Anything else (another disk format, another backend
+or cluster, several stores, Glance without the locations API, no service
+role, Ceph refusing the clone) streams the data, with one INFO line saying
+why.
 
 Possible values:
 
-* False (default): always stream the data through glance-api.
-* True: clone when the conditions above hold, else stream.
+* True (default): clone when the conditions above hold, else stream.
+* False: always stream the data through glance-api.
 
 Related options:
 
@@ -102,8 +109,28 @@ Related options:
   ``service``) that registers the location; without it the data streams.
 * ``site_store``: the volume's site store is one of the stores that can be
   cloned into.
+* ``upload_parent_purge_interval``.
 * The Ceph user of the RBD backend (``rbd_user``) needs ``profile rbd`` on
-  Glance's pool, else Ceph refuses the clone and the data streams.
+  Glance's pool, else Ceph refuses the clone and the data streams; Glance's
+  Ceph user needs ``profile rbd-read-only`` on the volumes' pool to read
+  the image.
+""".strip()),
+    cfg.IntOpt('upload_parent_purge_interval',
+               default=300,
+               min=0,
+               help="""
+Seconds between two looks, by each RBD backend of cinder-volume, for the
+deleted volumes it keeps because images were cloned from them by
+``zero_copy`` (in the RBD trash, or as Cinder's ``*.deleted`` volumes);
+those whose images are all deleted are removed. Glance's Ceph user cannot
+remove them when it deletes the last image: it may not write in Cinder's
+pool. Nothing else is touched.
+
+Possible values:
+
+* 0: never (``rbd trash purge <pool>``, by hand or by Ceph's
+  ``rbd trash purge schedule``, removes those in the trash instead).
+* A positive number of seconds.
 """.strip()),
 ]
 

@@ -14,14 +14,18 @@
 zero_copy``), through the real Cinder API on the two Ceph clusters.
 
 A raw volume of the central site whose volume type names the central rbd
-store is not streamed: its snapshot is cloned into Glance's pool (flattened,
-with glance_store's protected ``snap``) and the location is registered with
-Glance's locations API as Cinder's service user; Glance hashes the data in
-the background. The image holds the volume's bytes of the moment of the
-upload, and the image and the volume can each be deleted first, leaving
-nothing in either pool. A qcow2 upload streams, and says so once in
-cinder-volume's log. The option is turned on by restarting the stack's
-cinder-volume with it in ``cinder.conf``, and off again at the end.
+store is not streamed: its snapshot is cloned, copy-on-write, into Glance's
+pool (with glance_store's protected ``snap``; the volume's snapshot goes to
+Ceph's snapshot trash) and the location is registered with Glance's
+locations API as Cinder's service user; Glance hashes the data in the
+background. The image holds the volume's bytes of the moment of the
+upload, and the image and the volume can each be deleted first (a volume
+deleted first waits in the RBD trash until its image is deleted), leaving
+nothing in either pool. A
+qcow2 upload streams, and says so once in cinder-volume's log. The option
+is on by default; the module restarts the stack's cinder-volume with it
+written in ``cinder.conf`` all the same, and gives the file back at the
+end.
 """
 
 import contextlib
@@ -74,7 +78,9 @@ def zero_copy_on(stack_env, sites):
     """cinder-volume with ``zero_copy = true``; the stack's cinder.conf
     given back as it was (and cinder-volume restarted) at the end.
     """
-    with cinder_options.volume_options(stack_env, zero_copy='true') as log:
+    with cinder_options.volume_options(
+            stack_env, zero_copy='true',
+            upload_parent_purge_interval='10') as log:
         yield log
 
 
@@ -166,10 +172,37 @@ def _download_digests(cloud, image_id, algorithm):
     return size, md5.hexdigest(), multi.hexdigest()
 
 
-def _leftovers(env, volume_id, image_id):
+def _cow_parent(env, image_id):
+    """The volume the image is a clone of, or None."""
+    parent = ceph_probes.parent(env, SITE, env.ceph.images_pool, image_id)
+    if parent is None:
+        return None
+    assert parent[0] == env.ceph.volumes_pool, parent
+    return parent[1]
+
+
+def _user_snapshots(env, volume_id):
+    with ceph_probes.ioctx(env, SITE, env.ceph.volumes_pool) as ctx:
+        with ceph_probes.rbd.Image(ctx, 'volume-%s' % volume_id,
+                                   read_only=True) as rbd_volume:
+            return [s['name'] for s in rbd_volume.list_snaps()
+                    if 'trash' not in s]
+
+
+def _leftovers(env, volume_id, image_id, timeout=120):
     """What is left of the volume and the image in either pool (trash
-    included).
+    included) after ``timeout`` seconds (a deleted volume whose images were
+    flattened stays in the trash for ``flattened_parent_delay``).
     """
+    deadline = time.monotonic() + timeout
+    while True:
+        found = _left(env, volume_id, image_id)
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(2)
+
+
+def _left(env, volume_id, image_id):
     found = []
     for pool in (env.ceph.volumes_pool, env.ceph.images_pool):
         with ceph_probes.ioctx(env, SITE, pool) as ctx:
@@ -208,13 +241,10 @@ def test_raw_upload_is_a_clone_with_the_volumes_bytes(
     assert image_id not in ceph_probes.images(stack_env, 'edge')
     assert ceph_probes.snapshot(stack_env, SITE, image_id) == (
         1 << 30, True)
-    # Flattened: the image does not depend on the volume.
-    assert ceph_probes.parent(stack_env, SITE, images_pool, image_id) is None
-    with ceph_probes.ioctx(stack_env, SITE,
-                           stack_env.ceph.volumes_pool) as ctx:
-        with ceph_probes.rbd.Image(ctx, 'volume-%s' % vol.id,
-                                   read_only=True) as rbd_volume:
-            assert list(rbd_volume.list_snaps()) == []
+    # Zero copy: the image is a copy-on-write clone of the volume, whose
+    # snapshot is in Ceph's snapshot trash (no snapshot Cinder would see).
+    assert _cow_parent(stack_env, image_id) == 'volume-%s' % vol.id
+    assert _user_snapshots(stack_env, vol.id) == []
 
     # Written after the upload: the image keeps the bytes of the upload.
     _write(stack_env, vol.id, {o: os.urandom(MIB) for o in OFFSETS})
@@ -244,7 +274,20 @@ def test_volume_deleted_first(stack_env, cloud, made, central_type,
                               zero_copy_on):
     vol, image, blocks = _upload_clone(stack_env, cloud, made, central_type,
                                        zero_copy_on)
+    offset = os.path.getsize(zero_copy_on)
     cloud.remove(volumes=[vol.id])
+    # The volume waits in the RBD trash: the image still is its clone.
+    assert _cow_parent(stack_env, image['id']) == 'volume-%s' % vol.id
+    assert _left(stack_env, vol.id, image['id']) == [
+        '%s/volume-%s' % (stack_env.ceph.volumes_pool, vol.id),
+        '%s/%s' % (stack_env.ceph.images_pool, image['id'])]
+    with open(zero_copy_on, 'rb') as f:
+        f.seek(offset)
+        assert ('copy-on-write parent of %s/%s' % (
+            stack_env.ceph.images_pool, image['id'])).encode() in f.read()
+    for offset, data in blocks.items():
+        assert _read(stack_env, stack_env.ceph.images_pool, image['id'],
+                     offset, MIB, ceph_probes.SNAP) == data
     image = _hashed(cloud, image['id'])
     size, md5, _ = _download_digests(cloud, image['id'],
                                      image['os_hash_algo'])
@@ -385,7 +428,8 @@ def test_a_base_image_in_the_clusters_store_alone_is_cloned_into(
         stack_env, cloud, made, central_no_store_type, zero_copy_on):
     """Base image in ceph-central only -> volume (a clone of it) ->
     upload: the base image's one store is cloned into; the new image
-    depends on neither the volume nor the base image.
+    is a flattened clone (the volume being a clone itself), so that the
+    base image can be deleted once the volume is.
     """
     base_data = os.urandom(MIB)
     base = made.image_in_stores(base_data,
@@ -399,8 +443,9 @@ def test_a_base_image_in_the_clusters_store_alone_is_cloned_into(
     image = made.upload(vol.id)
     lines = _log_lines(zero_copy_on, offset, image['id'])
     assert len(lines) == 1 and 'no data streamed' in lines[0], lines
-    assert ceph_probes.parent(stack_env, SITE, stack_env.ceph.images_pool,
-                              image['id']) is None
+    assert 'flattened clone (the volume is itself a clone of %s/%s' % (
+        stack_env.ceph.images_pool, base['id']) in lines[0], lines
+    assert _cow_parent(stack_env, image['id']) is None
     cloud.remove(volumes=[vol.id], images=[base['id']])
     assert ceph_probes.wait_gone(stack_env, SITE, base['id'])
     assert _read(stack_env, stack_env.ceph.images_pool, image['id'], 0,
@@ -431,3 +476,91 @@ def test_the_volumes_site_store_is_cloned_into(stack_env, cloud, made,
         ceph_probes.store(stack_env, SITE)]
     assert _read(stack_env, stack_env.ceph.images_pool, image['id'], 0,
                  MIB, ceph_probes.SNAP) == blocks[0]
+
+
+@clones
+@pytest.mark.parametrize('order', [
+    ('volume', 'clone', 'image'),
+    ('clone', 'image', 'volume'),
+    ('image-of-clone', 'clone', 'volume', 'image'),
+])
+def test_deleting_a_chain_in_any_order_leaves_nothing(
+        stack_env, cloud, made, central_type, zero_copy_on, order):
+    """volume -> image (zero copy) -> clone (a volume from the image) ->
+    image-of-clone (zero copy again), deleted in ``order``; each image
+    downloads with its checksum until deleted. (Glance refuses to delete
+    an image while a volume is its clone, with or without this driver:
+    the orders here delete the clone first.)
+    """
+    vol, image, _blocks = _upload_clone(stack_env, cloud, made,
+                                        central_type, zero_copy_on)
+    clone = _volume(cloud, made, central_type, image_id=image['id'])
+    assert ceph_probes.parent(
+        stack_env, SITE, stack_env.ceph.volumes_pool,
+        'volume-%s' % clone.id) == (stack_env.ceph.images_pool, image['id'],
+                                    ceph_probes.SNAP)
+    second = made.upload(clone.id)
+    # The clone is itself a clone: its image is flattened.
+    assert _cow_parent(stack_env, second['id']) is None
+    things = {'volume': ('volume', vol.id), 'image': ('image', image['id']),
+              'clone': ('volume', clone.id),
+              'image-of-clone': ('image', second['id'])}
+    order = order + tuple(k for k in things if k not in order)
+    remaining = {things[k][1] for k in order}
+    for key in order:
+        kind, ident = things[key]
+        if kind == 'volume':
+            cloud.remove(volumes=[ident])
+        else:
+            cloud.remove(images=[ident])
+            assert ceph_probes.wait_gone(stack_env, SITE, ident)
+        remaining.discard(ident)
+        for other in (image['id'], second['id']):
+            if other in remaining:
+                hashed = _hashed(cloud, other)
+                size, md5, _ = _download_digests(cloud, other,
+                                                 hashed['os_hash_algo'])
+                assert (size, md5) == (hashed['size'], hashed['checksum'])
+    for volume_id in (vol.id, clone.id):
+        for image_id in (image['id'], second['id']):
+            assert _leftovers(stack_env, volume_id, image_id) == []
+
+
+@contextlib.contextmanager
+def _clone_format_1(env):
+    """The central cluster's clients make clones of format 1 (as on a
+    cluster whose ``require-min-compat-client`` is older than Mimic), put
+    back as it was at the end.
+    """
+    with ceph_probes.cluster(env, SITE) as handle:
+        before = json.loads(_mon(handle, prefix='osd dump', format='json'))[
+            'require_min_compat_client']
+        _mon(handle, prefix='osd set-require-min-compat-client',
+             version='luminous', yes_i_really_mean_it=True)
+        try:
+            yield
+        finally:
+            _mon(handle, prefix='osd set-require-min-compat-client',
+                 version=before, yes_i_really_mean_it=True)
+
+
+@clones
+def test_a_cluster_with_clone_format_1_gets_a_flattened_clone(
+        stack_env, cloud, made, central_type, zero_copy_on):
+    vol = _volume(cloud, made, central_type)
+    blocks = {0: os.urandom(MIB)}
+    _write(stack_env, vol.id, blocks)
+    offset = os.path.getsize(zero_copy_on)
+    with _clone_format_1(stack_env):
+        image = made.upload(vol.id)
+    lines = _log_lines(zero_copy_on, offset, image['id'])
+    assert len(lines) == 1, lines
+    assert 'flattened clone' in lines[0] and 'no data streamed' in (
+        lines[0]), lines
+    assert _cow_parent(stack_env, image['id']) is None
+    assert _user_snapshots(stack_env, vol.id) == []
+    assert _read(stack_env, stack_env.ceph.images_pool, image['id'], 0, MIB,
+                 ceph_probes.SNAP) == blocks[0]
+    cloud.remove(volumes=[vol.id], images=[image['id']])
+    assert ceph_probes.wait_gone(stack_env, SITE, image['id'])
+    assert _leftovers(stack_env, vol.id, image['id']) == []

@@ -93,6 +93,9 @@ DAEMONS = ('mon', 'mgr', 'osd')
 #: Health checks that a one-OSD test cluster may show and still serve I/O.
 TOLERATED_CHECKS = frozenset()
 
+#: The oldest client release the clusters accept: clone format 2.
+MIN_COMPAT_CLIENT = 'mimic'
+
 _CAPS = {
     'mon.': {'mon': 'allow *'},
     'client.%s' % ADMIN_USER: {'mon': 'allow *', 'osd': 'allow *',
@@ -632,6 +635,11 @@ def bring_up(state: State, cluster: Cluster, timeout: float = 120) -> None:
         mon_command(handle, 'osd new', uuid=osd_uuid(cluster), id=OSD_ID)
         osd = start_daemon(state, cluster, 'osd')
         _create_pools(handle)
+        # NOTE: clones of format 2 (Mimic and later clients): a snapshot
+        # with clones can be removed (it moves to the snapshot trash), which
+        # the zero-copy upload-to-image relies on.
+        mon_command(handle, 'osd set-require-min-compat-client',
+                    version=MIN_COMPAT_CLIENT)
         _wait_ready(cluster, handle, (mon, mgr, osd), timeout)
     LOG.info('ceph cluster %s (fsid %s) is up in %.1f s', cluster.site,
              cluster.fsid, time.monotonic() - began)

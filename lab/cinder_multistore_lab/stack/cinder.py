@@ -191,7 +191,11 @@ def volume_service(image_driver: str) -> VolumeService:
     if image_driver == 'multistore' and _launcher_available():
         return VolumeService(
             argv=(common.python(), '-m', MULTISTORE_LAUNCHER),
-            conf={},
+            # NOTE: volumes kept for the images cloned from them are looked
+            # at every 10 s (300 s by default), within the wait of the tests
+            # that delete in every order.
+            conf={'multistore_image_service': {
+                'upload_parent_purge_interval': 10}},
             ready_line=MULTISTORE_ACTIVE_LINE,
             image_driver='multistore')
     if image_driver == 'multistore':

@@ -28,26 +28,61 @@ FSID = '588f31ee-2ba1-4c2c-86c5-c5cf53b4b2a7'
 
 
 class FakeCeph:
-    """Pools of RBD images with snapshots; ``fail[step]`` raises once."""
+    """Pools of RBD images with snapshots and clones, as librbd keeps
+    them; ``fail[step]`` raises once.
 
-    def __init__(self):
-        self.pools = {VOLUMES: {VOLUME: {'snaps': {}, 'parent': None}},
-                      IMAGES: {}}
+    ``clone_format`` 2 (Mimic and later clients): a snapshot need not be
+    protected to be cloned, and one with clones moves to the snapshot
+    trash when removed. 1: a clone of an unprotected snapshot is refused
+    with EINVAL, as librbd does.
+    """
+
+    def __init__(self, clone_format=2):
+        self.clone_format = clone_format
+        self.pools = {VOLUMES: {}, IMAGES: {}}
+        self.trash = {VOLUMES: {}, IMAGES: {}}
         self.fail = {}
+        self.ids = 0
+        self.add(VOLUMES, VOLUME)
+
+    def add(self, pool, name, parent=None):
+        self.ids += 1
+        record = {'id': 'id%d' % self.ids, 'snaps': {}, 'parent': parent,
+                  'metadata': {}}
+        self.pools[pool][name] = record
+        return record
 
     def check(self, step):
         if step in self.fail:
             raise self.fail.pop(step)
 
+    def snap_id(self):
+        self.ids += 1
+        return self.ids
+
+    def children(self, pool, record, snap_id):
+        return [{'pool': p, 'image': n, 'trash': False}
+                for p, images in self.pools.items()
+                for n, r in images.items()
+                if r['parent'] == (pool, record['id'], snap_id)]
+
     def module(self):
         ceph = self
 
         class Image:
-            def __init__(self, ioctx, name):
-                ceph.check('open %s/%s' % (ioctx, name))
-                if name not in ceph.pools[ioctx]:
+            def __init__(self, ioctx, name=None, snapshot=None,
+                         read_only=False, image_id=None):
+                ceph.check('open %s/%s' % (ioctx, name or image_id))
+                self.pool = ioctx
+                if image_id is not None:
+                    if image_id not in ceph.trash[ioctx]:
+                        raise rbd.ImageNotFound('no image', errno=2)
+                    self.record = ceph.trash[ioctx][image_id]
+                elif name not in ceph.pools[ioctx]:
                     raise rbd.ImageNotFound('no image %s' % name, errno=2)
-                self.record = ceph.pools[ioctx][name]
+                else:
+                    self.record = ceph.pools[ioctx][name]
+                self.current = None
 
             def __enter__(self):
                 return self
@@ -57,26 +92,80 @@ class FakeCeph:
 
             def create_snap(self, snap):
                 ceph.check('create_snap %s' % snap)
-                self.record['snaps'][snap] = False
+                self.record['snaps'][snap] = {
+                    'id': ceph.snap_id(), 'protected': False, 'trash': None}
 
             def protect_snap(self, snap):
                 ceph.check('protect_snap %s' % snap)
-                self.record['snaps'][snap] = True
+                self.record['snaps'][snap]['protected'] = True
 
             def unprotect_snap(self, snap):
                 ceph.check('unprotect_snap %s' % snap)
-                if not self.record['snaps'][snap]:
+                record = self.record['snaps'][snap]
+                if not record['protected']:
                     raise rbd.InvalidArgument('not protected', errno=22)
-                self.record['snaps'][snap] = False
+                if ceph.children(self.pool, self.record, record['id']):
+                    raise rbd.ImageBusy('has children', errno=16)
+                record['protected'] = False
 
             def remove_snap(self, snap):
                 ceph.check('remove_snap %s' % snap)
-                if self.record['snaps'][snap]:
+                record = self.record['snaps'][snap]
+                if record['protected']:
                     raise rbd.ImageBusy('protected', errno=16)
                 del self.record['snaps'][snap]
+                if ceph.children(self.pool, self.record, record['id']):
+                    record['trash'] = snap
+                    self.record['snaps']['trashed-%d' % record['id']] = (
+                        record)
+
+            def remove_snap_by_id(self, snap_id):
+                ceph.check('remove_snap_by_id')
+                for name, record in list(self.record['snaps'].items()):
+                    if record['id'] == snap_id:
+                        if ceph.children(self.pool, self.record, snap_id):
+                            raise rbd.ImageBusy('has children', errno=16)
+                        del self.record['snaps'][name]
+                        return
+                raise rbd.ImageNotFound('no snap', errno=2)
 
             def list_snaps(self):
-                return [{'name': n} for n in self.record['snaps']]
+                snaps = []
+                for name, record in self.record['snaps'].items():
+                    snap = {'id': record['id'], 'name': name,
+                            'namespace': 0}
+                    if record['trash']:
+                        snap.update(namespace=2, trash={
+                            'original_name': record['trash']})
+                    snaps.append(snap)
+                return snaps
+
+            def set_snap_by_id(self, snap_id):
+                self.current = snap_id
+
+            def set_snap(self, name):
+                self.current = None if name is None else (
+                    self.record['snaps'][name]['id'])
+
+            def list_children2(self):
+                ceph.check('list_children2')
+                return ceph.children(self.pool, self.record, self.current)
+
+            def parent_info(self):
+                if self.record['parent'] is None:
+                    raise rbd.ImageNotFound('no parent', errno=2)
+                pool, parent_id, snap_id = self.record['parent']
+                [name] = [n for n, r in ceph.pools[pool].items()
+                          if r['id'] == parent_id]
+                return pool, name, str(snap_id)
+
+            def metadata_set(self, key, value):
+                self.record['metadata'][key] = value
+
+            def metadata_get(self, key):
+                if key not in self.record['metadata']:
+                    raise KeyError(key)  # python3-rbd's own error
+                return self.record['metadata'][key]
 
             def flatten(self):
                 ceph.check('flatten')
@@ -85,10 +174,15 @@ class FakeCeph:
         class RBD:
             def clone(self, p_ioctx, p_name, p_snap, c_ioctx, c_name):
                 ceph.check('clone')
+                parent = ceph.pools[p_ioctx][p_name]
+                snap = parent['snaps'][p_snap]
+                if ceph.clone_format == 1 and not snap['protected']:
+                    raise rbd.InvalidArgument('parent snapshot must be '
+                                              'protected', errno=22)
                 if c_name in ceph.pools[c_ioctx]:
                     raise rbd.ImageExists('exists', errno=17)
-                ceph.pools[c_ioctx][c_name] = {
-                    'snaps': {}, 'parent': (p_ioctx, p_name, p_snap)}
+                ceph.add(c_ioctx, c_name,
+                         parent=(p_ioctx, parent['id'], snap['id']))
 
             def remove(self, ioctx, name):
                 ceph.check('remove')
@@ -98,10 +192,31 @@ class FakeCeph:
                     raise rbd.ImageHasSnapshots('snaps', errno=39)
                 del ceph.pools[ioctx][name]
 
+            def trash_move(self, ioctx, name, delay=0):
+                ceph.check('trash_move')
+                record = ceph.pools[ioctx].pop(name)
+                record['name'] = name
+                ceph.trash[ioctx][record['id']] = record
+
+            def trash_list(self, ioctx):
+                ceph.check('trash_list')
+                return [{'id': i, 'name': r['name'], 'source': 'USER'}
+                        for i, r in ceph.trash[ioctx].items()]
+
+            def trash_remove(self, ioctx, image_id, force=False):
+                ceph.check('trash_remove')
+                if ceph.trash[ioctx][image_id]['snaps']:
+                    raise rbd.ImageHasSnapshots('snaps', errno=39)
+                del ceph.trash[ioctx][image_id]
+
+            def list(self, ioctx):
+                return list(ceph.pools[ioctx])
+
         class Module:
             Error = rbd.Error
             ImageNotFound = rbd.ImageNotFound
             InvalidArgument = rbd.InvalidArgument
+            PermissionError = rbd.PermissionError
 
         Module.Image = Image
         Module.RBD = RBD
@@ -110,6 +225,18 @@ class FakeCeph:
     def volume_snaps(self):
         return self.pools[VOLUMES][VOLUME]['snaps']
 
+    def user_snaps(self, pool, name):
+        return {n: r for n, r in self.pools[pool][name]['snaps'].items()
+                if not r['trash']}
+
+    def delete_image(self, image_id=IMAGE_ID):
+        """Glance's delete (glance_store's rbd driver)."""
+        module = self.module()
+        with module.Image(IMAGES, image_id) as image:
+            image.unprotect_snap('snap')
+            image.remove_snap('snap')
+        module.RBD().remove(IMAGES, image_id)
+
 
 @pytest.fixture
 def ceph():
@@ -117,8 +244,8 @@ def ceph():
 
 
 def _clone(ceph):
-    rbd_clone.clone_volume(ceph.module(), VOLUMES, VOLUME, IMAGES, IMAGES,
-                           IMAGE_ID)
+    return rbd_clone.clone_volume(ceph.module(), VOLUMES, VOLUME, IMAGES,
+                                  IMAGES, IMAGE_ID)
 
 
 def test_location_is_glance_stores_layout():
@@ -126,25 +253,43 @@ def test_location_is_glance_stores_layout():
         'rbd://%s/images/%s/snap' % (FSID, IMAGE_ID))
 
 
-def test_the_clone_is_flattened_with_a_protected_snap(ceph):
-    _clone(ceph)
-    assert ceph.pools[IMAGES][IMAGE_ID] == {'snaps': {'snap': True},
-                                            'parent': None}
+def test_the_image_is_a_copy_on_write_clone_with_a_protected_snap(ceph):
+    assert _clone(ceph) == rbd_clone.COPY_ON_WRITE
+    image = ceph.pools[IMAGES][IMAGE_ID]
+    volume = ceph.pools[VOLUMES][VOLUME]
+    [trashed] = volume['snaps'].values()
+    assert image['parent'] == (VOLUMES, volume['id'], trashed['id'])
+    assert ceph.user_snaps(IMAGES, IMAGE_ID) == {
+        'snap': {'id': image['snaps']['snap']['id'], 'protected': True,
+                 'trash': None}}
+    # The volume's snapshot is in the snapshot trash: Cinder and the
+    # user see no snapshot of the volume.
+    assert ceph.user_snaps(VOLUMES, VOLUME) == {}
+    assert trashed['trash'] == 'cms-upload-' + IMAGE_ID
+
+
+def test_clone_format_1_flattens_the_clone():
+    ceph = FakeCeph(clone_format=1)
+    assert _clone(ceph) == rbd_clone.FLATTENED
+    assert ceph.pools[IMAGES][IMAGE_ID]['parent'] is None
+    assert ceph.user_snaps(IMAGES, IMAGE_ID)['snap']['protected']
     assert ceph.volume_snaps() == {}
 
 
-@pytest.mark.parametrize('step,error', [
-    ('create_snap cms-upload-' + IMAGE_ID,
+@pytest.mark.parametrize('clone_format,step,error', [
+    (2, 'create_snap cms-upload-' + IMAGE_ID,
      rbd.PermissionError('no rights', errno=1)),
-    ('protect_snap cms-upload-' + IMAGE_ID,
+    (2, 'clone', rbd.PermissionError('no rights on images', errno=1)),
+    (2, 'clone', rbd.ImageExists('exists', errno=17)),
+    (2, 'create_snap snap', rbd.PermissionError('no rights', errno=1)),
+    (2, 'protect_snap snap', rbd.ReadOnlyImage('read only', errno=30)),
+    (1, 'protect_snap cms-upload-' + IMAGE_ID,
      rbd.PermissionError('no rights', errno=1)),
-    ('clone', rbd.PermissionError('no rights on images', errno=1)),
-    ('clone', rbd.ImageExists('exists', errno=17)),
-    ('flatten', rbd.IOError('flatten failed', errno=5)),
-    ('create_snap snap', rbd.PermissionError('no rights', errno=1)),
-    ('protect_snap snap', rbd.ReadOnlyImage('read only', errno=30)),
+    (1, 'flatten', rbd.IOError('flatten failed', errno=5)),
+    (1, 'create_snap snap', rbd.PermissionError('no rights', errno=1)),
 ])
-def test_a_refused_step_leaves_nothing(ceph, step, error):
+def test_a_refused_step_leaves_nothing(clone_format, step, error):
+    ceph = FakeCeph(clone_format)
     ceph.fail[step] = error
     with pytest.raises(exceptions.CloneRefused) as raised:
         _clone(ceph)
@@ -179,3 +324,130 @@ def test_remove_image_refused_names_the_commands(ceph):
     with pytest.raises(exceptions.CloneNotRemoved) as raised:
         rbd_clone.remove_image(ceph.module(), IMAGES, IMAGES, IMAGE_ID)
     assert 'rbd rm images/%s' % IMAGE_ID in str(raised.value)
+
+
+def test_a_volume_that_is_a_clone_gets_a_flattened_image(ceph):
+    """A volume made from a base image: the image must not keep the base
+    image (its owner expects to delete it), so it is flattened before
+    Glance knows it.
+    """
+    base = ceph.add(IMAGES, 'base')
+    base['snaps']['snap'] = {'id': ceph.snap_id(), 'protected': True,
+                             'trash': None}
+    ceph.pools[VOLUMES][VOLUME]['parent'] = (IMAGES, base['id'],
+                                             base['snaps']['snap']['id'])
+    assert _clone(ceph) == rbd_clone.FLATTENED_CLONE % 'images/base'
+    assert ceph.pools[IMAGES][IMAGE_ID]['parent'] is None
+    assert ceph.volume_snaps() == {}
+
+
+def _release(ceph):
+    return rbd_clone.release_volume(ceph.module(), VOLUMES, VOLUME)
+
+
+def _purge(ceph):
+    return rbd_clone.purge_parents(ceph.module(), VOLUMES, VOLUMES)
+
+
+def test_image_deleted_first_then_the_volume_has_no_snapshot_left(ceph):
+    _clone(ceph)
+    ceph.delete_image()
+    assert _release(ceph) == []
+    assert ceph.volume_snaps() == {}
+    ceph.module().RBD().remove(VOLUMES, VOLUME)  # Cinder's own deletion
+    assert ceph.pools == {VOLUMES: {}, IMAGES: {}}
+
+
+def test_volume_deleted_first_waits_in_the_trash_for_its_image(ceph):
+    _clone(ceph)
+    module = ceph.module()
+    assert _release(ceph) == ['images/' + IMAGE_ID]
+    assert rbd_clone.only_upload_snapshots(module, VOLUMES, VOLUME)
+    rbd_clone.trash_volume(module, VOLUMES, VOLUME)
+    assert ceph.pools[VOLUMES] == {}
+    assert _purge(ceph) == []  # the image still reads from it
+    assert len(ceph.trash[VOLUMES]) == 1
+    ceph.delete_image()
+    assert _purge(ceph) == [VOLUME]
+    assert ceph.trash[VOLUMES] == {} and ceph.pools[IMAGES] == {}
+
+
+def test_two_images_of_one_volume_keep_it_until_both_are_gone(ceph):
+    module = ceph.module()
+    _clone(ceph)
+    other = IMAGE_ID.replace('7f', '8e')
+    rbd_clone.clone_volume(module, VOLUMES, VOLUME, IMAGES, IMAGES, other)
+    assert sorted(_release(ceph)) == sorted(['images/' + IMAGE_ID,
+                                             'images/' + other])
+    rbd_clone.trash_volume(module, VOLUMES, VOLUME)
+    ceph.delete_image()
+    assert _purge(ceph) == []
+    [kept] = ceph.trash[VOLUMES].values()
+    assert [s['trash'] for s in kept['snaps'].values()] == [
+        'cms-upload-' + other]
+    ceph.delete_image(other)
+    assert _purge(ceph) == [VOLUME]
+
+
+def test_a_volume_with_a_user_snapshot_is_left_to_cinder(ceph):
+    _clone(ceph)
+    module = ceph.module()
+    with module.Image(VOLUMES, VOLUME) as volume:
+        volume.create_snap('snapshot-1')
+    assert _release(ceph) == ['images/' + IMAGE_ID]
+    assert not rbd_clone.only_upload_snapshots(module, VOLUMES, VOLUME)
+
+
+def test_purge_leaves_what_it_did_not_keep(ceph):
+    module = ceph.module()
+    ceph.add(VOLUMES, 'volume-2')
+    module.RBD().trash_move(VOLUMES, 'volume-2')  # Cinder's deferred delete
+    ceph.add(VOLUMES, 'volume-3.deleted')
+    with module.Image(VOLUMES, 'volume-3.deleted') as volume:
+        volume.create_snap('volume-4.clone_snap')
+    ceph.add(VOLUMES, 'volume-5.deleted')  # no snapshot, but not kept
+    assert _purge(ceph) == []
+    assert len(ceph.trash[VOLUMES]) == 1
+    assert {'volume-3.deleted', 'volume-5.deleted'} <= set(
+        ceph.pools[VOLUMES])
+
+
+def test_purge_removes_a_cinder_deleted_volume_kept_for_an_image(ceph):
+    """A volume with a Cinder clone and an image: Cinder renames it
+    ``*.deleted``, removes the clone's snapshot when the clone goes, but
+    keeps the volume (the upload snapshot is still listed): purged once
+    the image is deleted.
+    """
+    _clone(ceph)
+    assert _release(ceph)
+    record = ceph.pools[VOLUMES].pop(VOLUME)
+    ceph.pools[VOLUMES][VOLUME + '.deleted'] = record
+    assert _purge(ceph) == []
+    ceph.delete_image()
+    assert _purge(ceph) == [VOLUME + '.deleted']
+    assert ceph.pools[VOLUMES] == {}
+
+
+def test_purge_without_a_listable_trash_still_purges_deleted_volumes(
+        ceph, caplog):
+    _clone(ceph)
+    assert _release(ceph)
+    record = ceph.pools[VOLUMES].pop(VOLUME)
+    ceph.pools[VOLUMES][VOLUME + '.deleted'] = record
+    ceph.delete_image()
+    # NOTE: python3-rbd 16 raises IndexError on a USER_PARENT entry.
+    ceph.fail['trash_list'] = IndexError('list index out of range')
+    assert _purge(ceph) == [VOLUME + '.deleted']
+    assert 'rbd trash purge volumes' in caplog.text
+
+
+def test_a_refused_purge_is_logged_and_the_next_goes_on(ceph, caplog):
+    _clone(ceph)
+    module = ceph.module()
+    assert _release(ceph)
+    rbd_clone.trash_volume(module, VOLUMES, VOLUME)
+    ceph.delete_image()
+    ceph.fail['trash_remove'] = rbd.IOError('osd down', errno=5)
+    assert _purge(ceph) == []
+    assert 'Could not purge volume %s' % VOLUME in caplog.text
+    assert _purge(ceph) == [VOLUME]

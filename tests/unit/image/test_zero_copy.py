@@ -21,6 +21,7 @@ from unittest import mock
 # NOTE: the adapter imports Cinder's modules in the order Cinder needs.
 from cinder_multistore.image import cinder_adapter
 
+from cinder import exception as cinder_exception
 from glanceclient import exc as glance_exc
 import pytest
 
@@ -42,6 +43,8 @@ class FakeDriver:
 
     def __init__(self, ceph):
         self.rbd = ceph.module()
+        self.configuration = types.SimpleNamespace(
+            rbd_pool=test_rbd_clone.VOLUMES)
 
     def _get_fsid(self):
         return FSID
@@ -141,11 +144,13 @@ def test_the_location_is_registered_as_the_service_user(uploading, ceph,
     add = service._client.call.call_args_list[-1]
     assert add.args[1:] == ('add_image_location', IMAGE_ID, URL)
     assert add.kwargs == {'privileged_user': True}
-    assert ceph.pools['images'][IMAGE_ID]['snaps'] == {'snap': True}
-    assert ceph.volume_snaps() == {}
+    assert ceph.user_snaps('images', IMAGE_ID)['snap']['protected']
+    # The volume shows no snapshot: its upload snapshot is in the trash.
+    assert ceph.user_snaps('volumes', test_rbd_clone.VOLUME) == {}
     [line] = [r.getMessage() for r in caplog.records
               if IMAGE_ID in r.getMessage()]
     assert 'no data streamed' in line and URL in line
+    assert 'copy-on-write clone of the volume' in line
 
 
 @pytest.mark.parametrize('error', [
@@ -223,7 +228,7 @@ def test_a_base_image_in_the_clusters_store_alone_is_cloned_into(
     assert service._upload_by_clone(
         mock.sentinel.context, IMAGE_ID,
         targets.choose_target(None, BASE_ID)) is True
-    assert ceph.pools['images'][IMAGE_ID]['snaps'] == {'snap': True}
+    assert ceph.user_snaps('images', IMAGE_ID)['snap']['protected']
 
 
 def test_a_base_image_in_several_stores_streams(uploading, ceph, caplog):
@@ -273,6 +278,97 @@ def test_a_qcow2_upload_asks_nothing(uploading, ceph):
         cinder_adapter._UPLOADING_IMAGE_META.reset(token)
 
 
-def test_the_option_is_off_by_default():
+def test_the_option_is_on_by_default():
     assert {o.name: o.default for o in opts.image_service_opts}[
-        'zero_copy'] is False
+        'zero_copy'] is True
+
+
+class Client:
+    """Cinder's RADOSClient, as ``_delete_volume`` gets it."""
+
+    ioctx = test_rbd_clone.VOLUMES
+
+
+def _deleting(ceph):
+    """Cinder's ``_delete_volume`` wrapped; the original records its
+    calls and removes the volume as Cinder's fast path does.
+    """
+    calls = []
+
+    def delete(driver, volume, client):
+        calls.append(volume.name)
+        ceph.module().RBD().remove(client.ioctx, volume.name)
+
+    wrapped = cinder_adapter._releasing_upload_snapshots(delete)
+    volume = types.SimpleNamespace(id='1', name=test_rbd_clone.VOLUME)
+    return (lambda: wrapped(FakeDriver(ceph), volume, Client())), calls
+
+
+def test_a_volume_with_an_image_goes_to_the_trash_not_to_cinder(
+        uploading, ceph, caplog):
+    caplog.set_level(logging.INFO, logger=cinder_adapter.__name__)
+    assert _clone(_service()) is True
+    delete, calls = _deleting(ceph)
+    delete()
+    assert calls == []
+    assert ceph.pools['volumes'] == {}
+    [kept] = ceph.trash['volumes'].values()
+    assert kept['name'] == test_rbd_clone.VOLUME
+    assert 'copy-on-write parent of images/%s' % IMAGE_ID in caplog.text
+    # Glance deletes the image: the next purge removes the volume.
+    ceph.delete_image()
+    assert cinder_adapter.purge_upload_parents(FakeDriver(ceph)) == [
+        test_rbd_clone.VOLUME]
+    assert ceph.trash['volumes'] == {}
+
+
+def test_a_volume_whose_image_is_gone_is_deleted_by_cinder(uploading, ceph):
+    assert _clone(_service()) is True
+    ceph.delete_image()
+    delete, calls = _deleting(ceph)
+    delete()
+    assert calls == [test_rbd_clone.VOLUME]
+    assert ceph.pools == {'volumes': {}, 'images': {}}
+
+
+def test_a_failed_release_leaves_the_delete_to_cinder(uploading, ceph,
+                                                      caplog):
+    ceph.fail['open volumes/%s' % test_rbd_clone.VOLUME] = (
+        rbd.PermissionError('no rights', errno=1))
+    delete, calls = _deleting(ceph)
+    delete()
+    assert calls == [test_rbd_clone.VOLUME]
+    assert any(r.levelname == 'WARNING' and 'Could not look' in
+               r.getMessage() for r in caplog.records)
+
+
+def test_purge_never_raises(ceph, caplog):
+    driver = FakeDriver(ceph)
+    # NOTE: what Cinder's _connect_to_rados raises when Ceph does not
+    # answer.
+    driver._connect_to_rados = mock.Mock(
+        side_effect=cinder_exception.VolumeBackendAPIException(
+            data='Error connecting to ceph cluster.'))
+    assert cinder_adapter.purge_upload_parents(driver) == []
+    assert 'Could not purge' in caplog.text
+
+
+@pytest.mark.parametrize('interval,started', [(10, True), (0, False)])
+def test_the_purge_starts_with_cinders_periodic_tasks(ceph, cinder_conf,
+                                                      interval, started):
+    cinder_conf(group=opts.GROUP, upload_parent_purge_interval=interval)
+    original = mock.Mock(return_value=None)
+    driver = FakeDriver(ceph)
+    with mock.patch('oslo_service.loopingcall.FixedIntervalLoopingCall'
+                    ) as looping:
+        cinder_adapter._starting_parent_purge(original)(driver)
+        cinder_adapter._starting_parent_purge(original)(driver)
+    assert original.call_count == 2
+    if started:
+        looping.assert_called_once_with(
+            cinder_adapter.purge_upload_parents, driver)
+        looping.return_value.start.assert_called_once_with(
+            interval=interval, initial_delay=interval)
+    else:
+        looping.assert_not_called()
+    cinder_adapter._PURGES.pop(driver, None)
