@@ -114,9 +114,12 @@ def _bench(args: argparse.Namespace) -> int:
         sizes.append(4 * runner.GiB)
     cases = frozenset(c for c in (args.cases or '').split(',') if c)
     try:
+        rbd_gibs = [int(g) for g in (args.rbd_volume_gib or '').split(',')
+                    if g]
         options = runner.Options(sizes=sizes, runs=args.runs,
                                  volume_gib=args.volume_gib, out=args.out,
-                                 cases=cases or None)
+                                 cases=cases or None,
+                                 rbd_volume_gibs=rbd_gibs or None)
     except ValueError as exc:
         print('cinder-multistore bench: %s' % exc, file=sys.stderr)
         return 2
@@ -155,6 +158,10 @@ def add_bench(sub) -> None:
     bench.add_argument('--volume-gib', type=int, default=1,
                        help='size of the volumes uploaded by Cinder, 0 to '
                        'skip the Cinder cases (default: %(default)s)')
+    bench.add_argument('--rbd-volume-gib', metavar='GIB,...',
+                       help='sizes of the RBD volumes uploaded to images, '
+                       'each with at most 2 GiB written (default: '
+                       '--volume-gib)')
     bench.add_argument('--cases', metavar='CASE,...',
                        help='only these cases (default: all), e.g. '
                        'colocated-3 to profile it')

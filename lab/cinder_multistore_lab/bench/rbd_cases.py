@@ -158,13 +158,17 @@ class RbdUploads(cinder_cases.CinderCases):
         super().__init__(cloud, Path('/nonexistent'), volume_types)
         self.env = env
 
-    def prepare(self, source: Path, gib: int) -> None:
-        """Create one volume per driver and fill it through RBD."""
+    def prepare(self, source: Path, gib: int,
+                written: int | None = None) -> None:
+        """Create one volume per driver and write the first ``written``
+        bytes (all of it by default) through RBD.
+        """
         for driver, vtype in self.volume_types.items():
             vol = self.cloud.volume(gib, volume_type=vtype,
                                     name='cms-bench-rbd-%s' % driver)
             self.volumes[driver] = vol.id
-            fill(self.env, UPLOAD_SITE, vol.id, source, gib << 30)
+            fill(self.env, UPLOAD_SITE, vol.id, source,
+                 gib << 30 if written is None else written)
 
     def cleanup(self) -> None:
         """Delete the volumes and wait until they are gone."""

@@ -88,8 +88,10 @@ OP = '<='
 RSS_GROWTH_TARGET = 32.0
 
 RatioSpec = collections.namedtuple(
-    'RatioSpec', 'name short numerator denominator target')
-#: The median-time ratios checked at every size where both cases ran.
+    'RatioSpec', 'name short numerator denominator target sizes',
+    defaults=(None,))
+#: The median-time ratios checked at every size where both cases ran (or
+#: at the ``sizes`` given, in bytes).
 RATIOS = (
     RatioSpec('co-located 3 stores / single store (both through the '
               'filter)', 'co-located 3 / single store',
@@ -106,13 +108,25 @@ RATIOS = (
     RatioSpec('Ceph: co-located in 2 rbd stores / upstream upload + '
               'copy-image', 'Ceph: co-located 2 / copy-image',
               'colocated-rbd-2', 'upstream-copy-image-rbd', 0.5),
-    RatioSpec('Ceph: Cinder upload-to-image of an RBD volume, this driver '
-              '/ upstream image service', 'Ceph: Cinder driver / upstream',
-              'cinder-rbd-multistore', 'cinder-rbd-upstream', 1.0),
+    RatioSpec('Ceph: Cinder upload-to-image of a raw 1 GiB RBD volume into '
+              'its own cluster, this driver (zero copy) / upstream image '
+              'service', 'Ceph: zero copy / upstream, 1 GiB',
+              'cinder-rbd-multistore', 'cinder-rbd-upstream', 0.2,
+              (1 << 30,)),
+    RatioSpec('Ceph: Cinder upload-to-image of a raw 10 GiB RBD volume (2 '
+              'GiB written) into its own cluster, this driver (zero copy) / '
+              'upstream image service', 'Ceph: zero copy / upstream, 10 GiB',
+              'cinder-rbd-multistore', 'cinder-rbd-upstream', 0.05,
+              (10 << 30,)),
     RatioSpec('Ceph: volume from image at the other site, clone / full '
               'copy (target: clone 10x faster)', 'Ceph: clone / full copy',
               'volume-clone-colocated', 'volume-copy-one-site', 0.1),
 )
+#: The zero-copy upload's time may grow less than this from its smallest
+#: to its largest volume.
+ZERO_COPY_GROWTH_TARGET = 2.0
+ZERO_COPY_GROWTH = ('Ceph: zero-copy upload-to-image time, largest / '
+                    'smallest RBD volume')
 #: Target of ``stack up`` with Ceph, in seconds.
 STACK_UP_TARGET = 90.0
 #: Target of the whole cloud's peak RAM (sum of RSS), in MiB.
@@ -239,6 +253,8 @@ def _median_ratios(summary: Summary, sizes: list[str]) -> list[dict]:
         for key in sizes:
             if key not in num or key not in den or den[key]['median'] <= 0:
                 continue
+            if spec.sizes is not None and int(key) not in spec.sizes:
+                continue
             a, b = num[key]['median'], den[key]['median']
             detail = '%s %.3f s / %s %.3f s at %s' % (
                 spec.numerator, a, spec.denominator, b,
@@ -272,6 +288,20 @@ def _rss_growth(summary: Summary, sizes: list[str]) -> list[dict]:
                    RSS_GROWTH_TARGET, detail)]
 
 
+def _zero_copy_growth(summary: Summary) -> list[dict]:
+    medians = summary.get('cinder-rbd-multistore', {})
+    if len(medians) < 2:
+        return []
+    small, large = min(medians, key=int), max(medians, key=int)
+    a, b = medians[large]['median'], medians[small]['median']
+    if b <= 0:
+        return []
+    detail = 'cinder-rbd-multistore %.3f s at %s / %.3f s at %s' % (
+        a, human_size(int(large)), b, human_size(int(small)))
+    return [_check(ZERO_COPY_GROWTH, None, a / b, ZERO_COPY_GROWTH_TARGET,
+                   detail)]
+
+
 def ratios(results: Results) -> list[dict[str, Any]]:
     """The target checks, from the medians.
 
@@ -287,8 +317,8 @@ def ratios(results: Results) -> list[dict[str, Any]]:
     """
     summary = summarize(results)
     sizes = size_keys(results)
-    return (_median_ratios(summary, sizes) + _rss_growth(summary, sizes)
-            + _footprint_checks(results))
+    return (_median_ratios(summary, sizes) + _zero_copy_growth(summary)
+            + _rss_growth(summary, sizes) + _footprint_checks(results))
 
 
 def cloud_peak(results: Results) -> tuple[float, str] | None:
@@ -538,6 +568,7 @@ def format_rst(results: Results, chart_name: str | None = None) -> str:
 #: The target checks that belong to the Ceph part of the report.
 CEPH_CHECKS = tuple(spec.name for spec in RATIOS
                     if spec.numerator in RBD_CASES) + (
+    ZERO_COPY_GROWTH,
     'stack up with Ceph (seconds)',
     'peak RAM of the whole cloud (MiB, sum of RSS)')
 
@@ -603,6 +634,7 @@ def _draw_size(ax, summary: Summary, cases: list[tuple[str, str]],
 def _draw_checks(ax, checks: list[dict[str, Any]]) -> None:
     """Each median ratio against its target; the RSS growth as a note."""
     shorts = {spec.name: spec.short for spec in RATIOS}
+    shorts[ZERO_COPY_GROWTH] = 'Ceph: zero-copy time, largest / smallest'
     bars = [c for c in checks if c['name'] in shorts]
     labels = ['%s\n(%s)' % (shorts[c['name']], _size_label(c['size']))
               for c in bars]

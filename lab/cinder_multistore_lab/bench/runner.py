@@ -78,6 +78,8 @@ CINDER_CASES = {'cinder-multistore': 'multistore',
 #: case name -> Cinder image driver, RBD volumes at the edge site.
 CINDER_RBD_CASES = {'cinder-rbd-multistore': 'multistore',
                     'cinder-rbd-upstream': 'upstream'}
+#: Bytes written into each RBD volume of the upload cases, at most.
+RBD_WRITTEN = 2 * (1 << 30)
 #: Volume from image at the central site: clone vs full copy.
 CLONE_CASES = tuple(rbd_cases.VolumeFromImage.CASES)
 #: Every case, in the order a round starts.
@@ -96,6 +98,9 @@ class Options:
     :param cases: the cases to run (None: all of :data:`ALL_CASES`).
     :param clone_image_size: bytes of the images the volume-from-image
         cases clone or copy (None: ``volume_gib`` GiB).
+    :param rbd_volume_gibs: sizes of the RBD volumes uploaded to images
+        (None: ``volume_gib``); each gets at most :data:`RBD_WRITTEN` bytes
+        of data, the rest stays unwritten (as a volume mostly is).
     """
 
     sizes: list[int]
@@ -104,6 +109,7 @@ class Options:
     out: Path = Path('bench-results')
     cases: frozenset[str] | None = None
     clone_image_size: int | None = None
+    rbd_volume_gibs: list[int] | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.cases or ()) - set(ALL_CASES)
@@ -338,7 +344,8 @@ class Bench:
                         cloud, self.env, rbd_cases.UPLOAD_SITE, store)
             if size not in self.results['sizes']:
                 self.results['sizes'].append(size)
-            cases.prepare(data.make(self.data_dir, size), gib)
+            written = min(size, RBD_WRITTEN)
+            cases.prepare(data.make(self.data_dir, written), gib, written)
             self._upload_rounds(cases, selected, CINDER_RBD_CASES,
                                 rbd_cases.SERVICES, size, runs,
                                 'Cinder upload-to-image of an RBD volume')
@@ -487,9 +494,9 @@ def measure(env: StackEnv, directory: Path, options: Options,
         if (cinder and options.volume_gib
                 and env.cinder_upstream is not None):
             bench.cinder_volumes(options.volume_gib, options.runs, cinder)
-        if cinder_rbd and options.volume_gib:
-            bench.cinder_rbd_volumes(options.volume_gib, options.runs,
-                                     cinder_rbd)
+        for gib in (options.rbd_volume_gibs or [options.volume_gib]):
+            if cinder_rbd and gib:
+                bench.cinder_rbd_volumes(gib, options.runs, cinder_rbd)
         if clones and options.volume_gib:
             bench.volumes_from_images(
                 options.volume_gib,

@@ -73,8 +73,11 @@ ADMIN_USER = 'admin'
 MON_ID = 'a'
 MGR_ID = 'x'
 OSD_ID = 0
-#: The sparse file under the OSD (bluestore's block device).
-BLOCK_SIZE = 8 << 30
+#: The sparse file under the OSD (bluestore's block device): room for the
+#: benchmark's 10 GiB volume uploads (two volumes with 2 GiB written and
+#: the 10 GiB image Cinder's own image service streams); only what is
+#: written takes disk space.
+BLOCK_SIZE = 24 << 30
 #: Ports of one cluster: mon v2, mon v1, then the range of the other
 #: daemons (``ms_bind_port_min/max``).
 PORTS_PER_CLUSTER = 24

@@ -447,7 +447,7 @@ def test_ceph_ratios_and_footprint_checks():
     assert colocated['target'] == 0.5 and colocated['met'] is True
     # Cinder's own image service did not run on RBD: no ratio.
     assert (report.RATIOS[5].name, LARGE) not in checks
-    clone = checks[(report.RATIOS[6].name, LARGE)]
+    clone = checks[(report.RATIOS[7].name, LARGE)]
     assert clone['value'] == pytest.approx(1.5 / 30.0)
     assert clone['target'] == 0.1 and clone['met'] is True
     up = checks[('stack up with Ceph (seconds)', None)]
@@ -505,3 +505,42 @@ def test_ceph_rst_alone():
     core.publish_doctree(rst, settings_overrides={'report_level': 2,
                                                   'halt_level': 2})
     assert report.format_ceph_rst(full_results()) == ''
+
+
+def _zero_copy_results(medians):
+    """Results with the RBD upload cases at ``{gib: (this, upstream)}``."""
+    cases = {'cinder-rbd-multistore': {}, 'cinder-rbd-upstream': {}}
+    for gib, (this, upstream) in medians.items():
+        key = str(gib << 30)
+        cases['cinder-rbd-multistore'][key] = _entry([this], None, None)
+        cases['cinder-rbd-upstream'][key] = _entry([upstream], None, None)
+    return {'sizes': [g << 30 for g in medians], 'cases': cases}
+
+
+def test_zero_copy_targets_are_checked_at_their_own_size():
+    checks = _by_name_size(report.ratios(_zero_copy_results(
+        {1: (1.0, 8.0), 10: (1.5, 80.0)})))
+    one = checks[(report.RATIOS[5].name, str(1 << 30))]
+    assert (one['value'], one['target'], one['met']) == (0.125, 0.2, True)
+    ten = checks[(report.RATIOS[6].name, str(10 << 30))]
+    assert ten['value'] == pytest.approx(1.5 / 80.0) and ten['met']
+    # Each target at its own size only.
+    assert (report.RATIOS[5].name, str(10 << 30)) not in checks
+    assert (report.RATIOS[6].name, str(1 << 30)) not in checks
+    growth = checks[(report.ZERO_COPY_GROWTH, None)]
+    assert (growth['value'], growth['target'], growth['met']) == (
+        1.5, 2.0, True)
+
+
+def test_zero_copy_growth_not_met_when_it_scales_with_the_size():
+    checks = _by_name_size(report.ratios(_zero_copy_results(
+        {1: (1.0, 8.0), 10: (9.0, 80.0)})))
+    growth = checks[(report.ZERO_COPY_GROWTH, None)]
+    assert growth['value'] == 9.0 and growth['met'] is False
+    assert not checks[(report.RATIOS[6].name, str(10 << 30))]['met']
+
+
+def test_zero_copy_growth_needs_two_sizes():
+    checks = _by_name_size(report.ratios(_zero_copy_results(
+        {1: (1.0, 8.0)})))
+    assert (report.ZERO_COPY_GROWTH, None) not in checks
