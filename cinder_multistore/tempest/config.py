@@ -48,6 +48,18 @@ A read-only store (for example an http store) that uploads must be refused
 with. When unset, the first read-only store of ``GET /v2/info/stores``; the
 read-only tests are skipped when there is none.
 """),
+    cfg.DictOpt('rbd_volume_types',
+                default={},
+                help="""
+Volume types of Cinder RBD backends, each with the Glance rbd store of the
+same Ceph cluster (``type:store,type:store``). The zero-copy tests upload
+volumes of a copy of the first type with ``image_service:store_id`` set to
+its store, and delete volumes and images in every order.
+
+Possible values:
+    * An empty dict (default): the zero-copy tests are skipped.
+    * ``volume type name or id: store id`` pairs.
+"""),
     cfg.IntOpt('image_size',
                default=256 * 1024,
                min=1,

@@ -19,6 +19,7 @@ from pathlib import Path
 from cinder_multistore_lab.stack import ceph
 from cinder_multistore_lab.stack import cinder
 from cinder_multistore_lab.stack import common
+from cinder_multistore_lab.stack import glance
 from cinder_multistore_lab.stack import keystone
 from cinder_multistore_lab.stack import neutron
 from cinder_multistore_lab.stack.state import State
@@ -157,7 +158,13 @@ def write(state: State, with_cinder: bool) -> Path:
                           'keystone': False},
         # This project's plugin: the three large file stores (delta is a
         # small tmpfs kept for failure tests, too small for volume images).
-        'multistore': {'stores': ['alpha', 'beta', 'gamma']},
+        'multistore': {
+            'stores': ['alpha', 'beta', 'gamma'],
+            # NOTE: each site's volume type with its cluster's rbd store:
+            # the zero-copy upload tests.
+            'rbd_volume_types': {
+                cinder.site_volume_type(c.site): glance.rbd_store(c.site)
+                for c in ceph.clusters(state)} if with_cinder else {}},
         'multistore_feature_enabled': {'volume_upload': with_cinder},
     }
     if with_neutron:
