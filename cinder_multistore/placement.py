@@ -500,6 +500,8 @@ class CopyDecision:
     :param store: the Glance rbd store cloned into (CLONE only).
     :param pool: that store's Ceph pool (CLONE only).
     :param fsid: the Ceph cluster of the volume and the store (CLONE only).
+    :param others: the other stores the placement rules chose, which get
+        their copies from Glance's ``copy-image`` import (CLONE only).
     """
 
     way: CopyWay
@@ -507,6 +509,7 @@ class CopyDecision:
     store: str | None = None
     pool: str | None = None
     fsid: str | None = None
+    others: tuple[str, ...] = ()
 
     @property
     def clone(self) -> bool:
@@ -525,16 +528,19 @@ def decide_copy_way(enabled: bool,
                     stores: Sequence[str],
                     details: Sequence[StoreDetailEntry] | None,
                     unknown_why: str = 'the volume\'s Ceph cluster is '
-                                       'unknown') -> CopyDecision:
+                                       'unknown',
+                    copy_others: bool = False) -> CopyDecision:
     """Choose between cloning the volume in Ceph and streaming it.
 
     Cloning needs all of, checked in this order (the cheap facts first,
     so that a caller asks Ceph and Glance only when they matter): the
-    option on, raw bytes (disk format ``raw``, not ``compressed``), exactly
-    one store chosen by the placement rules, a volume on a Ceph RBD backend
-    (``fsid`` known), and that store a usable Glance rbd store in the
-    volume's own Ceph cluster (its ``fsid`` in Glance's stores detail)
-    with a pool.
+    option on, raw bytes (disk format ``raw``, not ``compressed``), one
+    store chosen by the placement rules (or several, with
+    ``copy_others``), a volume on a Ceph RBD backend (``fsid`` known), and
+    a chosen store that is a usable Glance rbd store in the volume's own
+    Ceph cluster (its ``fsid`` in Glance's stores detail) with a pool: the
+    first such store, in the order of ``stores``, is cloned into; the
+    others are left to Glance's ``copy-image`` import.
 
     :param enabled: ``[multistore_image_service] zero_copy``.
     :param fsid: the volume's Ceph cluster, or None (not RBD, or unknown).
@@ -545,6 +551,9 @@ def decide_copy_way(enabled: bool,
     :param details: the entries of ``GET /v2/info/stores/detail``, or None
         when they could not be read.
     :param unknown_why: why ``fsid`` is None, for the reason.
+    :param copy_others: whether the other stores of a co-location may get
+        their copies after the upload (``copy-image``); False: a
+        co-location streams through the filter in one pass.
     :returns: a :class:`CopyDecision`; a STREAM decision's reason says why.
     """
     if not enabled:
@@ -558,28 +567,38 @@ def decide_copy_way(enabled: bool,
     if not stores:
         return _stream('the placement rules name no store (Glance chooses '
                        'its default)')
-    if len(stores) > 1:
-        return _stream('the image goes to several stores (%s): co-location '
-                       'is written by Glance' % ', '.join(stores))
+    if len(stores) > 1 and not copy_others:
+        return _stream('the image goes to several stores (%s) and '
+                       '[multistore_image_service] colocation_required is '
+                       'set: co-location is written by Glance in one pass'
+                       % ', '.join(stores))
     if fsid is None:
         return _stream(unknown_why)
     if details is None:
         return _stream('Glance\'s stores detail could not be read')
-    store = stores[0]
-    entry = next((e for e in details if e.get('id') == store), None)
-    if entry is None:
-        return _stream('store %s is not in Glance\'s stores detail' % store)
-    if entry.get('type') != 'rbd':
-        return _stream('store %s is a %s store, not rbd'
-                       % (store, entry.get('type') or 'unknown'))
-    if store not in cluster_stores(fsid, [entry]):
-        return _stream('store %s is not a writable rbd store in the '
-                       'volume\'s Ceph cluster %s' % (store, fsid))
-    pool = str((entry.get('properties') or {}).get('pool') or '')
-    if not pool:
-        return _stream('Glance\'s stores detail gives no pool for store %s'
-                       % store)
-    return CopyDecision(CopyWay.CLONE, 'cloned in Ceph: store %s (pool %s) '
-                        'is in the volume\'s Ceph cluster %s and the disk '
-                        'format is raw' % (store, pool, fsid),
-                        store=store, pool=pool, fsid=fsid)
+    why_not = []
+    for store in stores:
+        entry = next((e for e in details if e.get('id') == store), None)
+        pool = str(((entry or {}).get('properties') or {}).get('pool')
+                   or '')
+        if entry is None:
+            why_not.append('store %s is not in Glance\'s stores detail'
+                           % store)
+        elif entry.get('type') != 'rbd':
+            why_not.append('store %s is a %s store, not rbd'
+                           % (store, entry.get('type') or 'unknown'))
+        elif store not in cluster_stores(fsid, [entry]):
+            why_not.append('store %s is not a writable rbd store in the '
+                           'volume\'s Ceph cluster %s' % (store, fsid))
+        elif not pool:
+            why_not.append('Glance\'s stores detail gives no pool for store '
+                           '%s' % store)
+        else:
+            others = tuple(s for s in stores if s != store)
+            return CopyDecision(
+                CopyWay.CLONE, 'cloned in Ceph: store %s (pool %s) is in '
+                'the volume\'s Ceph cluster %s and the disk format is raw%s'
+                % (store, pool, fsid, '; %s get their copies from Glance\'s '
+                   'copy-image import' % ', '.join(others) if others else
+                   ''), store=store, pool=pool, fsid=fsid, others=others)
+    return _stream('; '.join(why_not))

@@ -354,7 +354,38 @@ class MultistoreImageService(glance.GlanceImageService):
         LOG.info('Volume %s to image %s: %s; %s of the volume, location %s '
                  'registered, no data streamed', volume_id, image_id,
                  decision.reason, way, url)
+        if decision.others:
+            self._copy_to_others(context, image_id, decision.store,
+                                 decision.others)
         return True
+
+    def _copy_to_others(self, context: CinderContext, image_id: str,
+                        store: str | None, others: Sequence[str]) -> None:
+        """Ask Glance to copy the image, active in ``store``, to the other
+        stores of its co-location (``copy-image`` import, a copy that fails
+        does not undo the others), as the ``[glance]`` service user (the
+        import is for admins).
+
+        Never fails the upload, which succeeded: a refused import is
+        reported as a partial co-location.
+        """
+        try:
+            # NOTE: the import method goes by position: call() has a
+            # parameter named method (the client's method).
+            self._client.call(context, 'image_import', image_id,
+                              'copy-image', stores=list(others),
+                              allow_failure=True, **_privileged_call())
+        except Exception as exc:
+            LOG.warning('Glance refused to copy image %s to %s: %s',
+                        image_id, ', '.join(others), _short(exc))
+            self._report_partial(context, image_id, targets.UploadOutcome(
+                written=(store,) if store else (), failed=tuple(others)),
+                'refused the copy-image import')
+            return
+        LOG.info('Image %s: Glance copies it to %s (copy-image import); '
+                 'its stores list each copy once written, '
+                 'os_glance_failed_import the copies that failed', image_id,
+                 ', '.join(others))
 
     def copy_decision(self, context: CinderContext,
                       target: targets.UploadTarget) -> placement.CopyDecision:
@@ -364,7 +395,8 @@ class MultistoreImageService(glance.GlanceImageService):
         Never raises: a failed lookup is a STREAM decision saying what
         failed.
         """
-        enabled = bool(CONF[opts.GROUP].zero_copy)
+        conf = CONF[opts.GROUP]
+        enabled = bool(conf.zero_copy)
         meta = _UPLOADING_IMAGE_META.get() or {}
         driver = uploading_driver()
         fsid = None
@@ -381,7 +413,7 @@ class MultistoreImageService(glance.GlanceImageService):
                 stores = (target.store_id,)
             elif target.base_image_ref is not None:
                 stores = self._base_stores(context, target.base_image_ref)
-        if len(stores) == 1:
+        if len(stores) == 1 or (stores and not conf.colocation_required):
             try:
                 fsid = cluster_fsid(driver)
             except Exception as exc:
@@ -395,7 +427,8 @@ class MultistoreImageService(glance.GlanceImageService):
                           exc_info=True)
         return placement.decide_copy_way(
             enabled, fsid, meta.get('disk_format'),
-            meta.get('container_format'), stores, details, unknown)
+            meta.get('container_format'), stores, details, unknown,
+            copy_others=not conf.colocation_required)
 
     def _base_stores(self, context: CinderContext,
                      base_id: str) -> tuple[str, ...]:
@@ -527,19 +560,21 @@ class MultistoreImageService(glance.GlanceImageService):
         return bool(_colocation_stores(base_id, image, listing))
 
     def _report_partial(self, context: CinderContext, image_id: str,
-                        outcome: targets.UploadOutcome) -> None:
+                        outcome: targets.UploadOutcome,
+                        how: str = 'reports %s' % targets.STORES_FAILED_HEADER
+                        ) -> None:
         """Tell the operator and the volume's owner that co-location was
         partial; never fails the upload, which succeeded.
         """
         volume_id = uploading_volume_id()
         LOG.warning('Volume %(volume)s was uploaded to image %(image)s, but '
                     'not co-located in every store of its base image: '
-                    'copies in %(failed)s failed (Glance reports '
-                    '%(header)s); the image is in %(written)s',
+                    'copies in %(failed)s failed (Glance %(how)s); the '
+                    'image is in %(written)s',
                     {'volume': volume_id or '(unknown volume)',
                      'image': image_id,
                      'failed': ', '.join(outcome.failed),
-                     'header': targets.STORES_FAILED_HEADER,
+                     'how': how,
                      'written': ', '.join(outcome.written) or
                      'the stores Glance lists for it'})
         try:

@@ -115,6 +115,24 @@ Related options:
   Ceph user needs ``profile rbd-read-only`` on the volumes' pool to read
   the image.
 """.strip()),
+    cfg.BoolOpt('colocation_required',
+                default=False,
+                help="""
+Whether an upload whose placement names several stores (co-location with the
+stores of its base image) must fail when a copy cannot be written. With
+``zero_copy``, such an upload is cloned into the store of the volume's Ceph
+cluster and returns once that location is registered; Glance's
+``copy-image`` import then copies the image to the other stores (a failed
+copy shows in ``os_glance_failed_import`` and in a user message on the
+volume, the image stays usable). Set it where glance-api's filter runs with
+``colocation_required``: such uploads then stream through the filter in one
+pass, which refuses the upload when a copy fails.
+
+Possible values:
+
+* False (default): co-location may complete after the upload.
+* True: co-location is written in one pass, or the upload fails.
+""".strip()),
     cfg.IntOpt('upload_parent_purge_interval',
                default=300,
                min=0,

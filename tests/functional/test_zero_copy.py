@@ -564,3 +564,39 @@ def test_a_cluster_with_clone_format_1_gets_a_flattened_clone(
     cloud.remove(volumes=[vol.id], images=[image['id']])
     assert ceph_probes.wait_gone(stack_env, SITE, image['id'])
     assert _leftovers(stack_env, vol.id, image['id']) == []
+
+
+@clones
+def test_a_colocation_is_cloned_here_and_copied_there_by_glance(
+        stack_env, cloud, made, central_no_store_type, zero_copy_on):
+    """Base image in both clusters -> volume at central -> upload: the
+    image is made in central's store by a clone and is active at once;
+    Glance's copy-image import then copies it to edge's store.
+    """
+    base_data = os.urandom(MIB)
+    stores = [ceph_probes.store(stack_env, SITE),
+              ceph_probes.store(stack_env, 'edge')]
+    base = made.image_in_stores(base_data, stores)
+    vol = _volume(cloud, made, central_no_store_type, image_id=base['id'])
+    offset = os.path.getsize(zero_copy_on)
+    image = made.upload(vol.id)
+    lines = _log_lines(zero_copy_on, offset, image['id'])
+    assert len(lines) == 1 and 'no data streamed' in lines[0], lines
+    assert ("%s get their copies from Glance's copy-image import"
+            % stores[1]) in lines[0], lines
+    deadline = time.monotonic() + 300
+    while set(workflow.image_stores(cloud.image(image['id']))) != set(
+            stores):
+        shown = cloud.image(image['id'])
+        assert not shown.get('os_glance_failed_import'), shown
+        assert time.monotonic() < deadline, shown
+        time.sleep(1)
+    image = _hashed(cloud, image['id'])
+    for site in (SITE, 'edge'):
+        assert ceph_probes.digests(stack_env, site, image['id'],
+                                   image['os_hash_algo']) == (
+            image['size'], image['checksum'], image['os_hash_value'])
+    cloud.remove(volumes=[vol.id], images=[image['id'], base['id']])
+    for site in (SITE, 'edge'):
+        assert ceph_probes.wait_gone(stack_env, site, image['id'])
+    assert _leftovers(stack_env, vol.id, image['id']) == []

@@ -32,9 +32,10 @@ DETAILS = [
 
 
 def _decide(enabled=True, fsid=FSID, disk='raw', container='bare',
-            stores=('ceph-central',), details=DETAILS, why='not rbd'):
+            stores=('ceph-central',), details=DETAILS, why='not rbd',
+            copy_others=True):
     return placement.decide_copy_way(enabled, fsid, disk, container,
-                                     stores, details, why)
+                                     stores, details, why, copy_others)
 
 
 def test_raw_into_the_volumes_own_cluster_is_a_clone():
@@ -56,8 +57,12 @@ def test_the_fsid_matches_whatever_its_case():
     ({'disk': None}, 'the disk format is unknown, not raw'),
     ({'container': 'compressed'}, 'the container format is compressed'),
     ({'stores': ()}, 'name no store'),
-    ({'stores': ('ceph-central', 'ceph-edge')},
-     'several stores (ceph-central, ceph-edge)'),
+    ({'stores': ('ceph-central', 'ceph-edge'), 'copy_others': False},
+     'several stores (ceph-central, ceph-edge) and [multistore_image_'
+     'service] colocation_required is set'),
+    ({'stores': ('ceph-edge', 'beta')},
+     'store ceph-edge is not a writable rbd store in the volume\'s Ceph '
+     'cluster %s; store beta is a file store, not rbd' % FSID),
     ({'fsid': None}, 'not rbd'),
     ({'details': None}, 'stores detail could not be read'),
     ({'stores': ('gone',)}, 'store gone is not in Glance\'s stores detail'),
@@ -85,3 +90,20 @@ def test_the_cheap_facts_come_first():
     """
     assert 'qcow2' in _decide(disk='qcow2', fsid=None, details=None).reason
     assert 'no store' in _decide(stores=(), fsid=None, details=None).reason
+
+
+@pytest.mark.parametrize('stores,others', [
+    (('ceph-central', 'ceph-edge'), ('ceph-edge',)),
+    (('ceph-edge', 'beta', 'ceph-central'), ('ceph-edge', 'beta')),
+])
+def test_a_colocation_clones_into_the_volumes_cluster_and_copies_the_rest(
+        stores, others):
+    decision = _decide(stores=stores)
+    assert decision.clone and decision.store == 'ceph-central'
+    assert decision.others == others
+    assert "%s get their copies from Glance's copy-image import" % (
+        ', '.join(others)) in decision.reason
+
+
+def test_one_store_has_no_others():
+    assert _decide().others == ()

@@ -113,6 +113,8 @@ def _service(errors=None, base_stores='ceph-central'):
             return []
         if method == 'add_image_location':
             return {'id': IMAGE_ID, 'status': 'active'}
+        if method == 'image_import':
+            return None
         if method == 'get' and args == (BASE_ID,):
             return {'id': BASE_ID, 'status': 'active',
                     'stores': base_stores}
@@ -231,7 +233,47 @@ def test_a_base_image_in_the_clusters_store_alone_is_cloned_into(
     assert ceph.user_snaps('images', IMAGE_ID)['snap']['protected']
 
 
-def test_a_base_image_in_several_stores_streams(uploading, ceph, caplog):
+def test_a_base_image_in_several_stores_is_cloned_then_copied(
+        uploading, ceph, caplog):
+    """Co-location: the store of the volume's cluster is cloned into, the
+    other gets its copy from Glance's copy-image import, asked as the
+    service user without failing the other copies.
+    """
+    caplog.set_level(logging.INFO, logger=cinder_adapter.__name__)
+    service = _service(base_stores='ceph-central,ceph-edge')
+    assert service._upload_by_clone(
+        mock.sentinel.context, IMAGE_ID,
+        targets.choose_target(None, BASE_ID)) is True
+    assert _methods(service)[-2:] == ['add_image_location', 'image_import']
+    copy = service._client.call.call_args_list[-1]
+    assert copy.args[2:] == (IMAGE_ID, 'copy-image')
+    assert copy.kwargs == {'stores': ['ceph-edge'], 'allow_failure': True,
+                           'privileged_user': True}
+    assert ceph.user_snaps('images', IMAGE_ID)['snap']['protected']
+    assert "Glance copies it to ceph-edge (copy-image import)" in (
+        caplog.text)
+    service._messages.create.assert_not_called()
+
+
+def test_a_refused_copy_image_is_a_partial_colocation(uploading, ceph,
+                                                      caplog):
+    service = _service({'image_import': glance_exc.HTTPForbidden('policy')},
+                       base_stores='ceph-central,ceph-edge')
+    assert service._upload_by_clone(
+        mock.sentinel.context, IMAGE_ID,
+        targets.choose_target(None, BASE_ID)) is True
+    assert 'Glance refused to copy image %s to ceph-edge' % IMAGE_ID in (
+        caplog.text)
+    assert ('copies in ceph-edge failed (Glance refused the copy-image '
+            'import)') in caplog.text
+    service._messages.create.assert_called_once()
+    # The image stays, usable in the store it was cloned into.
+    assert IMAGE_ID in ceph.pools['images']
+
+
+def test_colocation_required_streams_a_colocation(uploading, ceph, caplog,
+                                                  cinder_conf):
+    cinder_conf(group=opts.GROUP, colocation_required=True)
     caplog.set_level(logging.INFO, logger=cinder_adapter.__name__)
     service = _service(base_stores='ceph-central,ceph-edge')
     assert service._upload_by_clone(
@@ -242,6 +284,7 @@ def test_a_base_image_in_several_stores_streams(uploading, ceph, caplog):
     [line] = [r.getMessage() for r in caplog.records
               if IMAGE_ID in r.getMessage()]
     assert 'several stores (ceph-central, ceph-edge)' in line
+    assert 'colocation_required' in line
 
 
 def test_a_cloned_upload_logs_its_placement_too(uploading, ceph, caplog):
