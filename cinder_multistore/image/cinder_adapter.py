@@ -343,8 +343,8 @@ class MultistoreImageService(glance.GlanceImageService):
                      image_id, exc)
             return False
         try:
-            self._client.call(context, 'add_image_location', image_id, url,
-                              **_privileged_call())
+            self._as_service_user(context, 'add_image_location', image_id,
+                                  url)
         except Exception as exc:
             LOG.error('Glance refused location %s of image %s: removing '
                       'the clone', url, image_id)
@@ -372,9 +372,9 @@ class MultistoreImageService(glance.GlanceImageService):
         try:
             # NOTE: the import method goes by position: call() has a
             # parameter named method (the client's method).
-            self._client.call(context, 'image_import', image_id,
-                              'copy-image', stores=list(others),
-                              allow_failure=True, **_privileged_call())
+            self._as_service_user(context, 'image_import', image_id,
+                                  'copy-image', stores=list(others),
+                                  allow_failure=True)
         except Exception as exc:
             LOG.warning('Glance refused to copy image %s to %s: %s',
                         image_id, ', '.join(others), _short(exc))
@@ -452,18 +452,38 @@ class MultistoreImageService(glance.GlanceImageService):
         Asks ``GET /v2/images/{image_id}/locations`` as Cinder's
         ``[glance]`` service user: the same policy as adding one.
         """
-        if not _privileged_call():
-            return ('streamed: this Cinder has no [glance] service user to '
-                    'register a location with')
         try:
-            self._client.call(context, 'get_image_locations', image_id,
-                              **_privileged_call())
+            if _privileged_call():
+                self._client.call(context, 'get_image_locations', image_id,
+                                  **_privileged_call())
+            else:
+                service_locations.read(
+                    CONF, glance.get_api_servers(context), image_id)
         except Exception as exc:
             LOG.debug('Locations API check failed', exc_info=True)
             return ('streamed: Glance\'s locations API (Images API 2.17, '
                     'role service) is not usable by Cinder\'s [glance] '
                     'user (%s)' % _short(exc))
         return None
+
+    def _as_service_user(self, context: CinderContext, method: str,
+                         *args: Any, **kwargs: Any) -> None:
+        """``method`` of glanceclient's images as the ``[glance]`` user:
+        Cinder's privileged client (27 and later), else the plugin's own
+        request (:mod:`.service_locations`).
+        """
+        if _privileged_call():
+            self._client.call(context, method, *args, **kwargs,
+                              **_privileged_call())
+            return
+        servers = glance.get_api_servers(context)
+        if method == 'add_image_location':
+            image_id, url = args
+            service_locations.add(CONF, servers, image_id, url)
+        else:
+            image_id, _how = args
+            service_locations.copy_image(CONF, servers, image_id,
+                                         list(kwargs['stores']))
 
     def get_location(self, context: CinderContext, image_id: str
                      ) -> tuple[str | None, Any]:

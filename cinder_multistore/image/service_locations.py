@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Image locations read as Cinder's ``[glance]`` service user.
+"""Image locations read and added as Cinder's ``[glance]`` service user.
 
 Cinder's RBD driver clones a volume from an image only when it can see the
 image's ``rbd://`` locations. Cinder 27 and later read them with Glance's
@@ -23,7 +23,10 @@ that show every user where an image lives (OSSN-0065, OSSN-0090).
 
 :func:`read` makes that same request for the Cinders that do not, so a
 Cinder 26 with cinder-multistore's image service clones without those
-options. :func:`cinder_reads_locations` tells the two apart by what
+options. :func:`add` and :func:`copy_image` are the zero-copy upload's
+requests (``POST /v2/images/{id}/locations`` and the ``copy-image``
+import), as the same user, for a Cinder whose Glance client has no
+privileged user. :func:`cinder_reads_locations` tells the two apart by what
 Cinder's code takes, never by its release number.
 """
 
@@ -54,6 +57,10 @@ _auths: dict[str, Any] = {}
 
 class NotReadable(Exception):
     """Glance's locations API could not be used; the reason is the text."""
+
+
+#: The name the error has for the requests that write.
+Refused = NotReadable
 
 
 @functools.cache
@@ -131,6 +138,37 @@ def _servers(api_servers: Iterable[tuple[str, bool]]
     return seen
 
 
+def _request(conf: cfg.ConfigOpts, api_servers: Iterable[tuple[str, bool]],
+             method: str, path: str, ok: tuple[int, ...],
+             body: Any = None) -> Any:
+    """``method path`` on the first of Cinder's Glance servers that
+    answers, as the ``[glance]`` user.
+
+    :raises NotReadable: without a ``[glance]`` auth section, when Glance
+        answers anything but ``ok``, or when no server can be reached.
+    """
+    auth = _auth(conf)
+    if auth is None:
+        raise NotReadable('cinder.conf has no [glance] auth_type (a '
+                          'keystone user with the service role)')
+    reasons = []
+    for netloc, use_ssl in _servers(api_servers):
+        url = '%s://%s%s' % ('https' if use_ssl else 'http', netloc, path)
+        try:
+            resp = _session(conf).request(url, method, auth=auth, json=body,
+                                          raise_exc=False)
+        except ks_exceptions.ClientException as exc:
+            LOG.debug('%s %s failed', method, url, exc_info=True)
+            reasons.append('%s: %s' % (netloc, exc))
+            continue
+        if resp.status_code not in ok:
+            raise NotReadable('%s %s answered %s'
+                              % (method, url, resp.status_code))
+        return resp
+    raise NotReadable('Glance could not be reached (%s)'
+                      % ('; '.join(reasons) or 'no server'))
+
+
 def read(conf: cfg.ConfigOpts, api_servers: Iterable[tuple[str, bool]],
          image_id: str) -> list[Location]:
     """``GET /v2/images/{image_id}/locations`` as the ``[glance]`` user.
@@ -145,23 +183,31 @@ def read(conf: cfg.ConfigOpts, api_servers: Iterable[tuple[str, bool]],
         Glance refuses (403: no ``service`` role; 404: the user cannot see
         the image; 404/501 on a Glance before 2024.2) or cannot be reached.
     """
-    auth = _auth(conf)
-    if auth is None:
-        raise NotReadable('cinder.conf has no [glance] auth_type (a '
-                          'keystone user with the service role)')
-    reasons = []
-    for netloc, use_ssl in _servers(api_servers):
-        url = '%s://%s/v2/images/%s/locations' % (
-            'https' if use_ssl else 'http', netloc, image_id)
-        try:
-            resp = _session(conf).get(url, auth=auth, raise_exc=False)
-        except ks_exceptions.ClientException as exc:
-            LOG.debug('GET %s failed', url, exc_info=True)
-            reasons.append('%s: %s' % (netloc, exc))
-            continue
-        if resp.status_code != 200:
-            raise NotReadable('GET %s answered %s' % (url, resp.status_code))
-        return [{'url': loc.get('url'), 'metadata': loc.get('metadata') or {}}
-                for loc in resp.json() if isinstance(loc, dict)]
-    raise NotReadable('Glance could not be reached (%s)'
-                      % ('; '.join(reasons) or 'no server'))
+    resp = _request(conf, api_servers, 'GET',
+                    '/v2/images/%s/locations' % image_id, (200,))
+    return [{'url': loc.get('url'), 'metadata': loc.get('metadata') or {}}
+            for loc in resp.json() if isinstance(loc, dict)]
+
+
+def add(conf: cfg.ConfigOpts, api_servers: Iterable[tuple[str, bool]],
+        image_id: str, url: str) -> None:
+    """``POST /v2/images/{image_id}/locations`` of ``url`` as the
+    ``[glance]`` user (the image goes ``active``; Glance hashes the data
+    in the background).
+
+    :raises Refused: as :func:`read`; 409 when the image is not queued.
+    """
+    _request(conf, api_servers, 'POST', '/v2/images/%s/locations' % image_id,
+             (200, 202, 204), {'url': url, 'validation_data': {}})
+
+
+def copy_image(conf: cfg.ConfigOpts, api_servers: Iterable[tuple[str, bool]],
+               image_id: str, stores: list[str]) -> None:
+    """Glance's ``copy-image`` import of ``image_id`` to ``stores`` as the
+    ``[glance]`` user, a failed copy not undoing the others.
+
+    :raises Refused: as :func:`read`.
+    """
+    _request(conf, api_servers, 'POST', '/v2/images/%s/import' % image_id,
+             (202,), {'method': {'name': 'copy-image'}, 'stores': stores,
+                      'all_stores_must_succeed': False})

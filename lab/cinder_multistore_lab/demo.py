@@ -17,9 +17,11 @@ each case of the rules table and prints where every image landed, whether
 the copies are identical, and how long each upload took. Then, when the
 cloud runs the two Ceph sites, the story co-location is for: a volume at
 the edge site cloned from a base image held at both sites, uploaded to an
-image that lands in both sites' rbd stores, so that a volume from it at
-the central site is a copy-on-write clone too, against the full copy of an
-image held at the edge only.
+image made in the edge cluster without streaming and copied to the central
+one by Glance, so that a volume from it at the central site is a
+copy-on-write clone too, against the full copy of an image held at the edge
+only; and the zero-copy upload of an edge volume next to the streamed
+upload of the same volume to the other site.
 """
 
 from collections.abc import Callable
@@ -31,6 +33,7 @@ import threading
 import time
 
 from cinder_multistore import placement
+from cinder_multistore_lab.bench import rbd_cases
 from cinder_multistore_lab import shell_hints
 from cinder_multistore_lab.stack.env import StackEnv
 from cinder_multistore_lab import workflow
@@ -149,6 +152,8 @@ EDGE, CENTRAL = 'edge', 'central'
 #: The snapshot glance_store's rbd driver makes of every image.
 SNAP = 'snap'
 BASE_SIZE = 8 << 20
+#: Bytes written into the volumes of the zero-copy and streamed uploads.
+WRITTEN = 64 << 20
 
 
 def ceph_missing(env: StackEnv) -> str | None:
@@ -177,6 +182,19 @@ def _rbd_image(env: StackEnv, site: str, pool: str, name: str):
     with ceph.admin_ioctx(env, site, pool) as ctx:
         with rbd.Image(ctx, name, read_only=True) as image:
             yield image
+
+
+def _write_random(env: StackEnv, site: str, volume_id: str,
+                  size: int) -> None:
+    """Write ``size`` random bytes at the start of a volume."""
+    import rbd
+
+    from cinder_multistore_lab.stack import ceph
+    with ceph.admin_ioctx(env, site, env.ceph.volumes_pool) as ctx:
+        with rbd.Image(ctx, 'volume-%s' % volume_id) as image:
+            for offset in range(0, size, 4 << 20):
+                image.write(os.urandom(4 << 20), offset)
+            image.flush()
 
 
 def rbd_parent(env: StackEnv, site: str, volume_id: str) -> str | None:
@@ -284,20 +302,35 @@ def run_ceph_story(env: StackEnv, status: Status) -> dict:
         image = cloud.upload(edge_vol.id, 'cms-demo-ceph-upload')
         seconds = time.monotonic() - start
         images.append(image['id'])
+        here = workflow.image_stores(image)
+        step('upload-to-image of it (Cinder API, %s)'
+             % ', '.join('%s: %s' % (k, v[:8]) for k, v in headers.items()),
+             stores[EDGE] in here, seconds,
+             'image %s active in %s when the upload returns (made in the '
+             "volume's cluster, no data streamed)"
+             % (image['id'][:8], ','.join(here) or 'none'))
+
+        status.step('Ceph: Glance copies the image to %s' % CENTRAL)
+        image = _wait_stores(cloud, image['id'], both)
+        both_s = time.monotonic() - start
         written = workflow.image_stores(image)
-        failed = [s for s in both if s not in written]
         copies = {site: rbd_copy(env, site, image['id'])
                   for site in (CENTRAL, EDGE)}
         proper = all(copy == (image['size'], True)
                      for copy in copies.values())
-        step('upload-to-image of it (Cinder API, %s)'
-             % ', '.join('%s: %s' % (k, v[:8]) for k, v in headers.items()),
-             written == both and proper, seconds,
-             'image %s; written: %s; failed: %s; a protected snapshot of '
-             '%d MiB in each cluster: %s'
-             % (image['id'][:8], ','.join(written) or 'none',
-                ','.join(failed) or 'none', image['size'] >> 20,
+        step('copy to %s by Glance (copy-image import)' % CENTRAL,
+             sorted(written) == sorted(both) and proper, both_s,
+             'written: %s; failed: %s; a protected snapshot of %d MiB in '
+             'each cluster: %s'
+             % (','.join(written) or 'none',
+                ','.join(image.get('os_glance_failed_import') or '')
+                or 'none', image['size'] >> 20,
                 'yes' if proper else 'NO (%s)' % copies))
+
+        status.step('Ceph: a %s volume uploaded in its cluster, then '
+                    'streamed to the other' % EDGE)
+        zero_s, streamed_s = _zero_copy_and_streamed(
+            cloud, env, volumes, images, stores, step)
 
         status.step('Ceph: a volume at %s from the new image' % CENTRAL)
         clone_vol, clone_s = _timed_volume(cloud, volumes, types[CENTRAL],
@@ -321,10 +354,58 @@ def run_ceph_story(env: StackEnv, status: Status) -> dict:
              'full copy, no parent' if parent is None
              else 'parent %s' % parent)
         return {'steps': steps, 'ok': all(s['ok'] for s in steps),
-                'clone_s': clone_s, 'copy_s': copy_s}
+                'clone_s': clone_s, 'copy_s': copy_s,
+                'zero_copy_s': zero_s, 'streamed_s': streamed_s}
     finally:
         status.step('Ceph: cleaning up')
         _cleanup(cloud, volumes, images)
+
+
+def _wait_stores(cloud: workflow.Cloud, image_id: str,
+                 stores: list[str]) -> dict:
+    """The image once in every one of ``stores``, or once Glance says a
+    copy failed.
+    """
+    def copied():
+        image = cloud.image(image_id)
+        if (set(stores) <= set(workflow.image_stores(image))
+                or image.get('os_glance_failed_import')):
+            return image
+        return None
+    return workflow.wait_for('copies of image %s' % image_id, copied, 600,
+                             0.2)
+
+
+def _zero_copy_and_streamed(cloud: workflow.Cloud, env: StackEnv,
+                            volumes: list[str], images: list[str],
+                            stores: dict[str, str], step) -> tuple[float,
+                                                                   float]:
+    """A blank 1 GiB volume at the edge with 64 MiB written, uploaded to
+    the edge store (zero copy) and to the central store (streamed: another
+    cluster); the seconds of each.
+    """
+    seconds = {}
+    for site in (EDGE, CENTRAL):
+        vtype = rbd_cases.site_type(cloud, env, EDGE, stores[site])
+        try:
+            vol = cloud.volume(1, volume_type=vtype,
+                               name='cms-demo-ceph-%s' % site)
+            volumes.append(vol.id)
+            _write_random(env, EDGE, vol.id, WRITTEN)
+            start = time.monotonic()
+            image = cloud.upload(vol.id, 'cms-demo-ceph-to-%s' % site)
+            seconds[site] = time.monotonic() - start
+            images.append(image['id'])
+        finally:
+            cloud.delete_volume_type(vtype)
+        same = site == EDGE
+        step('1 GiB %s volume (%d MiB written) to the %s store%s'
+             % (EDGE, WRITTEN >> 20, site,
+                '' if same else ' (another cluster)'),
+             workflow.image_stores(image) == [stores[site]], seconds[site],
+             'zero copy: a copy-on-write clone in the volume\'s cluster'
+             if same else 'streamed through cinder-volume and glance-api')
+    return seconds[EDGE], seconds[CENTRAL]
 
 
 def _short(parent: str | None) -> str:
@@ -395,6 +476,11 @@ def format_ceph(result: dict) -> str:
             n, s['step'].ljust(width),
             '' if s['seconds'] is None else '%.1f s' % s['seconds'],
             'ok' if s['ok'] else 'NO', s['detail']))
+    if result.get('zero_copy_s') and result.get('streamed_s'):
+        lines.append('  the zero-copy upload took %.1f s, the streamed one '
+                     '%.1f s: %.0fx faster' % (
+                         result['zero_copy_s'], result['streamed_s'],
+                         result['streamed_s'] / result['zero_copy_s']))
     if result.get('clone_s') and result.get('copy_s'):
         lines.append('  the clone took %.1f s, the full copy %.1f s: %.0fx '
                      'faster' % (result['clone_s'], result['copy_s'],

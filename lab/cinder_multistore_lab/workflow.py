@@ -120,6 +120,18 @@ class Cloud:
             return None
         return wait_for('image %s' % image_id, probe, timeout)
 
+    def wait_hashed(self, image_id: str, timeout: float = 300) -> dict:
+        """Wait until the image has its ``checksum`` and
+        ``os_hash_value`` (Glance computes them in the background for an
+        image made by a Ceph clone: zero copy).
+        """
+        def probe():
+            image = self.image(image_id)
+            if image.get('checksum') and image.get('os_hash_value'):
+                return image
+            return None
+        return wait_for('hashes of image %s' % image_id, probe, timeout)
+
     def image_in_stores(self, data: bytes, stores: list[str],
                         name: str = 'cms-base',
                         properties: dict[str, str] | None = None) -> dict:

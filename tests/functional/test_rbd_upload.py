@@ -96,9 +96,11 @@ def _admin_locations(cloud, image_id):
 
 def _assert_proper_rbd_copies(env, cloud, image, sites):
     """Each store of ``sites`` holds a protected snapshot equal to the
-    image, registered as ``rbd://<fsid>/images/<id>/snap``.
+    image, registered as ``rbd://<fsid>/images/<id>/snap``; the image's
+    hashes are waited for (a zero-copy image gets them in the background).
     """
     image_id = image['id']
+    image = cloud.wait_hashed(image_id)
     assert _admin_locations(cloud, image_id) == {
         ceph_probes.store(env, site): ceph_probes.location(env, site,
                                                            image_id)

@@ -30,7 +30,6 @@ end.
 
 import contextlib
 import hashlib
-import importlib.metadata
 import json
 import os
 import time
@@ -49,14 +48,6 @@ MIB = 1 << 20
 SITE = 'central'
 #: Where the test writes into the volume: the start and the middle.
 OFFSETS = (0, 512 * MIB)
-#: Cinder 27 and later have the privileged ([glance] service user) client
-#: the clone path registers its location with; Cinder 26 streams every
-#: upload, and says so (:func:`test_a_cinder_without_a_privileged_client_
-#: streams_and_says_why`).
-REGISTERS = int(importlib.metadata.version('cinder').split('.')[0]) >= 27
-clones = pytest.mark.skipif(
-    not REGISTERS, reason='Cinder 26 has no privileged Glance client: '
-    'every upload streams (tested on its own)')
 
 
 def _name(prefix):
@@ -149,17 +140,9 @@ def _log_lines(log, offset, image_id):
             if 'to image %s:' % image_id in line]
 
 
-def _hashed(cloud, image_id, timeout=180):
+def _hashed(cloud, image_id):
     """The image once Glance's background hashing has filled it in."""
-    deadline = time.monotonic() + timeout
-    while True:
-        image = cloud.image(image_id)
-        if image.get('checksum') and image.get('os_hash_value'):
-            return image
-        if time.monotonic() > deadline:
-            raise AssertionError('image %s has no hashes after %s s: %s'
-                                 % (image_id, timeout, image))
-        time.sleep(1)
+    return cloud.wait_hashed(image_id)
 
 
 def _download_digests(cloud, image_id, algorithm):
@@ -228,7 +211,6 @@ def _upload_clone(stack_env, cloud, made, volume_type, log):
     return vol, image, blocks
 
 
-@clones
 def test_raw_upload_is_a_clone_with_the_volumes_bytes(
         stack_env, cloud, made, central_type, zero_copy_on):
     vol, image, blocks = _upload_clone(stack_env, cloud, made, central_type,
@@ -269,7 +251,6 @@ def test_raw_upload_is_a_clone_with_the_volumes_bytes(
     cloud.remove(volumes=[clone.id])
 
 
-@clones
 def test_volume_deleted_first(stack_env, cloud, made, central_type,
                               zero_copy_on):
     vol, image, blocks = _upload_clone(stack_env, cloud, made, central_type,
@@ -297,7 +278,6 @@ def test_volume_deleted_first(stack_env, cloud, made, central_type,
     assert _leftovers(stack_env, vol.id, image['id']) == []
 
 
-@clones
 def test_image_deleted_first(stack_env, cloud, made, central_type,
                              zero_copy_on):
     vol, image, blocks = _upload_clone(stack_env, cloud, made, central_type,
@@ -310,22 +290,6 @@ def test_image_deleted_first(stack_env, cloud, made, central_type,
                      'volume-%s' % vol.id, offset, MIB) == data
     cloud.remove(volumes=[vol.id])
     assert _leftovers(stack_env, vol.id, image['id']) == []
-
-
-@pytest.mark.skipif(REGISTERS, reason='this Cinder registers locations')
-def test_a_cinder_without_a_privileged_client_streams_and_says_why(
-        stack_env, cloud, made, central_type, zero_copy_on):
-    vol = _volume(cloud, made, central_type)
-    offset = os.path.getsize(zero_copy_on)
-    image = made.upload(vol.id)
-    lines = _log_lines(zero_copy_on, offset, image['id'])
-    assert len(lines) == 1, lines
-    assert 'INFO' in lines[0] and (
-        'streamed: this Cinder has no [glance] service user' in lines[0]), (
-        lines)
-    assert workflow.image_stores(image) == [
-        ceph_probes.store(stack_env, SITE)]
-    assert image['checksum']
 
 
 def test_qcow2_streams_and_says_why(stack_env, cloud, made,
@@ -386,7 +350,6 @@ def _cinder_reads_only_glances_pool(env):
                  caps=[x for item in caps.items() for x in item])
 
 
-@clones
 def test_ceph_refusing_the_clone_streams(stack_env, cloud, made,
                                          central_type, zero_copy_on):
     vol = _volume(cloud, made, central_type)
@@ -423,7 +386,6 @@ def central_no_store_type(cloud, stack_env, zero_copy_on):
     tracker.cleanup()
 
 
-@clones
 def test_a_base_image_in_the_clusters_store_alone_is_cloned_into(
         stack_env, cloud, made, central_no_store_type, zero_copy_on):
     """Base image in ceph-central only -> volume (a clone of it) ->
@@ -457,7 +419,6 @@ def test_a_base_image_in_the_clusters_store_alone_is_cloned_into(
     assert _leftovers(stack_env, vol.id, base['id']) == []
 
 
-@clones
 def test_the_volumes_site_store_is_cloned_into(stack_env, cloud, made,
                                                central_no_store_type,
                                                zero_copy_on):
@@ -478,7 +439,6 @@ def test_the_volumes_site_store_is_cloned_into(stack_env, cloud, made,
                  MIB, ceph_probes.SNAP) == blocks[0]
 
 
-@clones
 @pytest.mark.parametrize('order', [
     ('volume', 'clone', 'image'),
     ('clone', 'image', 'volume'),
@@ -544,7 +504,6 @@ def _clone_format_1(env):
                  version=before, yes_i_really_mean_it=True)
 
 
-@clones
 def test_a_cluster_with_clone_format_1_gets_a_flattened_clone(
         stack_env, cloud, made, central_type, zero_copy_on):
     vol = _volume(cloud, made, central_type)
@@ -566,7 +525,6 @@ def test_a_cluster_with_clone_format_1_gets_a_flattened_clone(
     assert _leftovers(stack_env, vol.id, image['id']) == []
 
 
-@clones
 def test_a_colocation_is_cloned_here_and_copied_there_by_glance(
         stack_env, cloud, made, central_no_store_type, zero_copy_on):
     """Base image in both clusters -> volume at central -> upload: the

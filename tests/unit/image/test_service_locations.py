@@ -54,6 +54,17 @@ class _Locations(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        server = self.server
+        length = int(self.headers.get('Content-Length') or 0)
+        server.posts.append((self.path, self.headers.get('X-Auth-Token'),
+                             self.headers.get('X-Service-Token'),
+                             json.loads(self.rfile.read(length) or b'null')))
+        status, _body = server.answer
+        self.send_response(status)
+        self.send_header('Content-Length', '0')
+        self.end_headers()
+
     def log_message(self, *args: object) -> None:
         """Quiet."""
 
@@ -65,6 +76,7 @@ def locations_api():
     """
     server = ThreadingHTTPServer(('127.0.0.1', 0), _Locations)
     server.requests = []
+    server.posts = []
     server.answer = (200, LOCATIONS)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -191,3 +203,37 @@ def test_cinder_that_reads_them_is_left_alone(service_user, monkeypatch,
     service = cinder_adapter.MultistoreImageService()
     assert service.get_location(context, IMAGE) == (None, None)
     assert locations_api.requests == []
+
+
+def _servers(locations_api):
+    return [('127.0.0.1:%d' % locations_api.server_address[1], False)]
+
+
+def test_add_posts_the_location_as_the_service_user(service_user,
+                                                    locations_api):
+    locations_api.answer = (202, None)
+    service_locations.add(cfg.CONF, _servers(locations_api), IMAGE, RBD_URL)
+    assert locations_api.posts == [(
+        '/v2/images/%s/locations' % IMAGE, SERVICE_TOKEN, SERVICE_TOKEN,
+        {'url': RBD_URL, 'validation_data': {}})]
+
+
+def test_copy_image_imports_without_undoing_the_other_copies(
+        service_user, locations_api):
+    locations_api.answer = (202, None)
+    service_locations.copy_image(cfg.CONF, _servers(locations_api), IMAGE,
+                                 ['ceph-central'])
+    assert locations_api.posts == [(
+        '/v2/images/%s/import' % IMAGE, SERVICE_TOKEN, SERVICE_TOKEN,
+        {'method': {'name': 'copy-image'}, 'stores': ['ceph-central'],
+         'all_stores_must_succeed': False})]
+
+
+@pytest.mark.parametrize('status', [403, 409])
+def test_a_refused_add_says_what_glance_answered(service_user,
+                                                 locations_api, status):
+    locations_api.answer = (status, None)
+    with pytest.raises(service_locations.Refused) as raised:
+        service_locations.add(cfg.CONF, _servers(locations_api), IMAGE,
+                              RBD_URL)
+    assert 'POST' in str(raised.value) and str(status) in str(raised.value)

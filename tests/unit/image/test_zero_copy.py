@@ -185,11 +185,10 @@ def test_no_locations_api_streams(uploading, ceph, caplog, error, why):
     assert 'streamed: Glance\'s locations API' in line and why in line
 
 
-def test_a_cinder_without_a_privileged_client_streams(
+def test_a_cinder_26_without_a_service_user_streams(
         uploading, ceph, caplog):
-    """Cinder 26 has no ``privileged_user`` client.
-
-    Nothing could register the location as the service user.
+    """Cinder 26 has no ``privileged_user`` client, and this cinder.conf
+    no ``[glance]`` user for the plugin's own requests.
     """
     caplog.set_level(logging.INFO, logger=cinder_adapter.__name__)
     service = _service()
@@ -200,7 +199,8 @@ def test_a_cinder_without_a_privileged_client_streams(
     assert ceph.pools['images'] == {}
     [line] = [r.getMessage() for r in caplog.records
               if IMAGE_ID in r.getMessage()]
-    assert 'no [glance] service user' in line
+    assert "not usable by Cinder's [glance] user" in line
+    assert 'no [glance] auth_type' in line
 
 
 def test_ceph_refusing_the_clone_streams(uploading, ceph, caplog):
@@ -415,3 +415,28 @@ def test_the_purge_starts_with_cinders_periodic_tasks(ceph, cinder_conf,
     else:
         looping.assert_not_called()
     cinder_adapter._PURGES.pop(driver, None)
+
+
+def test_cinder_26_registers_and_copies_as_the_plugins_service_user(
+        uploading, ceph):
+    """Without Cinder's privileged client, the location is checked,
+    added and the copy-image import asked with the plugin's own requests
+    as the ``[glance]`` user (:mod:`.service_locations`).
+    """
+    service = _service(base_stores='ceph-central,ceph-edge')
+    with mock.patch.object(cinder_adapter, '_privileged_call',
+                           return_value={}), \
+            mock.patch.object(cinder_adapter.glance, 'get_api_servers',
+                              return_value=iter([('glance:9292', False)])), \
+            mock.patch.multiple(cinder_adapter.service_locations,
+                                read=mock.DEFAULT, add=mock.DEFAULT,
+                                copy_image=mock.DEFAULT) as requests:
+        assert service._upload_by_clone(
+            mock.sentinel.context, IMAGE_ID,
+            targets.choose_target(None, BASE_ID)) is True
+    assert requests['read'].call_args.args[2] == IMAGE_ID
+    assert requests['add'].call_args.args[2:] == (IMAGE_ID, URL)
+    assert requests['copy_image'].call_args.args[2:] == (
+        IMAGE_ID, ['ceph-edge'])
+    assert 'add_image_location' not in _methods(service)
+    assert ceph.user_snaps('images', IMAGE_ID)['snap']['protected']
