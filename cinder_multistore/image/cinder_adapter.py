@@ -61,6 +61,8 @@ from collections.abc import Sequence
 import contextvars
 import functools
 import inspect
+import threading
+import time
 import types
 from typing import Any
 from typing import ParamSpec
@@ -99,6 +101,11 @@ LOG = logging.getLogger(__name__)
 
 #: Cinder's option group of its Glance service user.
 GLANCE_GROUP = 'glance'
+#: The image property by which Glance's import tasks hold an image (its
+#: location_import task holds it until the data is hashed).
+IMPORT_LOCK_PROPERTY = 'os_glance_import_task'
+#: Seconds to wait for that before giving up on the copy-image import.
+COPY_WAIT_TIMEOUT = 3600.0
 #: Attribute under which the upload controller hangs on each client.
 UPLOAD_CONTROLLER = 'multistore_uploads'
 
@@ -361,31 +368,75 @@ class MultistoreImageService(glance.GlanceImageService):
 
     def _copy_to_others(self, context: CinderContext, image_id: str,
                         store: str | None, others: Sequence[str]) -> None:
-        """Ask Glance to copy the image, active in ``store``, to the other
-        stores of its co-location (``copy-image`` import, a copy that fails
-        does not undo the others), as the ``[glance]`` service user (the
-        import is for admins).
-
-        Never fails the upload, which succeeded: a refused import is
-        reported as a partial co-location.
+        """Have Glance copy the image, made in ``store``, to the other
+        stores of its co-location, once Glance has registered the location
+        and hashed the data (its ``location_import`` task holds the image
+        until then); in a thread of its own, so that the upload returns
+        at once.
         """
+        threading.Thread(
+            target=self._copy_when_ready, name='copy-image-%s' % image_id,
+            args=(context, image_id, store, tuple(others)),
+            daemon=True).start()
+
+    def _copy_when_ready(self, context: CinderContext, image_id: str,
+                         store: str | None, others: Sequence[str],
+                         timeout: float = COPY_WAIT_TIMEOUT) -> bool:
+        """Wait until the image is ``active`` and no import task holds it,
+        then ask Glance for a ``copy-image`` import to ``others`` (a copy
+        that fails does not undo the others) as the ``[glance]`` service
+        user (the import is for admins).
+
+        Never raises: a refused import, or an image that does not get
+        there within ``timeout`` seconds, is reported as a partial
+        co-location (the upload succeeded).
+
+        :returns: True when Glance took the import.
+        """
+        deadline = time.monotonic() + timeout
+        delay = 0.5
+        why = None
+        while True:
+            try:
+                image = self._client.call(context, 'get', image_id)
+            except Exception as exc:
+                why = 'could not be read (%s)' % _short(exc)
+                break
+            status = _field(image, 'status')
+            if status == 'active' and not _field(image,
+                                                 IMPORT_LOCK_PROPERTY):
+                why = None
+                break
+            if status not in ('queued', 'saving', 'importing', 'active'):
+                why = 'is %s' % status
+                break
+            if time.monotonic() > deadline:
+                why = ('is still %s, held by Glance\'s task %s, after %d s'
+                       % (status, _field(image, IMPORT_LOCK_PROPERTY),
+                          timeout))
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
         try:
+            if why is not None:
+                raise RuntimeError('image %s %s' % (image_id, why))
             # NOTE: the import method goes by position: call() has a
             # parameter named method (the client's method).
             self._as_service_user(context, 'image_import', image_id,
                                   'copy-image', stores=list(others),
                                   allow_failure=True)
         except Exception as exc:
-            LOG.warning('Glance refused to copy image %s to %s: %s',
+            LOG.warning('Glance did not copy image %s to %s: %s',
                         image_id, ', '.join(others), _short(exc))
             self._report_partial(context, image_id, targets.UploadOutcome(
                 written=(store,) if store else (), failed=tuple(others)),
-                'refused the copy-image import')
-            return
+                'did not take the copy-image import')
+            return False
         LOG.info('Image %s: Glance copies it to %s (copy-image import); '
                  'its stores list each copy once written, '
                  'os_glance_failed_import the copies that failed', image_id,
                  ', '.join(others))
+        return True
 
     def copy_decision(self, context: CinderContext,
                       target: targets.UploadTarget) -> placement.CopyDecision:

@@ -56,6 +56,16 @@ class FakeDriver:
         pass
 
 
+class InlineThread:
+    """``threading.Thread`` whose ``start()`` runs the target at once."""
+
+    def __init__(self, target, name=None, args=(), daemon=None):
+        self.target, self.args = target, args
+
+    def start(self):
+        self.target(*self.args)
+
+
 @pytest.fixture
 def ceph():
     return test_rbd_clone.FakeCeph()
@@ -70,6 +80,10 @@ def uploading(ceph, cinder_conf):
     :func:`test_a_cinder_without_a_privileged_client_streams` is Cinder 26.
     """
     cinder_conf(group=opts.GROUP, zero_copy=True)
+    # NOTE: the copy-image waiter runs in the test's thread.
+    inline = mock.patch.object(cinder_adapter.threading, 'Thread',
+                               InlineThread)
+    inline.start()
     privileged = mock.patch.object(
         cinder_adapter, '_privileged_call',
         return_value={'privileged_user': True})
@@ -87,6 +101,7 @@ def uploading(ceph, cinder_conf):
     ]
     yield
     privileged.stop()
+    inline.stop()
     for var, token in reversed(tokens):
         var.reset(token)
     cinder_adapter.STORE_DETAILS.clear()
@@ -115,6 +130,8 @@ def _service(errors=None, base_stores='ceph-central'):
             return {'id': IMAGE_ID, 'status': 'active'}
         if method == 'image_import':
             return None
+        if method == 'get' and args == (IMAGE_ID,):
+            return {'id': IMAGE_ID, 'status': 'active'}
         if method == 'get' and args == (BASE_ID,):
             return {'id': BASE_ID, 'status': 'active',
                     'stores': base_stores}
@@ -244,7 +261,8 @@ def test_a_base_image_in_several_stores_is_cloned_then_copied(
     assert service._upload_by_clone(
         mock.sentinel.context, IMAGE_ID,
         targets.choose_target(None, BASE_ID)) is True
-    assert _methods(service)[-2:] == ['add_image_location', 'image_import']
+    assert _methods(service)[-3:] == ['add_image_location', 'get',
+                                      'image_import']
     copy = service._client.call.call_args_list[-1]
     assert copy.args[2:] == (IMAGE_ID, 'copy-image')
     assert copy.kwargs == {'stores': ['ceph-edge'], 'allow_failure': True,
@@ -262,10 +280,10 @@ def test_a_refused_copy_image_is_a_partial_colocation(uploading, ceph,
     assert service._upload_by_clone(
         mock.sentinel.context, IMAGE_ID,
         targets.choose_target(None, BASE_ID)) is True
-    assert 'Glance refused to copy image %s to ceph-edge' % IMAGE_ID in (
+    assert 'Glance did not copy image %s to ceph-edge' % IMAGE_ID in (
         caplog.text)
-    assert ('copies in ceph-edge failed (Glance refused the copy-image '
-            'import)') in caplog.text
+    assert ('copies in ceph-edge failed (Glance did not take the '
+            'copy-image import)') in caplog.text
     service._messages.create.assert_called_once()
     # The image stays, usable in the store it was cloned into.
     assert IMAGE_ID in ceph.pools['images']
@@ -440,3 +458,53 @@ def test_cinder_26_registers_and_copies_as_the_plugins_service_user(
         IMAGE_ID, ['ceph-edge'])
     assert 'add_image_location' not in _methods(service)
     assert ceph.user_snaps('images', IMAGE_ID)['snap']['protected']
+
+
+def _waiting_service(states):
+    """A service whose image is, at each ``get``, the next of ``states``
+    (status, import task).
+    """
+    service = _service()
+    answers = iter(states)
+    default = service._client.call.side_effect
+
+    def call(context, method, *args, **kwargs):
+        if method == 'get' and args == (IMAGE_ID,):
+            status, task = next(answers)
+            return {'id': IMAGE_ID, 'status': status,
+                    cinder_adapter.IMPORT_LOCK_PROPERTY: task}
+        return default(context, method, *args, **kwargs)
+    service._client.call.side_effect = call
+    return service
+
+
+def test_the_copy_waits_for_glances_location_task(monkeypatch):
+    """Glance's location_import task makes the image active, then hashes
+    it while holding it: copy-image is asked once the task is gone.
+    """
+    monkeypatch.setattr(cinder_adapter.time, 'sleep', lambda s: None)
+    service = _waiting_service([('queued', 'task-1'), ('active', 'task-1'),
+                                ('active', None)])
+    with mock.patch.object(cinder_adapter, '_privileged_call',
+                           return_value={'privileged_user': True}):
+        assert service._copy_when_ready(mock.sentinel.context, IMAGE_ID,
+                                        'ceph-central', ('ceph-edge',))
+    assert _methods(service) == ['get', 'get', 'get', 'image_import']
+
+
+@pytest.mark.parametrize('states,why', [
+    ([('killed', None)], 'is killed'),
+    ([('queued', 'task-1')] * 3, 'is still queued, held by Glance'),
+])
+def test_an_image_that_never_gets_there_is_a_partial_colocation(
+        monkeypatch, caplog, states, why):
+    clock = iter(range(0, 10000, 1000))
+    monkeypatch.setattr(cinder_adapter.time, 'monotonic', lambda: next(clock))
+    monkeypatch.setattr(cinder_adapter.time, 'sleep', lambda s: None)
+    service = _waiting_service(states)
+    assert not service._copy_when_ready(mock.sentinel.context, IMAGE_ID,
+                                        'ceph-central', ('ceph-edge',),
+                                        timeout=1500)
+    assert 'image_import' not in _methods(service)
+    assert why in caplog.text
+    service._messages.create.assert_called_once()
