@@ -154,6 +154,7 @@ ImageMeta: TypeAlias = dict[str, Any]
 
 P = ParamSpec('P')
 R = TypeVar('R')
+T = TypeVar('T')
 
 
 class GlanceClient(Protocol):
@@ -810,7 +811,8 @@ def _clone_in_ceph(driver: CinderRbdDriver, volume: CinderVolume,
     try:
         with rbd_driver.RADOSClient(driver) as source, \
                 rbd_driver.RADOSClient(driver, pool) as target:
-            return rbd_clone.clone_volume(
+            return _native(
+                rbd_clone.clone_volume,
                 driver.rbd,  # type: ignore[attr-defined]
                 source.ioctx, name, target.ioctx, pool, image_id)
     except upload_errors.CloneRefused:
@@ -833,13 +835,13 @@ def _remove_clone(driver: CinderRbdDriver, volume: CinderVolume, pool: str,
     name = str(getattr(volume, 'name', ''))
     try:
         with rbd_driver.RADOSClient(driver, pool) as target:
-            rbd_clone.remove_image(
-                driver.rbd,  # type: ignore[attr-defined]
-                target.ioctx, pool, image_id)
+            _native(rbd_clone.remove_image,
+                    driver.rbd,  # type: ignore[attr-defined]
+                    target.ioctx, pool, image_id)
         with rbd_driver.RADOSClient(driver) as source:
-            rbd_clone.release_volume(
-                driver.rbd,  # type: ignore[attr-defined]
-                source.ioctx, name)
+            _native(rbd_clone.release_volume,
+                    driver.rbd,  # type: ignore[attr-defined]
+                    source.ioctx, name)
     except Exception:
         LOG.error('Could not remove clone %s/%s of volume %s', pool,
                   image_id, name, exc_info=True)
@@ -860,10 +862,11 @@ def _releasing_upload_snapshots(delete: Callable[P, R]) -> Callable[P, R]:
         rbd = getattr(driver, 'rbd', None)
         ioctx = getattr(client, 'ioctx', None)
         try:
-            dependents = rbd_clone.release_volume(rbd, ioctx, name)
-            if dependents and rbd_clone.only_upload_snapshots(rbd, ioctx,
-                                                              name):
-                rbd_clone.trash_volume(rbd, ioctx, name)
+            dependents = _native(rbd_clone.release_volume, rbd, ioctx, name)
+            kept: bool = bool(dependents) and _native(
+                rbd_clone.only_upload_snapshots, rbd, ioctx, name)
+            if kept:
+                _native(rbd_clone.trash_volume, rbd, ioctx, name)
                 LOG.info('Volume %s is the copy-on-write parent of %s: '
                          'moved to the RBD trash, removed once no image '
                          'depends on it', name, ', '.join(dependents))
@@ -888,9 +891,9 @@ def purge_upload_parents(driver: CinderRbdDriver) -> list[str]:
                        ''))
     try:
         with rbd_driver.RADOSClient(driver) as client:
-            return rbd_clone.purge_parents(
-                driver.rbd,  # type: ignore[attr-defined]
-                client.ioctx, pool)
+            return _native(rbd_clone.purge_parents,
+                           driver.rbd,  # type: ignore[attr-defined]
+                           client.ioctx, pool)
     except Exception:
         LOG.warning('Could not purge the volumes kept for images in pool '
                     '%s', pool, exc_info=True)
@@ -915,6 +918,18 @@ def _starting_parent_purge(start: Callable[P, R]) -> Callable[P, R]:
             _PURGES[driver] = task
         return result
     return _start_periodic_tasks
+
+
+def _native(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)`` in a native thread when eventlet patched the
+    process (cinder-volume), as Cinder's RBD driver runs librbd (its
+    ``RBDProxy``): a slow Ceph must not stop every green thread.
+    """
+    import eventlet.patcher
+    if eventlet.patcher.is_monkey_patched('thread'):
+        from eventlet import tpool
+        return tpool.execute(function, *args)
+    return function(*args)
 
 
 def uploading_driver() -> CinderRbdDriver | None:
