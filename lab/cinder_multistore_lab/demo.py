@@ -387,6 +387,7 @@ def _zero_copy_and_streamed(cloud: workflow.Cloud, env: StackEnv,
     seconds = {}
     for site in (EDGE, CENTRAL):
         vtype = rbd_cases.site_type(cloud, env, EDGE, stores[site])
+        vol = None
         try:
             vol = cloud.volume(1, volume_type=vtype,
                                name='cms-demo-ceph-%s' % site)
@@ -397,6 +398,11 @@ def _zero_copy_and_streamed(cloud: workflow.Cloud, env: StackEnv,
             seconds[site] = time.monotonic() - start
             images.append(image['id'])
         finally:
+            # NOTE: a type is deleted once no volume has it.
+            if vol is not None:
+                _wait_settled(cloud, vol.id)
+                cloud.remove(volumes=[vol.id])
+                volumes.remove(vol.id)
             cloud.delete_volume_type(vtype)
         same = site == EDGE
         step('1 GiB %s volume (%d MiB written) to the %s store%s'

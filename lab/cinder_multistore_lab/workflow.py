@@ -40,6 +40,8 @@ STORE_SPEC = 'image_service:store_id'
 
 #: Custom properties of the base images :meth:`Cloud.image_in_stores` makes.
 BASE_PROPERTIES = {'cms_role': 'base'}
+#: The image property by which Glance's import tasks hold an image.
+IMPORT_LOCK = 'os_glance_import_task'
 
 
 class StepFailed(RuntimeError):
@@ -127,10 +129,31 @@ class Cloud:
         """
         def probe():
             image = self.image(image_id)
-            if image.get('checksum') and image.get('os_hash_value'):
+            if (image.get('checksum') and image.get('os_hash_value')
+                    and not image.get(IMPORT_LOCK)):
                 return image
             return None
         return wait_for('hashes of image %s' % image_id, probe, timeout)
+
+    def wait_unlocked(self, image_id: str, timeout: float = 300) -> None:
+        """Wait until no Glance import task holds the image (gone is fine).
+
+        Glance 30 to 33 answer 500 to a delete that comes while the
+        location_import task that hashes a zero-copy image is finishing
+        (the task still holds the image, its cancellation file is gone);
+        after ``timeout`` seconds the caller goes on all the same.
+        """
+        def probe():
+            try:
+                image = self.image(image_id)
+            except glance_exc.HTTPNotFound:
+                return True
+            return None if image.get(IMPORT_LOCK) else True
+        try:
+            wait_for('image %s free of import tasks' % image_id, probe,
+                     timeout)
+        except StepFailed:
+            pass
 
     def image_in_stores(self, data: bytes, stores: list[str],
                         name: str = 'cms-base',
@@ -199,6 +222,7 @@ class Cloud:
                 return None
             wait_for('deletion of volume %s' % volume_id, gone, timeout)
         for image_id in images:
+            self.wait_unlocked(image_id)
             try:
                 self.glance.images.delete(image_id)
             except glance_exc.HTTPNotFound:

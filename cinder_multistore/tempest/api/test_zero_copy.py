@@ -107,12 +107,15 @@ class ZeroCopyUploadTest(base.BaseVolumeUploadTest):
 
     def wait_for_hashes(self, image_id: str) -> dict:
         """The image once ``checksum`` and ``os_hash_value`` are set
-        (Glance computes them in the background for a location).
+        (Glance computes them in the background for a location) and the
+        task that did it has let the image go (Glance 30 to 33 answer 500
+        to a delete that comes while it finishes).
         """
         deadline = time.time() + self.images_client.build_timeout
         while True:
             image = self.images_client.show_image(image_id)
-            if image.get('os_hash_value') and image.get('checksum'):
+            if (image.get('os_hash_value') and image.get('checksum')
+                    and not image.get('os_glance_import_task')):
                 return image
             if time.time() > deadline:
                 raise lib_exc.TimeoutException(

@@ -72,7 +72,7 @@ class CinderCases:
                 lambda: self._done(volume_id, image_id), 1800, 0.1)
             return time.monotonic() - start
         finally:
-            self.cloud.glance.images.delete(image_id)
+            self.cloud.remove(images=[image_id])
 
     def _done(self, volume_id: str, image_id: str) -> bool:
         vol = self.cloud.cinder.volumes.get(volume_id)
