@@ -81,6 +81,7 @@ def test_bench_runs_every_case_and_cleans_up(stack_env, tmp_path, admin):
     ceph = rbd_cases.missing(stack_env) is None
     if ceph:
         expected |= set(runner.RBD_GLANCE_CASES) | set(runner.CLONE_CASES)
+        expected |= set(runner.COLOCATED_CASES)
         expected |= {c for c, driver in runner.CINDER_RBD_CASES.items()
                      if driver == 'multistore'
                      or not rbd_cases.upstream_missing(bench_env)}
@@ -97,6 +98,10 @@ def test_bench_runs_every_case_and_cleans_up(stack_env, tmp_path, admin):
         if name in expected:
             entry = cases[name][str(GIB)]
             assert entry['seconds'][0] > 0 and entry['cinder_rss_mib'][0] > 0
+    if ceph:
+        usable, both = (cases[c][str(GIB)]['seconds'][0]
+                        for c in runner.COLOCATED_CASES)
+        assert 0 < usable <= both
     for name in runner.CLONE_CASES:
         if name in expected:
             assert cases[name][str(SIZE)]['seconds'][0] > 0

@@ -174,8 +174,8 @@ def _user_snapshots(env, volume_id):
 
 def _leftovers(env, volume_id, image_id, timeout=120):
     """What is left of the volume and the image in either pool (trash
-    included) after ``timeout`` seconds (a deleted volume whose images were
-    flattened stays in the trash for ``flattened_parent_delay``).
+    included) after ``timeout`` seconds (a volume deleted before its image
+    stays in the trash until cinder-volume's next purge).
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -350,17 +350,29 @@ def _cinder_reads_only_glances_pool(env):
                  caps=[x for item in caps.items() for x in item])
 
 
+def _upload_while(condition, cloud, made, volume_type, log):
+    """A volume with 1 MiB written, uploaded while ``condition`` (a context
+    manager) holds: the volume, the image, the data and the upload's one
+    line in cinder-volume's log.
+    """
+    env = cloud.env
+    vol = _volume(cloud, made, volume_type)
+    blocks = {0: os.urandom(MIB)}
+    _write(env, vol.id, blocks)
+    offset = os.path.getsize(log)
+    with condition:
+        image = made.upload(vol.id)
+    lines = _log_lines(log, offset, image['id'])
+    assert len(lines) == 1, lines
+    return vol, image, blocks, lines[0]
+
+
 def test_ceph_refusing_the_clone_streams(stack_env, cloud, made,
                                          central_type, zero_copy_on):
-    vol = _volume(cloud, made, central_type)
-    blocks = {0: os.urandom(MIB)}
-    _write(stack_env, vol.id, blocks)
-    offset = os.path.getsize(zero_copy_on)
-    with _cinder_reads_only_glances_pool(stack_env):
-        image = made.upload(vol.id)
-    lines = _log_lines(zero_copy_on, offset, image['id'])
-    assert len(lines) == 1, lines
-    assert 'streamed: Ceph refused to clone' in lines[0], lines
+    vol, image, blocks, line = _upload_while(
+        _cinder_reads_only_glances_pool(stack_env), cloud, made,
+        central_type, zero_copy_on)
+    assert 'streamed: Ceph refused to clone' in line, line
     # Streamed into the same store, by glance-api: a proper image.
     assert workflow.image_stores(image) == [
         ceph_probes.store(stack_env, SITE)]
@@ -509,16 +521,9 @@ def _clone_format_1(env):
 
 def test_a_cluster_with_clone_format_1_gets_a_flattened_clone(
         stack_env, cloud, made, central_type, zero_copy_on):
-    vol = _volume(cloud, made, central_type)
-    blocks = {0: os.urandom(MIB)}
-    _write(stack_env, vol.id, blocks)
-    offset = os.path.getsize(zero_copy_on)
-    with _clone_format_1(stack_env):
-        image = made.upload(vol.id)
-    lines = _log_lines(zero_copy_on, offset, image['id'])
-    assert len(lines) == 1, lines
-    assert 'flattened clone' in lines[0] and 'no data streamed' in (
-        lines[0]), lines
+    vol, image, blocks, line = _upload_while(
+        _clone_format_1(stack_env), cloud, made, central_type, zero_copy_on)
+    assert 'flattened clone' in line and 'no data streamed' in line, line
     assert _cow_parent(stack_env, image['id']) is None
     assert _user_snapshots(stack_env, vol.id) == []
     assert _read(stack_env, stack_env.ceph.images_pool, image['id'], 0, MIB,

@@ -28,6 +28,13 @@
     byte). Timed from the create call until the volume is ``available``;
     the clone's RBD parent and the copy's lack of one are checked.
 
+``cinder-rbd-colocated-usable`` / ``cinder-rbd-colocated-both``
+    upload-to-image of a volume at the edge site made from a base image
+    held in both rbd stores, with the volume's size of data written: the
+    seconds until the upload returns (the image active at the edge, made
+    in the edge cluster), and until Glance's ``copy-image`` import has
+    put it into the central store too.
+
 The volumes are filled and inspected as ``client.admin`` of each site's
 cluster with the ``rados``/``rbd`` bindings.
 """
@@ -250,3 +257,84 @@ class VolumeFromImage:
                 self.glance.delete(image_id)
             self.images.clear()
             self.volumes.clear()
+
+
+class ColocatedUploads:
+    """Upload-to-image of an edge volume made from a base image held in
+    both rbd stores (co-location).
+
+    :param cloud: the cloud as the base image's owner.
+    :param env: the stack's variables.
+    :param glance: the Glance cases on the two rbd stores, whose
+        :meth:`~glance_cases.GlanceCases.prepare` made the base image.
+    :param volume_type: a type of the edge site's RBD backend, no store.
+    """
+
+    CASES = ('cinder-rbd-colocated-usable', 'cinder-rbd-colocated-both')
+
+    def __init__(self, cloud: workflow.Cloud, env: StackEnv,
+                 glance: glance_cases.GlanceCases,
+                 volume_type: str) -> None:
+        self.cloud = cloud
+        self.env = env
+        self.glance = glance
+        self.volume_type = volume_type
+        self.volume_id: str | None = None
+
+    def prepare(self, source: Path, gib: int, written: int) -> None:
+        """The edge volume from the base image, ``written`` bytes of
+        ``source`` written into it.
+        """
+        vol = self.cloud.cinder.volumes.create(
+            gib, name='cms-bench-colocated', volume_type=self.volume_type,
+            imageRef=self.glance.base_image)
+        self.volume_id = vol.id
+        workflow.wait_for('volume %s' % vol.id,
+                          lambda: self._status(vol.id) == 'available', 900)
+        fill(self.env, UPLOAD_SITE, vol.id, source, written)
+
+    def _status(self, volume_id: str) -> str:
+        status = self.cloud.cinder.volumes.get(volume_id).status
+        if status.startswith('error'):
+            raise workflow.StepFailed('volume %s is %s' % (volume_id,
+                                                           status))
+        return status
+
+    def upload(self) -> tuple[float, float]:
+        """One upload: the seconds until it returned, and until both rbd
+        stores hold the image.
+        """
+        assert self.volume_id is not None
+        stores = set(self.glance.stores)
+        vol = self.cloud.cinder.volumes.get(self.volume_id)
+        start = time.monotonic()
+        _, body = self.cloud.cinder.volumes.upload_to_image(
+            vol, False, 'cms-bench-colocated', 'bare', 'raw', 'private',
+            False)
+        image_id = body['os-volume_upload_image']['image_id']
+        try:
+            workflow.wait_for(
+                'upload of volume %s' % vol.id,
+                lambda: self._status(vol.id) == 'available' and (
+                    self.cloud.image(image_id)['status'] == 'active'),
+                1800, 0.1)
+            usable = time.monotonic() - start
+
+            def both() -> bool:
+                image = self.cloud.image(image_id)
+                if image.get('os_glance_failed_import'):
+                    raise workflow.StepFailed(
+                        'image %s: copies failed in %s' % (
+                            image_id, image['os_glance_failed_import']))
+                return stores <= set(workflow.image_stores(image))
+            workflow.wait_for('both stores of image %s' % image_id, both,
+                              1800, 0.1)
+            return usable, time.monotonic() - start
+        finally:
+            self.cloud.remove(images=[image_id])
+
+    def cleanup(self) -> None:
+        """Delete the volume and wait until it is gone."""
+        if self.volume_id is not None:
+            delete_volumes(self.cloud, [self.volume_id])
+            self.volume_id = None

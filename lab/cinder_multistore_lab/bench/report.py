@@ -60,6 +60,11 @@ CASES = (
     ('cinder-rbd-upstream',
      "Cinder upload-to-image of an edge RBD volume, Cinder's image "
      'service'),
+    ('cinder-rbd-colocated-usable',
+     'Cinder upload-to-image of an edge volume co-located in both sites: '
+     'usable at the edge (this driver)'),
+    ('cinder-rbd-colocated-both',
+     '... and held by both sites (Glance copy-image)'),
     ('volume-clone-colocated',
      'volume at central from a co-located image (COW clone)'),
     ('volume-copy-one-site',
@@ -68,6 +73,7 @@ CASES = (
 #: The cases on the two Ceph sites: shown in blocks of their own.
 RBD_CASES = ('colocated-rbd-2', 'upstream-copy-image-rbd',
              'cinder-rbd-multistore', 'cinder-rbd-upstream',
+             'cinder-rbd-colocated-usable', 'cinder-rbd-colocated-both',
              'volume-clone-colocated', 'volume-copy-one-site')
 #: The cases of the hashing model (:mod:`cinder_multistore_lab.bench.bound`).
 MODEL_CASES = (
@@ -118,6 +124,14 @@ RATIOS = (
               'upstream image service', 'Ceph: zero copy / upstream, 10 GiB',
               'cinder-rbd-multistore', 'cinder-rbd-upstream', 0.05,
               (10 << 30,)),
+    RatioSpec('Ceph: co-located upload-to-image, usable at the volume\'s '
+              'site / one-pass streamed co-location of the same size',
+              'Ceph: co-located, usable / one pass', 'cinder-rbd-colocated-'
+              'usable', 'colocated-rbd-2', 0.25),
+    RatioSpec('Ceph: co-located upload-to-image, held by both sites / '
+              'upstream upload + copy-image', 'Ceph: co-located, both / '
+              'copy-image', 'cinder-rbd-colocated-both',
+              'upstream-copy-image-rbd', 1.0),
     RatioSpec('Ceph: volume from image at the other site, clone / full '
               'copy (target: clone 10x faster)', 'Ceph: clone / full copy',
               'volume-clone-colocated', 'volume-copy-one-site', 0.1),

@@ -82,9 +82,12 @@ CINDER_RBD_CASES = {'cinder-rbd-multistore': 'multistore',
 RBD_WRITTEN = 2 * (1 << 30)
 #: Volume from image at the central site: clone vs full copy.
 CLONE_CASES = tuple(rbd_cases.VolumeFromImage.CASES)
+#: Upload-to-image of an edge volume co-located in both sites.
+COLOCATED_CASES = rbd_cases.ColocatedUploads.CASES
 #: Every case, in the order a round starts.
 ALL_CASES = (tuple(GLANCE_CASES) + tuple(RBD_GLANCE_CASES) + bound.CASES
-             + tuple(CINDER_CASES) + tuple(CINDER_RBD_CASES) + CLONE_CASES)
+             + tuple(CINDER_CASES) + tuple(CINDER_RBD_CASES) + CLONE_CASES
+             + COLOCATED_CASES)
 
 
 @dataclasses.dataclass
@@ -389,6 +392,36 @@ class Bench:
                 self.rbd_glance.delete(self.rbd_glance.base_image)
                 self.rbd_glance.base_image = None
 
+    def colocated_uploads(self, gib: int, runs: int) -> None:
+        """Upload-to-image of an edge volume from a base image in both
+        sites: until usable at the edge, and until both sites hold it.
+        """
+        # NOTE: as admin, who owns the base image the Glance cases make.
+        cloud = workflow.Cloud(self.env, 'OS')
+        vtype = self.env.cinder.site(rbd_cases.UPLOAD_SITE).volume_type
+        cases = rbd_cases.ColocatedUploads(cloud, self.env, self.rbd_glance,
+                                           vtype)
+        size = gib * GiB
+        if size not in self.results['sizes']:
+            self.results['sizes'].append(size)
+        self.rbd_glance.prepare(data.make(self.data_dir, MiB))
+        try:
+            written = min(size, RBD_WRITTEN)
+            cases.prepare(data.make(self.data_dir, written), gib, written)
+            for run in range(1, runs + 1):
+                self.say('co-located upload-to-image of a %s edge volume, '
+                         'round %d of %d' % (report.human_size(size), run,
+                                             runs))
+                times = cases.upload()
+                for case, seconds in zip(cases.CASES, times):
+                    self._record(case, size, seconds)
+        finally:
+            try:
+                cases.cleanup()
+            finally:
+                self.rbd_glance.delete(self.rbd_glance.base_image)
+                self.rbd_glance.base_image = None
+
     def remove_data(self) -> None:
         """Delete the data files."""
         shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -478,12 +511,13 @@ def measure(env: StackEnv, directory: Path, options: Options,
     cinder = options.selected(CINDER_CASES)
     cinder_rbd = options.selected(CINDER_RBD_CASES)
     clones = options.selected(CLONE_CASES)
+    colocated = options.selected(COLOCATED_CASES)
     no_ceph = rbd_cases.missing(env)
     if no_ceph:
         skipped = [c for c in glance if c in RBD_GLANCE_CASES]
-        skipped += cinder_rbd + clones
+        skipped += cinder_rbd + clones + colocated
         glance = [c for c in glance if c not in RBD_GLANCE_CASES]
-        cinder_rbd, clones = [], []
+        cinder_rbd, clones, colocated = [], [], []
         if skipped:
             say('skipped %s: %s' % (', '.join(skipped), no_ceph))
             bench.results['skipped'] = dict.fromkeys(skipped, no_ceph)
@@ -497,6 +531,8 @@ def measure(env: StackEnv, directory: Path, options: Options,
         for gib in (options.rbd_volume_gibs or [options.volume_gib]):
             if cinder_rbd and gib:
                 bench.cinder_rbd_volumes(gib, options.runs, cinder_rbd)
+        if colocated and options.volume_gib:
+            bench.colocated_uploads(options.volume_gib, options.runs)
         if clones and options.volume_gib:
             bench.volumes_from_images(
                 options.volume_gib,

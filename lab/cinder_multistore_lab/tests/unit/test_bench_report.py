@@ -425,6 +425,8 @@ def ceph_results():
         'colocated-rbd-2': {LARGE: _entry([9.0, 8.0, 10.0], [150.0])},
         'upstream-copy-image-rbd': {LARGE: _entry([20.0, 21.0, 19.0])},
         'cinder-rbd-multistore': {LARGE: _entry([12.0], None, [300.0])},
+        'cinder-rbd-colocated-usable': {LARGE: _entry([2.0, 1.8, 2.2])},
+        'cinder-rbd-colocated-both': {LARGE: _entry([18.0, 17.0, 19.0])},
         'volume-clone-colocated': {LARGE: _entry([1.5, 1.4, 1.6])},
         'volume-copy-one-site': {LARGE: _entry([30.0, 31.0, 29.0])},
     })
@@ -447,7 +449,13 @@ def test_ceph_ratios_and_footprint_checks():
     assert colocated['target'] == 0.5 and colocated['met'] is True
     # Cinder's own image service did not run on RBD: no ratio.
     assert (report.RATIOS[5].name, LARGE) not in checks
-    clone = checks[(report.RATIOS[7].name, LARGE)]
+    usable = checks[(report.RATIOS[7].name, LARGE)]
+    assert usable['value'] == pytest.approx(2.0 / 9.0)
+    assert usable['target'] == 0.25 and usable['met'] is True
+    both = checks[(report.RATIOS[8].name, LARGE)]
+    assert both['value'] == pytest.approx(18.0 / 20.0)
+    assert both['target'] == 1.0 and both['met'] is True
+    clone = checks[(report.RATIOS[9].name, LARGE)]
     assert clone['value'] == pytest.approx(1.5 / 30.0)
     assert clone['target'] == 0.1 and clone['met'] is True
     up = checks[('stack up with Ceph (seconds)', None)]
