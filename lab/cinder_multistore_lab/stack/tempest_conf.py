@@ -162,9 +162,10 @@ def write(state: State, with_cinder: bool) -> Path:
             'stores': ['alpha', 'beta', 'gamma'],
             # NOTE: each site's volume type with its cluster's rbd store:
             # the zero-copy upload tests.
-            'rbd_volume_types': {
-                cinder.site_volume_type(c.site): glance.rbd_store(c.site)
-                for c in ceph.clusters(state)} if with_cinder else {}},
+            'rbd_volume_types': ','.join(
+                '%s:%s' % (cinder.site_volume_type(c.site),
+                           glance.rbd_store(c.site))
+                for c in ceph.clusters(state)) if with_cinder else ''},
         'multistore_feature_enabled': {'volume_upload': with_cinder},
     }
     if with_neutron:
