@@ -569,7 +569,7 @@ def decide_copy_way(enabled: bool,
                        'its default)')
     if len(stores) > 1 and not copy_others:
         return _stream('the image goes to several stores (%s) and '
-                       '[multistore_image_service] colocation_required is '
+                       '[multistore_image_service] colocation_in_upload is '
                        'set: co-location is written by Glance in one pass'
                        % ', '.join(stores))
     if fsid is None:

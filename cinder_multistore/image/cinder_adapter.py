@@ -465,7 +465,7 @@ class MultistoreImageService(glance.GlanceImageService):
                 stores = (target.store_id,)
             elif target.base_image_ref is not None:
                 stores = self._base_stores(context, target.base_image_ref)
-        if len(stores) == 1 or (stores and not conf.colocation_required):
+        if len(stores) == 1 or (stores and not conf.colocation_in_upload):
             try:
                 fsid = cluster_fsid(driver)
             except Exception as exc:
@@ -480,7 +480,7 @@ class MultistoreImageService(glance.GlanceImageService):
         return placement.decide_copy_way(
             enabled, fsid, meta.get('disk_format'),
             meta.get('container_format'), stores, details, unknown,
-            copy_others=not conf.colocation_required)
+            copy_others=not conf.colocation_in_upload)
 
     def _base_stores(self, context: CinderContext,
                      base_id: str) -> tuple[str, ...]:

@@ -115,11 +115,12 @@ Related options:
   Ceph user needs ``profile rbd-read-only`` on the volumes' pool to read
   the image.
 """.strip()),
-    cfg.BoolOpt('colocation_required',
+    cfg.BoolOpt('colocation_in_upload',
                 default=False,
                 help="""
 Whether an upload whose placement names several stores (co-location with the
-stores of its base image) must fail when a copy cannot be written. With
+stores of its base image) writes every copy within the upload itself, and
+fails when a copy cannot be written. With
 ``zero_copy``, such an upload is cloned into the store of the volume's Ceph
 cluster and returns once that location is registered; Glance's
 ``copy-image`` import then copies the image to the other stores (a failed

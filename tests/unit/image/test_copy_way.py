@@ -59,7 +59,7 @@ def test_the_fsid_matches_whatever_its_case():
     ({'stores': ()}, 'name no store'),
     ({'stores': ('ceph-central', 'ceph-edge'), 'copy_others': False},
      'several stores (ceph-central, ceph-edge) and [multistore_image_'
-     'service] colocation_required is set'),
+     'service] colocation_in_upload is set'),
     ({'stores': ('ceph-edge', 'beta')},
      'store ceph-edge is not a writable rbd store in the volume\'s Ceph '
      'cluster %s; store beta is a file store, not rbd' % FSID),

@@ -289,9 +289,9 @@ def test_a_refused_copy_image_is_a_partial_colocation(uploading, ceph,
     assert IMAGE_ID in ceph.pools['images']
 
 
-def test_colocation_required_streams_a_colocation(uploading, ceph, caplog,
-                                                  cinder_conf):
-    cinder_conf(group=opts.GROUP, colocation_required=True)
+def test_colocation_in_upload_streams_a_colocation(uploading, ceph, caplog,
+                                                   cinder_conf):
+    cinder_conf(group=opts.GROUP, colocation_in_upload=True)
     caplog.set_level(logging.INFO, logger=cinder_adapter.__name__)
     service = _service(base_stores='ceph-central,ceph-edge')
     assert service._upload_by_clone(
@@ -302,7 +302,7 @@ def test_colocation_required_streams_a_colocation(uploading, ceph, caplog,
     [line] = [r.getMessage() for r in caplog.records
               if IMAGE_ID in r.getMessage()]
     assert 'several stores (ceph-central, ceph-edge)' in line
-    assert 'colocation_required' in line
+    assert 'colocation_in_upload' in line
 
 
 def test_a_cloned_upload_logs_its_placement_too(uploading, ceph, caplog):
