@@ -19,6 +19,7 @@ volume to an image and wait for it.
 """
 
 from collections.abc import Callable
+import contextlib
 import hashlib
 import io
 import os
@@ -214,11 +215,21 @@ class Cloud:
             except cinder_exc.NotFound:
                 pass
         for volume_id in volumes:
-            def gone(v=volume_id):
+            asked = [time.monotonic()]
+
+            def gone(v=volume_id, asked=asked):
                 try:
-                    self.cinder.volumes.get(v)
+                    vol = self.cinder.volumes.get(v)
                 except cinder_exc.NotFound:
                     return True
+                # NOTE: Cinder's RBD driver gives up on a volume that Ceph
+                # still sees open (ImageBusy) and puts it back to
+                # available, saying to retry after 30 s: so does this.
+                if (vol.status == 'available'
+                        and time.monotonic() - asked[0] > 10):
+                    asked[0] = time.monotonic()
+                    with contextlib.suppress(cinder_exc.ClientException):
+                        self.cinder.volumes.delete(v)
                 return None
             wait_for('deletion of volume %s' % volume_id, gone, timeout)
         for image_id in images:
