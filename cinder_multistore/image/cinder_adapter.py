@@ -351,8 +351,7 @@ class MultistoreImageService(glance.GlanceImageService):
                      image_id, exc)
             return False
         try:
-            self._as_service_user(context, 'add_image_location', image_id,
-                                  url)
+            self._add_location(context, image_id, url)
         except Exception as exc:
             LOG.error('Glance refused location %s of image %s: removing '
                       'the clone', url, image_id)
@@ -421,11 +420,7 @@ class MultistoreImageService(glance.GlanceImageService):
         try:
             if why is not None:
                 raise RuntimeError('image %s %s' % (image_id, why))
-            # NOTE: the import method goes by position: call() has a
-            # parameter named method (the client's method).
-            self._as_service_user(context, 'image_import', image_id,
-                                  'copy-image', stores=list(others),
-                                  allow_failure=True)
+            self._copy_image(context, image_id, list(others))
         except Exception as exc:
             LOG.warning('Glance did not copy image %s to %s: %s',
                         image_id, ', '.join(others), _short(exc))
@@ -518,24 +513,33 @@ class MultistoreImageService(glance.GlanceImageService):
                     'user (%s)' % _short(exc))
         return None
 
-    def _as_service_user(self, context: CinderContext, method: str,
-                         *args: Any, **kwargs: Any) -> None:
-        """``method`` of glanceclient's images as the ``[glance]`` user:
-        Cinder's privileged client (27 and later), else the plugin's own
-        request (:mod:`.service_locations`).
+    def _add_location(self, context: CinderContext, image_id: str,
+                      url: str) -> None:
+        """Register location ``url`` of the image as the ``[glance]``
+        user: Cinder's privileged client (27 and later), else the
+        plugin's own request (:mod:`.service_locations`).
         """
         if _privileged_call():
-            self._client.call(context, method, *args, **kwargs,
+            self._client.call(context, 'add_image_location', image_id, url,
                               **_privileged_call())
             return
-        servers = glance.get_api_servers(context)
-        if method == 'add_image_location':
-            image_id, url = args
-            service_locations.add(CONF, servers, image_id, url)
-        else:
-            image_id, _how = args
-            service_locations.copy_image(CONF, servers, image_id,
-                                         list(kwargs['stores']))
+        service_locations.add(CONF, glance.get_api_servers(context),
+                              image_id, url)
+
+    def _copy_image(self, context: CinderContext, image_id: str,
+                    stores: list[str]) -> None:
+        """Ask Glance's ``copy-image`` import to ``stores`` (failures
+        allowed) as the ``[glance]`` user, as :meth:`_add_location`.
+        """
+        if _privileged_call():
+            # NOTE: the import method goes by position: call() has a
+            # parameter named method (the client's method).
+            self._client.call(context, 'image_import', image_id,
+                              'copy-image', stores=stores,
+                              allow_failure=True, **_privileged_call())
+            return
+        service_locations.copy_image(CONF, glance.get_api_servers(context),
+                                     image_id, stores)
 
     def get_location(self, context: CinderContext, image_id: str
                      ) -> tuple[str | None, Any]:
@@ -814,7 +818,8 @@ def _clone_in_ceph(driver: CinderRbdDriver, volume: CinderVolume,
             return _native(
                 rbd_clone.clone_volume,
                 driver.rbd,  # type: ignore[attr-defined]
-                source.ioctx, name, target.ioctx, pool, image_id)
+                source.ioctx, name, target.ioctx, pool, image_id,
+                CONF[opts.GROUP].flatten_clones_of_base_images)
     except upload_errors.CloneRefused:
         raise
     except Exception as exc:

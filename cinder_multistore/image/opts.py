@@ -91,7 +91,8 @@ trash, out of Cinder's sight), and registers
 images still depend on when Cinder deletes it waits in the RBD trash until
 they are deleted (``upload_parent_purge_interval``). The clone is flattened
 (the data copied once inside Ceph, still not streamed) when the volume is
-itself a clone, so that the image does not keep its parent, and on a
+itself a clone, so that the image does not keep its parent (see
+``flatten_clones_of_base_images``), and on a
 cluster that still makes clones of format 1 (``require-min-compat-client``
 older than ``mimic``). Anything else (another disk format, another backend
 or cluster, several stores, Glance without the locations API, no service
@@ -133,6 +134,33 @@ Possible values:
 
 * False (default): co-location may complete after the upload.
 * True: co-location is written in one pass, or the upload fails.
+""".strip()),
+    cfg.BoolOpt('flatten_clones_of_base_images',
+                default=True,
+                help="""
+Whether ``zero_copy`` flattens the image uploaded from a volume that is
+itself a copy-on-write clone of a Glance image (a volume made from a base
+image in its cluster: the co-located uploads). Flattening copies the data
+once inside Ceph before Glance knows the image (about 3 s per GiB
+allocated), and the new image then depends on nothing. Without it the
+upload takes about a second whatever the size, but the new image depends on
+its volume and, through it, on the base image, whose data stays in Ceph
+until every image uploaded from its volumes is deleted: a volume deleted
+meanwhile waits in the RBD trash (``upload_parent_purge_interval``), and a
+base image deleted meanwhile is moved by glance_store to the RBD trash of
+Glance's pool (as it is while volumes made from it exist), from which a
+trash purge removes it (``rbd trash purge schedule add --pool <pool>
+<interval>``). A volume made from another volume is always flattened.
+
+Possible values:
+
+* True (default): flatten; nothing keeps the base image's data.
+* False: keep the copy-on-write chain (base image, volume, image).
+
+Related options:
+
+* ``zero_copy``.
+* ``upload_parent_purge_interval``.
 """.strip()),
     cfg.IntOpt('upload_parent_purge_interval',
                default=300,

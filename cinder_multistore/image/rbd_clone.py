@@ -43,7 +43,10 @@ opened an image at its snapshot before a flatten zeros for the parts that
 were still the parent's (its object map is the one it opened with). So the
 image is flattened, before Glance knows it, when the volume is itself a
 clone (of a base image, another volume): the image must not keep that
-parent, which its owner expects to delete.
+parent, which its owner expects to delete. The operator may keep the chain
+for volumes made from base images (``flatten_clones_of_base_images``):
+the base image then stays in use, as it is while the volume exists, until
+the image is deleted.
 
 A cluster whose clients still make clones of format 1 (``ceph osd
 get-require-min-compat-client`` older than ``mimic`` and no
@@ -81,6 +84,11 @@ FLATTENED = 'flattened clone (the cluster makes clones of format 1)'
 #: ... or a volume that is itself a clone.
 FLATTENED_CLONE = ('flattened clone (the volume is itself a clone of %s, '
                    'which the image must not keep)')
+#: ... or a copy-on-write clone of a volume made from a base image, which
+#: then stays in use while the image exists.
+COPY_ON_WRITE_CHAIN = ('copy-on-write clone (the volume is itself a clone of '
+                       'base image %s, which stays in use while this image '
+                       'exists)')
 
 #: Metadata key of a volume kept for the images cloned from it.
 KEPT_FOR_IMAGES = 'cinder_multistore.kept_for_images'
@@ -102,7 +110,8 @@ def volume_snapshot(image_id: str) -> str:
 
 
 def clone_volume(rbd: RbdModule, source: Ioctx, volume_name: str,
-                 target: Ioctx, pool: str, image_id: str) -> str:
+                 target: Ioctx, pool: str, image_id: str,
+                 flatten_base_images: bool = True) -> str:
     """Make image ``image_id`` in ``target`` from volume ``volume_name``.
 
     :param rbd: the ``rbd`` module.
@@ -111,7 +120,11 @@ def clone_volume(rbd: RbdModule, source: Ioctx, volume_name: str,
     :param target: an I/O context on Glance's pool.
     :param pool: the name of Glance's pool (for messages).
     :param image_id: the Glance image id, the new RBD image's name.
-    :returns: :data:`COPY_ON_WRITE` or :data:`FLATTENED`.
+    :param flatten_base_images: flatten the image of a volume that is a
+        clone of a Glance image (``snap`` of glance_store's layout); else
+        it stays a copy-on-write clone (:data:`COPY_ON_WRITE_CHAIN`).
+    :returns: how: :data:`COPY_ON_WRITE`, :data:`COPY_ON_WRITE_CHAIN`,
+        :data:`FLATTENED` or :data:`FLATTENED_CLONE`.
     :raises exceptions.CloneRefused: when Ceph refuses a step (no rights on
         Glance's pool, an RBD image of that name exists...); everything
         made before the refusal has been removed.
@@ -133,16 +146,19 @@ def clone_volume(rbd: RbdModule, source: Ioctx, volume_name: str,
         way = _clone(rbd, source, volume_name, snap, target, image_id,
                      refused)
         if way == COPY_ON_WRITE and parent is not None:
-            way = FLATTENED_CLONE % parent
+            pool_name, snap_name = parent
+            way = (COPY_ON_WRITE_CHAIN % pool_name
+                   if snap_name == IMAGE_SNAPSHOT and not flatten_base_images
+                   else FLATTENED_CLONE % pool_name)
         try:
             with rbd.Image(target, image_id) as image:
-                if way != COPY_ON_WRITE:
+                if not way.startswith(COPY_ON_WRITE):
                     image.flatten()
                 image.create_snap(IMAGE_SNAPSHOT)
                 image.protect_snap(IMAGE_SNAPSHOT)
         except rbd.Error as exc:
             error = refused('%s of the clone' % (
-                'snapshot' if way == COPY_ON_WRITE else
+                'snapshot' if way.startswith(COPY_ON_WRITE) else
                 'flatten and snapshot'), exc)
             try:
                 remove_image(rbd, target, pool, image_id)
@@ -160,13 +176,15 @@ def clone_volume(rbd: RbdModule, source: Ioctx, volume_name: str,
     return way
 
 
-def _parent(rbd: RbdModule, volume: Any) -> str | None:
-    """``pool/image`` the open volume is a clone of, or None."""
+def _parent(rbd: RbdModule, volume: Any) -> tuple[str, str] | None:
+    """``(pool/image, snapshot)`` the open volume is a clone of, or
+    None.
+    """
     try:
-        pool, name, _snap = volume.parent_info()
+        pool, name, snap = volume.parent_info()
     except rbd.ImageNotFound:
         return None
-    return '%s/%s' % (pool, name)
+    return '%s/%s' % (pool, name), str(snap)
 
 
 def _clone(rbd: RbdModule, source: Ioctx, volume_name: str, snap: str,

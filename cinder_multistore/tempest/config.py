@@ -85,6 +85,14 @@ Does Glance refuse reserved stores (``os_glance_*``) with a 400 on upload and
 import, and unknown stores with a 400 on import? Upstream Glance accepts the
 former and answers 409 to the latter. False skips those tests.
 """),
+    cfg.BoolOpt('site_store',
+                default=False,
+                help="""
+Does cinder-volume run with ``[multistore_image_service] site_store =
+true`` (an upload that neither its volume type nor a base image places goes
+to the store of the volume's own Ceph cluster)? The site rule's tests need
+it and ``[multistore] rbd_volume_types``; they are skipped otherwise.
+"""),
     cfg.BoolOpt('volume_upload',
                 default=True,
                 help="""

@@ -177,15 +177,21 @@ def skip_reasons(output: str) -> collections.Counter:
 
 
 def _tempest(suite: str, stack_dir: str, test_ids: list[str],
-             conf: Path | None = None) -> Counts:
+             conf: Path | None = None,
+             exclude: dict[str, str] | None = None) -> Counts:
+    """Run tempest ``test_ids``, leaving out ``tempest_run.EXCLUDED`` and
+    ``exclude`` (test id -> why).
+    """
     from cinder_multistore_lab.stack import tempest_run
     start = time.monotonic()
     print('\n=== %s: %s' % (suite, ' '.join(test_ids)), flush=True)
-    excluded = [t for t in tempest_run.EXCLUDED
+    left_out = dict(tempest_run.EXCLUDED, **(exclude or {}))
+    excluded = [t for t in left_out
                 if any(t.startswith(i) for i in test_ids)]
     for test in excluded:
-        print('left out: %s: %s' % (test, tempest_run.EXCLUDED[test]))
-    result = tempest_run.run_tests(stack_dir, test_ids, conf=conf)
+        print('left out: %s: %s' % (test, left_out[test]))
+    result = tempest_run.run_tests(stack_dir, test_ids, conf=conf,
+                                   exclude=left_out)
     print(result.output[-20000:], flush=True)
     reasons = skip_reasons(result.output)
     if reasons:
@@ -348,8 +354,28 @@ def _stack_suites(label: str, server: str, suites: tuple[str, ...],
                 results.append(_tempest('%s %s' % (label, name), stack_dir,
                                         test_ids, conf))
             continue
+        if key == 'plugin':
+            results.extend(_plugin_suites('%s %s' % (label, name),
+                                          stack_dir, test_ids))
+            continue
         results.append(_tempest('%s %s' % (label, name), stack_dir,
                                 test_ids))
+    return results
+
+
+def _plugin_suites(suite: str, stack_dir: str, test_ids: list[str]
+                   ) -> list[Counts]:
+    """The plugin's tests; those of the site rule on their own, with
+    cinder-volume's ``site_store`` on for them.
+    """
+    from cinder_multistore_lab.stack import tempest_run
+    site = {'^%s\\.' % re.escape(t): 'run on their own, with site_store on'
+            for t in tempest_run.SITE_STORE_TESTS}
+    results = [_tempest(suite, stack_dir, test_ids, exclude=site)]
+    with tempest_run.site_store_cloud(stack_dir) as conf:
+        if conf is not None:
+            results.append(_tempest('%s (site_store on)' % suite, stack_dir,
+                                    tempest_run.SITE_STORE_TESTS, conf))
     return results
 
 

@@ -17,57 +17,23 @@ feature turn it on for a while and give the file (and cinder-volume) back
 as it was.
 """
 
-from collections.abc import Iterator
-import configparser
 import contextlib
-import io
 from pathlib import Path
 
 import pytest
 
-from cinder_multistore.image import opts
 from cinder_multistore_lab.stack import cinder as stack_cinder
 from cinder_multistore_lab.stack.env import StackEnv
 from cinder_multistore_lab.stack.state import State
 from tests.functional import ceph_probes
 
 
-def with_options(text: str, **options: str) -> str:
-    """``text`` (a cinder.conf) with ``options`` set in the driver's group.
+def volume_options(env: StackEnv, **options: str
+                   ) -> contextlib.AbstractContextManager[Path]:
+    """cinder-volume restarted with ``options`` in its driver's group
+    (:func:`cinder_multistore_lab.stack.cinder.volume_options`).
     """
-    conf = configparser.RawConfigParser(strict=False, interpolation=None)
-    conf.optionxform = str  # type: ignore[assignment,method-assign]
-    conf.read_string(text)
-    if not conf.has_section(opts.GROUP):
-        conf.add_section(opts.GROUP)
-    for name, value in options.items():
-        conf.set(opts.GROUP, name, value)
-    out = io.StringIO()
-    conf.write(out)
-    return out.getvalue()
-
-
-def _restart_with(directory: Path, text: str) -> None:
-    stack_cinder.conf_path(directory).write_text(text)
-    stack_cinder.restart_volume(State.load(directory))
-
-
-@contextlib.contextmanager
-def volume_options(env: StackEnv, **options: str) -> Iterator[Path]:
-    """cinder-volume restarted with ``options`` in its driver's group.
-
-    cinder.conf is given back as it was, and cinder-volume restarted
-    again, at the end; contexts nest (the inner one adds to the outer's).
-
-    :returns: cinder-volume's log.
-    """
-    directory = Path(env.directory)
-    original = stack_cinder.conf_path(directory).read_text()
-    try:
-        _restart_with(directory, with_options(original, **options))
-        yield stack_cinder.log_path(directory, stack_cinder.VOLUME)
-    finally:
-        _restart_with(directory, original)
+    return stack_cinder.volume_options(Path(env.directory), **options)
 
 
 def multistore_sites(env: StackEnv) -> list[str]:

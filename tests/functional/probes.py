@@ -19,6 +19,7 @@ a plain socket that can be abandoned half-way (what a client that dies
 mid-upload does).
 """
 
+from collections.abc import Callable
 from collections.abc import Iterable
 import dataclasses
 import hashlib
@@ -27,10 +28,13 @@ from pathlib import Path
 import socket
 import struct
 import time
+from typing import TypeVar
 import urllib.parse
 
 from cinder_multistore_lab.stack.env import StackEnv
 from cinder_multistore_lab.stack import process
+
+T = TypeVar('T')
 
 
 MIB = 1 << 20
@@ -164,12 +168,21 @@ def store_md5s(env: StackEnv, image_id: str) -> dict[str, str]:
 def wait_no_leftovers(env: StackEnv, image_id: str, timeout: float = 30.0,
                       reserved: bool = True) -> dict[str, list[str]]:
     """Poll until no store folder has a file of the image; return the rest."""
+    return poll_until_empty(lambda: leftovers(env, image_id, reserved),
+                            timeout, 0.3)
+
+
+def poll_until_empty(probe: Callable[[], T], timeout: float,
+                     interval: float) -> T:
+    """Call ``probe`` until it finds nothing or ``timeout`` seconds have
+    passed; what it found last.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        found = leftovers(env, image_id, reserved)
+        found = probe()
         if not found or time.monotonic() > deadline:
             return found
-        time.sleep(0.3)
+        time.sleep(interval)
 
 
 # -- logs ------------------------------------------------------------------

@@ -99,9 +99,10 @@ def test_bench_runs_every_case_and_cleans_up(stack_env, tmp_path, admin):
             entry = cases[name][str(GIB)]
             assert entry['seconds'][0] > 0 and entry['cinder_rss_mib'][0] > 0
     if ceph:
-        usable, both = (cases[c][str(GIB)]['seconds'][0]
-                        for c in runner.COLOCATED_CASES)
-        assert 0 < usable <= both
+        for pair in (rbd_cases.ColocatedUploads.CASES,
+                     rbd_cases.ColocatedUploads.CHAIN_CASES):
+            usable, both = (cases[c][str(GIB)]['seconds'][0] for c in pair)
+            assert 0 < usable <= both
     for name in runner.CLONE_CASES:
         if name in expected:
             assert cases[name][str(SIZE)]['seconds'][0] > 0

@@ -29,6 +29,7 @@ end.
 """
 
 import contextlib
+import datetime
 import hashlib
 import json
 import os
@@ -41,6 +42,7 @@ from cinder_multistore_lab.stack import ceph as stack_ceph
 from cinder_multistore_lab import workflow
 from tests.functional import ceph_probes
 from tests.functional import cinder_options
+from tests.functional import probes
 from tests.functional.test_cinder_upload import Tracker
 
 
@@ -70,7 +72,7 @@ def zero_copy_on(stack_env, sites):
     given back as it was (and cinder-volume restarted) at the end.
     """
     with cinder_options.volume_options(
-            stack_env, zero_copy='true',
+            stack_env, zero_copy='true', flatten_clones_of_base_images='true',
             upload_parent_purge_interval='10') as log:
         yield log
 
@@ -177,12 +179,8 @@ def _leftovers(env, volume_id, image_id, timeout=120):
     included) after ``timeout`` seconds (a volume deleted before its image
     stays in the trash until cinder-volume's next purge).
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        found = _left(env, volume_id, image_id)
-        if not found or time.monotonic() > deadline:
-            return found
-        time.sleep(2)
+    return probes.poll_until_empty(
+        lambda: _left(env, volume_id, image_id), timeout, 2)
 
 
 def _left(env, volume_id, image_id):
@@ -431,6 +429,55 @@ def test_a_base_image_in_the_clusters_store_alone_is_cloned_into(
     assert _leftovers(stack_env, vol.id, base['id']) == []
 
 
+def test_the_operator_may_keep_the_base_image_in_the_chain(
+        stack_env, cloud, made, central_no_store_type, zero_copy_on):
+    """``flatten_clones_of_base_images = false``: base image -> volume ->
+    upload is a copy-on-write clone of the volume, nothing flattened. The
+    image outlives its volume (which waits in the RBD trash) and its base
+    image (Glance deletes it; glance_store moves its RBD image, which still
+    has a clone, to the trash of Glance's pool); once the image is deleted,
+    cinder-volume removes the volume and a trash purge (the operator's
+    ``rbd trash purge schedule``) the base image: nothing is left.
+    """
+    base_data = os.urandom(MIB)
+    base = made.image_in_stores(base_data,
+                                [ceph_probes.store(stack_env, SITE)])
+    vol = _volume(cloud, made, central_no_store_type, image_id=base['id'])
+    written = os.urandom(MIB)
+    _write(stack_env, vol.id, {4 * MIB: written})
+    with cinder_options.volume_options(
+            stack_env, flatten_clones_of_base_images='false'):
+        offset = os.path.getsize(zero_copy_on)
+        image = made.upload(vol.id)
+    lines = _log_lines(zero_copy_on, offset, image['id'])
+    assert len(lines) == 1 and 'no data streamed' in lines[0], lines
+    assert ('copy-on-write clone (the volume is itself a clone of base '
+            'image %s/%s' % (stack_env.ceph.images_pool, base['id'])
+            ) in lines[0], lines
+    assert _cow_parent(stack_env, image['id']) == 'volume-%s' % vol.id
+    cloud.remove(volumes=[vol.id], images=[base['id']])
+    assert base['id'] in _trashed(stack_env, stack_env.ceph.images_pool)
+    for at, data in ((0, base_data), (4 * MIB, written)):
+        assert _read(stack_env, stack_env.ceph.images_pool, image['id'],
+                     at, MIB, ceph_probes.SNAP) == data
+    image = _hashed(cloud, image['id'])
+    assert _download_digests(cloud, image['id'], image['os_hash_algo'])[
+        1:] == (image['checksum'], image['os_hash_value'])
+    cloud.remove(images=[image['id']])
+    # NOTE: the volume leaves the trash at cinder-volume's next purge.
+    assert _leftovers(stack_env, vol.id, image['id']) == []
+    with ceph_probes.ioctx(stack_env, SITE,
+                           stack_env.ceph.images_pool) as ctx:
+        ceph_probes.rbd.RBD().trash_purge(
+            ctx, datetime.datetime.now() + datetime.timedelta(seconds=5))
+    assert _leftovers(stack_env, vol.id, base['id']) == []
+
+
+def _trashed(env, pool):
+    with ceph_probes.ioctx(env, SITE, pool) as ctx:
+        return [t['name'] for t in ceph_probes.rbd.RBD().trash_list(ctx)]
+
+
 def test_the_volumes_site_store_is_cloned_into(stack_env, cloud, made,
                                                central_no_store_type,
                                                zero_copy_on):
@@ -460,12 +507,13 @@ def test_deleting_a_chain_in_any_order_leaves_nothing(
         stack_env, cloud, made, central_type, zero_copy_on, order):
     """volume -> image (zero copy) -> clone (a volume from the image) ->
     image-of-clone (zero copy again), deleted in ``order``; each image
-    downloads with its checksum until deleted. (Glance refuses to delete
+    keeps the volume's bytes until deleted, and downloads whole with its
+    checksum once the volume is deleted. (Glance refuses to delete
     an image while a volume is its clone, with or without this driver:
     the orders here delete the clone first.)
     """
-    vol, image, _blocks = _upload_clone(stack_env, cloud, made,
-                                        central_type, zero_copy_on)
+    vol, image, blocks = _upload_clone(stack_env, cloud, made,
+                                       central_type, zero_copy_on)
     # NOTE: Cinder 26 to 28's API refuses to upload a volume made from an
     # image with no property of its own (workflow.BASE_PROPERTIES).
     cloud.glance.images.update(image['id'], **workflow.BASE_PROPERTIES)
@@ -491,7 +539,15 @@ def test_deleting_a_chain_in_any_order_leaves_nothing(
             assert ceph_probes.wait_gone(stack_env, SITE, ident)
         remaining.discard(ident)
         for other in (image['id'], second['id']):
-            if other in remaining:
+            if other not in remaining:
+                continue
+            for offset, data in blocks.items():
+                assert _read(stack_env, stack_env.ceph.images_pool, other,
+                             offset, len(data), ceph_probes.SNAP) == data
+            if key == 'volume':
+                # NOTE: the one deletion a remaining image's data depends
+                # on (the image of the clone is flattened): downloaded
+                # whole, against Glance's checksum.
                 hashed = _hashed(cloud, other)
                 size, md5, _ = _download_digests(cloud, other,
                                                  hashed['os_hash_algo'])

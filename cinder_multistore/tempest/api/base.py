@@ -350,3 +350,34 @@ class BaseVolumeUploadTest(BaseMultiStoreTest):
         waiters.wait_for_volume_resource_status(self.volumes_client,
                                                 volume['id'], 'available')
         return self.images_client.show_image(image_id)
+
+    def wait_for_hashes(self, image_id: str) -> dict:
+        """The image once ``checksum`` and ``os_hash_value`` are set
+        (Glance computes them in the background for a location) and the
+        task that did it has let the image go (Glance 30 to 33 answer 500
+        to a delete that comes while it finishes).
+        """
+        deadline = time.time() + self.images_client.build_timeout
+        while True:
+            image = self.images_client.show_image(image_id)
+            if (image.get('os_hash_value') and image.get('checksum')
+                    and not image.get('os_glance_import_task')):
+                return image
+            if time.time() > deadline:
+                raise lib_exc.TimeoutException(
+                    'Image %s has no hashes within %s s: %s' % (
+                        image_id, self.images_client.build_timeout, image))
+            time.sleep(self.images_client.build_interval)
+
+
+class BaseRbdVolumeUploadTest(BaseVolumeUploadTest):
+    """Uploads of volumes of the Cinder RBD backends that
+    ``[multistore] rbd_volume_types`` names, with their clusters' stores.
+    """
+
+    @classmethod
+    def skip_checks(cls):
+        super().skip_checks()
+        if not CONF.multistore.rbd_volume_types:
+            raise cls.skipException('[multistore] rbd_volume_types is '
+                                    'empty')

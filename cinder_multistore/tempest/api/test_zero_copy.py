@@ -23,14 +23,12 @@ usable, and every order of deletion succeeds.
 """
 
 import hashlib
-import time
 
 from tempest.common import waiters
 from tempest import config
 from tempest.lib.common.utils import data_utils
 from tempest.lib.common.utils import test_utils
 from tempest.lib import decorators
-from tempest.lib import exceptions as lib_exc
 
 from cinder_multistore.tempest.api import base
 
@@ -55,15 +53,8 @@ def zeros_digests(size: int, algorithm: str) -> tuple[str, str]:
     return md5.hexdigest(), multi.hexdigest()
 
 
-class ZeroCopyUploadTest(base.BaseVolumeUploadTest):
+class ZeroCopyUploadTest(base.BaseRbdVolumeUploadTest):
     """Volumes of an RBD backend uploaded into their cluster's store."""
-
-    @classmethod
-    def skip_checks(cls):
-        super().skip_checks()
-        if not CONF.multistore.rbd_volume_types:
-            raise cls.skipException('[multistore] rbd_volume_types is '
-                                    'empty')
 
     @classmethod
     def resource_setup(cls):
@@ -104,24 +95,6 @@ class ZeroCopyUploadTest(base.BaseVolumeUploadTest):
         self.assertEqual(zeros_digests(size, image['os_hash_algo']),
                          (image['checksum'], image['os_hash_value']))
         return volume, image
-
-    def wait_for_hashes(self, image_id: str) -> dict:
-        """The image once ``checksum`` and ``os_hash_value`` are set
-        (Glance computes them in the background for a location) and the
-        task that did it has let the image go (Glance 30 to 33 answer 500
-        to a delete that comes while it finishes).
-        """
-        deadline = time.time() + self.images_client.build_timeout
-        while True:
-            image = self.images_client.show_image(image_id)
-            if (image.get('os_hash_value') and image.get('checksum')
-                    and not image.get('os_glance_import_task')):
-                return image
-            if time.time() > deadline:
-                raise lib_exc.TimeoutException(
-                    'Image %s has no hashes within %s s: %s' % (
-                        image_id, self.images_client.build_timeout, image))
-            time.sleep(self.images_client.build_interval)
 
     def delete_volume(self, volume: dict) -> None:
         self.volumes_client.delete_volume(volume['id'])

@@ -33,7 +33,10 @@
     held in both rbd stores, with the volume's size of data written: the
     seconds until the upload returns (the image active at the edge, made
     in the edge cluster), and until Glance's ``copy-image`` import has
-    put it into the central store too.
+    put it into the central store too. The ``-chain-`` cases do the same
+    with cinder-volume restarted with ``flatten_clones_of_base_images =
+    false`` (the new image a copy-on-write clone of the volume, itself a
+    clone of the base image), the others with the default (flattened).
 
 The volumes are filled and inspected as ``client.admin`` of each site's
 cluster with the ``rados``/``rbd`` bindings.
@@ -183,12 +186,39 @@ class RbdUploads(cinder_cases.CinderCases):
         self.volumes.clear()
 
 
-class VolumeFromImage:
-    """Volumes at the central site from a co-located and a one-site image.
+class RbdVolumeCases:
+    """Cases on volumes of an RBD backend and the two rbd stores.
 
-    :param cloud: the cloud as the demo user.
+    :param cloud: the cloud as the owner of the Glance cases' images.
     :param env: the stack's variables.
     :param glance: the Glance cases on the two rbd stores (central first).
+    :param volume_type: the volume type of the cases' volumes.
+    """
+
+    def __init__(self, cloud: workflow.Cloud, env: StackEnv,
+                 glance: glance_cases.GlanceCases,
+                 volume_type: str) -> None:
+        self.cloud = cloud
+        self.env = env
+        self.glance = glance
+        self.volume_type = volume_type
+
+    def _status(self, volume_id: str) -> str:
+        """The volume's status; an error status raises StepFailed."""
+        status = self.cloud.cinder.volumes.get(volume_id).status
+        if status.startswith('error'):
+            raise workflow.StepFailed('volume %s is %s' % (volume_id,
+                                                           status))
+        return status
+
+    def cleanup(self) -> None:
+        """Delete what the cases left."""
+        raise NotImplementedError
+
+
+class VolumeFromImage(RbdVolumeCases):
+    """Volumes at the central site from a co-located and a one-site image.
+
     :param volume_type: a type of the central site's RBD backend.
     """
 
@@ -198,10 +228,7 @@ class VolumeFromImage:
     def __init__(self, cloud: workflow.Cloud, env: StackEnv,
                  glance: glance_cases.GlanceCases,
                  volume_type: str) -> None:
-        self.cloud = cloud
-        self.env = env
-        self.glance = glance
-        self.volume_type = volume_type
+        super().__init__(cloud, env, glance, volume_type)
         self.images: dict[str, str] = {}
         self.volumes: list[str] = []
 
@@ -226,7 +253,8 @@ class VolumeFromImage:
             # NOTE: polled every 50 ms: a clone is ready in about a second,
             # and the default half-second poll would be a third of it.
             workflow.wait_for('volume %s' % vol.id,
-                              lambda: self._available(vol.id), 1800, 0.05)
+                              lambda: self._status(vol.id) == 'available',
+                              1800, 0.05)
             seconds = time.monotonic() - start
             found = parent(self.env, CLONE_SITE, vol.id)
             expected = ((self.env.ceph.images_pool, image_id, SNAP)
@@ -240,13 +268,6 @@ class VolumeFromImage:
             delete_volumes(self.cloud, [vol.id])
             self.volumes.remove(vol.id)
 
-    def _available(self, volume_id: str) -> bool:
-        status = self.cloud.cinder.volumes.get(volume_id).status
-        if status.startswith('error'):
-            raise workflow.StepFailed('volume %s is %s' % (volume_id,
-                                                           status))
-        return status == 'available'
-
     def cleanup(self) -> None:
         """Delete what is left: volumes first (clones hold the images)."""
         try:
@@ -259,26 +280,23 @@ class VolumeFromImage:
             self.volumes.clear()
 
 
-class ColocatedUploads:
+class ColocatedUploads(RbdVolumeCases):
     """Upload-to-image of an edge volume made from a base image held in
-    both rbd stores (co-location).
+    both rbd stores (co-location); ``glance``'s
+    :meth:`~glance_cases.GlanceCases.prepare` made the base image.
 
-    :param cloud: the cloud as the base image's owner.
-    :param env: the stack's variables.
-    :param glance: the Glance cases on the two rbd stores, whose
-        :meth:`~glance_cases.GlanceCases.prepare` made the base image.
     :param volume_type: a type of the edge site's RBD backend, no store.
     """
 
     CASES = ('cinder-rbd-colocated-usable', 'cinder-rbd-colocated-both')
+    #: The same, the new image kept a copy-on-write clone of the volume.
+    CHAIN_CASES = ('cinder-rbd-colocated-chain-usable',
+                   'cinder-rbd-colocated-chain-both')
 
     def __init__(self, cloud: workflow.Cloud, env: StackEnv,
                  glance: glance_cases.GlanceCases,
                  volume_type: str) -> None:
-        self.cloud = cloud
-        self.env = env
-        self.glance = glance
-        self.volume_type = volume_type
+        super().__init__(cloud, env, glance, volume_type)
         self.volume_id: str | None = None
 
     def prepare(self, source: Path, gib: int, written: int) -> None:
@@ -292,13 +310,6 @@ class ColocatedUploads:
         workflow.wait_for('volume %s' % vol.id,
                           lambda: self._status(vol.id) == 'available', 900)
         fill(self.env, UPLOAD_SITE, vol.id, source, written)
-
-    def _status(self, volume_id: str) -> str:
-        status = self.cloud.cinder.volumes.get(volume_id).status
-        if status.startswith('error'):
-            raise workflow.StepFailed('volume %s is %s' % (volume_id,
-                                                           status))
-        return status
 
     def upload(self) -> tuple[float, float]:
         """One upload: the seconds until it returned, and until both rbd

@@ -65,6 +65,10 @@ CASES = (
      'usable at the edge (this driver)'),
     ('cinder-rbd-colocated-both',
      '... and held by both sites (Glance copy-image)'),
+    ('cinder-rbd-colocated-chain-usable',
+     '... with flatten_clones_of_base_images = false: usable at the edge'),
+    ('cinder-rbd-colocated-chain-both',
+     '... and held by both sites (Glance copy-image)'),
     ('volume-clone-colocated',
      'volume at central from a co-located image (COW clone)'),
     ('volume-copy-one-site',
@@ -74,6 +78,8 @@ CASES = (
 RBD_CASES = ('colocated-rbd-2', 'upstream-copy-image-rbd',
              'cinder-rbd-multistore', 'cinder-rbd-upstream',
              'cinder-rbd-colocated-usable', 'cinder-rbd-colocated-both',
+             'cinder-rbd-colocated-chain-usable',
+             'cinder-rbd-colocated-chain-both',
              'volume-clone-colocated', 'volume-copy-one-site')
 #: The cases of the hashing model (:mod:`cinder_multistore_lab.bench.bound`).
 MODEL_CASES = (
@@ -135,6 +141,16 @@ RATIOS = (
     RatioSpec('Ceph: volume from image at the other site, clone / full '
               'copy (target: clone 10x faster)', 'Ceph: clone / full copy',
               'volume-clone-colocated', 'volume-copy-one-site', 0.1),
+    RatioSpec('Ceph: co-located upload-to-image with '
+              'flatten_clones_of_base_images = false, usable at the '
+              'volume\'s site / one-pass streamed co-location of the same '
+              'size', 'Ceph: co-located chain, usable / one pass',
+              'cinder-rbd-colocated-chain-usable', 'colocated-rbd-2', 0.25),
+    RatioSpec('Ceph: co-located upload-to-image with '
+              'flatten_clones_of_base_images = false, held by both sites / '
+              'upstream upload + copy-image', 'Ceph: co-located chain, '
+              'both / copy-image', 'cinder-rbd-colocated-chain-both',
+              'upstream-copy-image-rbd', 1.0),
 )
 #: The zero-copy upload's time may grow less than this from its smallest
 #: to its largest volume.

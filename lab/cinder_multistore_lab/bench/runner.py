@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
+import contextlib
 import dataclasses
 import importlib.metadata
 import os
@@ -49,6 +51,7 @@ from cinder_multistore_lab.bench import glance_cases
 from cinder_multistore_lab.bench import rbd_cases
 from cinder_multistore_lab.bench import report
 from cinder_multistore_lab.bench import usage
+from cinder_multistore_lab.stack import cinder as stack_cinder
 from cinder_multistore_lab.stack.env import StackEnv
 from cinder_multistore_lab import workflow
 
@@ -83,7 +86,8 @@ RBD_WRITTEN = 2 * (1 << 30)
 #: Volume from image at the central site: clone vs full copy.
 CLONE_CASES = tuple(rbd_cases.VolumeFromImage.CASES)
 #: Upload-to-image of an edge volume co-located in both sites.
-COLOCATED_CASES = rbd_cases.ColocatedUploads.CASES
+COLOCATED_CASES = (rbd_cases.ColocatedUploads.CASES
+                   + rbd_cases.ColocatedUploads.CHAIN_CASES)
 #: Every case, in the order a round starts.
 ALL_CASES = (tuple(GLANCE_CASES) + tuple(RBD_GLANCE_CASES) + bound.CASES
              + tuple(CINDER_CASES) + tuple(CINDER_RBD_CASES) + CLONE_CASES
@@ -371,8 +375,7 @@ class Bench:
                                           vtype)
         if image_size not in self.results['sizes']:
             self.results['sizes'].append(image_size)
-        self.rbd_glance.prepare(data.make(self.data_dir, MiB))
-        try:
+        with self._base_image_in_rbd_stores(cases):
             cases.prepare(data.make(self.data_dir, image_size), image_size)
             for run in range(1, runs + 1):
                 self.say('volume from a %s image at the %s site, round %d '
@@ -385,16 +388,13 @@ class Bench:
                          'cinder_rss_mib': self._monitor(
                              rbd_cases.SERVICES['multistore'])})
                     self._record(case, image_size, seconds, **peaks)
-        finally:
-            try:
-                cases.cleanup()
-            finally:
-                self.rbd_glance.delete(self.rbd_glance.base_image)
-                self.rbd_glance.base_image = None
 
-    def colocated_uploads(self, gib: int, runs: int) -> None:
+    def colocated_uploads(self, gib: int, runs: int,
+                          selected: list[str]) -> None:
         """Upload-to-image of an edge volume from a base image in both
-        sites: until usable at the edge, and until both sites hold it.
+        sites: until usable at the edge, and until both sites hold it;
+        with cinder-volume's default, then (the ``-chain-`` cases) with
+        ``flatten_clones_of_base_images = false``.
         """
         # NOTE: as admin, who owns the base image the Glance cases make.
         cloud = workflow.Cloud(self.env, 'OS')
@@ -404,17 +404,38 @@ class Bench:
         size = gib * GiB
         if size not in self.results['sizes']:
             self.results['sizes'].append(size)
-        self.rbd_glance.prepare(data.make(self.data_dir, MiB))
-        try:
+        ways = [(names, options) for names, options in (
+            (cases.CASES, {}),
+            (cases.CHAIN_CASES, {'flatten_clones_of_base_images': 'false'}))
+            if set(names) & set(selected)]
+        with self._base_image_in_rbd_stores(cases):
             written = min(size, RBD_WRITTEN)
             cases.prepare(data.make(self.data_dir, written), gib, written)
-            for run in range(1, runs + 1):
-                self.say('co-located upload-to-image of a %s edge volume, '
-                         'round %d of %d' % (report.human_size(size), run,
-                                             runs))
-                times = cases.upload()
-                for case, seconds in zip(cases.CASES, times):
-                    self._record(case, size, seconds)
+            for names, options in ways:
+                with (stack_cinder.volume_options(
+                        Path(self.env.directory), **options) if options
+                      else contextlib.nullcontext()):
+                    for run in range(1, runs + 1):
+                        self.say('co-located upload-to-image of a %s edge '
+                                 'volume%s, round %d of %d' % (
+                                     report.human_size(size),
+                                     ' (%s)' % ', '.join(
+                                         '%s = %s' % kv
+                                         for kv in options.items())
+                                     if options else '', run, runs))
+                        times = cases.upload()
+                        for case, seconds in zip(names, times):
+                            self._record(case, size, seconds)
+
+    @contextlib.contextmanager
+    def _base_image_in_rbd_stores(self, cases: rbd_cases.RbdVolumeCases
+                                  ) -> Iterator[None]:
+        """A base image in both rbd stores while ``cases`` run; then the
+        cases' cleanup, and the base image deleted.
+        """
+        self.rbd_glance.prepare(data.make(self.data_dir, MiB))
+        try:
+            yield
         finally:
             try:
                 cases.cleanup()
@@ -532,7 +553,8 @@ def measure(env: StackEnv, directory: Path, options: Options,
             if cinder_rbd and gib:
                 bench.cinder_rbd_volumes(gib, options.runs, cinder_rbd)
         if colocated and options.volume_gib:
-            bench.colocated_uploads(options.volume_gib, options.runs)
+            bench.colocated_uploads(options.volume_gib, options.runs,
+                                    colocated)
         if clones and options.volume_gib:
             bench.volumes_from_images(
                 options.volume_gib,

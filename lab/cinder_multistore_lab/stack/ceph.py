@@ -644,8 +644,37 @@ def bring_up(state: State, cluster: Cluster, timeout: float = 120) -> None:
         mon_command(handle, 'osd set-require-min-compat-client',
                     version=MIN_COMPAT_CLIENT)
         _wait_ready(cluster, handle, (mon, mgr, osd), timeout)
+        _schedule_trash_purge(handle, IMAGES_POOL,
+                              began + timeout - time.monotonic())
     LOG.info('ceph cluster %s (fsid %s) is up in %.1f s', cluster.site,
              cluster.fsid, time.monotonic() - began)
+
+
+#: How often the mgr purges the RBD trash of Glance's pool.
+TRASH_PURGE_INTERVAL = '1m'
+
+
+def _schedule_trash_purge(handle, pool: str, timeout: float) -> None:
+    """``rbd trash purge schedule add --pool POOL``, as the operator guide
+    says for Glance's pool: glance_store moves an image that still has
+    clones (volumes made from it) to the RBD trash when Glance deletes it,
+    and nothing else removes it once the clones are gone.
+
+    Retried until the mgr's ``rbd_support`` module answers.
+    """
+    command = json.dumps({'prefix': 'rbd trash purge schedule add',
+                          'level_spec': pool,
+                          'interval': TRASH_PURGE_INTERVAL,
+                          'format': 'json'})
+    deadline = time.monotonic() + max(timeout, 10.0)
+    while True:
+        ret, _out, err = handle.mgr_command(command, b'', timeout=10)
+        if ret == 0:
+            return
+        if time.monotonic() > deadline:
+            raise CephError('rbd trash purge schedule add %s: %s (%d)'
+                            % (pool, err, ret))
+        time.sleep(0.5)
 
 
 class Startup:

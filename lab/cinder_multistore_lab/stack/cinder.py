@@ -33,10 +33,14 @@ that turns that choice into a command line and configuration.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+import configparser
+import contextlib
 import dataclasses
 import hashlib
 import importlib.metadata
 import importlib.util
+import io
 import logging
 from pathlib import Path
 import shutil
@@ -475,6 +479,44 @@ def restart_volume(state: State, timeout: float = 120.0) -> process.Process:
     for backend in backends(state):
         _wait_for_backend(state, scheduler, volume, backend, timeout)
     return volume
+
+
+def with_options(text: str, **options: str) -> str:
+    """``text`` (a cinder.conf) with ``options`` set in the image
+    driver's group (``[multistore_image_service]``).
+    """
+    from cinder_multistore.image import opts
+    conf = configparser.RawConfigParser(strict=False, interpolation=None)
+    conf.optionxform = str  # type: ignore[assignment,method-assign]
+    conf.read_string(text)
+    if not conf.has_section(opts.GROUP):
+        conf.add_section(opts.GROUP)
+    for name, value in options.items():
+        conf.set(opts.GROUP, name, value)
+    out = io.StringIO()
+    conf.write(out)
+    return out.getvalue()
+
+
+@contextlib.contextmanager
+def volume_options(directory: Path, **options: str) -> Iterator[Path]:
+    """cinder-volume restarted with ``options`` in its image driver's
+    group; cinder.conf given back as it was, and cinder-volume restarted
+    again, at the end. Contexts nest (the inner one adds to the outer's).
+
+    :returns: cinder-volume's log.
+    """
+    original = conf_path(directory).read_text()
+    try:
+        _restart_with(directory, with_options(original, **options))
+        yield log_path(directory, VOLUME)
+    finally:
+        _restart_with(directory, original)
+
+
+def _restart_with(directory: Path, text: str) -> None:
+    conf_path(directory).write_text(text)
+    restart_volume(State.load(directory))
 
 
 def restart_api(state: State, default_type: str | None = None

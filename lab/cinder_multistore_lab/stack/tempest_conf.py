@@ -29,6 +29,7 @@ from cinder_multistore_lab.stack import www
 FILE_NAME = 'tempest.conf'
 #: The peers' suites' tempest.conf (:func:`peers_sections`).
 PEERS_FILE_NAME = 'tempest-peers.conf'
+SITE_STORE_FILE_NAME = 'tempest-site-store.conf'
 
 
 def path(directory: Path) -> Path:
@@ -39,6 +40,22 @@ def path(directory: Path) -> Path:
 def peers_path(directory: Path) -> Path:
     """The tempest.conf of the peers' suites (:func:`peers_sections`)."""
     return Path(directory) / PEERS_FILE_NAME
+
+
+def site_store_path(directory: Path) -> Path:
+    """The tempest.conf of the plugin's site rule tests, run while
+    cinder-volume has ``site_store`` on
+    (:func:`.tempest_run.site_store_cloud`).
+    """
+    return Path(directory) / SITE_STORE_FILE_NAME
+
+
+def site_store_sections(sections: dict[str, dict[str, object]]
+                        ) -> dict[str, dict[str, object]]:
+    """tempest.conf with ``[multistore_feature_enabled] site_store``."""
+    site = {name: dict(options) for name, options in sections.items()}
+    site['multistore_feature_enabled']['site_store'] = True
+    return site
 
 
 def peers_sections(sections: dict[str, dict[str, object]]
@@ -211,4 +228,6 @@ def write(state: State, with_cinder: bool) -> Path:
         }
     if with_cinder and ceph.clusters(state):
         common.write_ini(peers_path(directory), peers_sections(sections))
+        common.write_ini(site_store_path(directory),
+                         site_store_sections(sections))
     return common.write_ini(path(directory), sections)

@@ -170,6 +170,27 @@ def peers_cloud(directory: str | Path) -> Iterator[Path]:
         cinder.restart_api(state)
 
 
+#: The plugin's tests of the site rule: they need cinder-volume with
+#: ``site_store`` on (:func:`site_store_cloud`), and skip otherwise.
+SITE_STORE_TESTS = ['cinder_multistore.tempest.api.test_site_store']
+
+
+@contextlib.contextmanager
+def site_store_cloud(directory: str | Path) -> Iterator[Path | None]:
+    """cinder-volume with ``[multistore_image_service] site_store = true``
+    while the site rule's tests run; yields their tempest.conf, or None
+    when the stack has no Ceph sites (nothing to run them on).
+    """
+    from cinder_multistore_lab.stack import cinder
+    directory = Path(directory).resolve()
+    conf = tempest_conf.site_store_path(directory)
+    if not conf.exists():
+        yield None
+        return
+    with cinder.volume_options(directory, site_store='true'):
+        yield conf
+
+
 def run_tests(directory: str | Path, test_ids: Sequence[str],
               concurrency: int = 2,
               timeout: float | None = 3600,

@@ -155,9 +155,11 @@ class FakeCeph:
                 if self.record['parent'] is None:
                     raise rbd.ImageNotFound('no parent', errno=2)
                 pool, parent_id, snap_id = self.record['parent']
-                [name] = [n for n, r in ceph.pools[pool].items()
-                          if r['id'] == parent_id]
-                return pool, name, str(snap_id)
+                [(name, record)] = [(n, r) for n, r in ceph.pools[pool].items()
+                                    if r['id'] == parent_id]
+                [snap] = [n for n, r in record['snaps'].items()
+                          if r['id'] == snap_id]
+                return pool, name, snap  # librbd gives the snapshot's name
 
             def metadata_set(self, key, value):
                 self.record['metadata'][key] = value
@@ -337,6 +339,50 @@ def test_a_volume_that_is_a_clone_gets_a_flattened_image(ceph):
     ceph.pools[VOLUMES][VOLUME]['parent'] = (IMAGES, base['id'],
                                              base['snaps']['snap']['id'])
     assert _clone(ceph) == rbd_clone.FLATTENED_CLONE % 'images/base'
+    assert ceph.pools[IMAGES][IMAGE_ID]['parent'] is None
+    assert ceph.volume_snaps() == {}
+
+
+def _made_from(ceph, pool, name, snap):
+    """The volume is a clone of ``pool/name@snap``."""
+    parent = ceph.add(pool, name)
+    parent['snaps'][snap] = {'id': ceph.snap_id(), 'protected': True,
+                             'trash': None}
+    ceph.pools[VOLUMES][VOLUME]['parent'] = (pool, parent['id'],
+                                             parent['snaps'][snap]['id'])
+
+
+def test_the_operator_may_keep_the_chain_of_a_volume_from_a_base_image(
+        ceph):
+    """``flatten_clones_of_base_images = false``: the image of a volume
+    made from a base image stays a copy-on-write clone of the volume; the
+    volume waits in the trash while the image lives, so the base image
+    stays in use until then.
+    """
+    _made_from(ceph, IMAGES, 'base', 'snap')
+    way = rbd_clone.clone_volume(ceph.module(), VOLUMES, VOLUME, IMAGES,
+                                 IMAGES, IMAGE_ID, flatten_base_images=False)
+    assert way == rbd_clone.COPY_ON_WRITE_CHAIN % 'images/base'
+    volume = ceph.pools[VOLUMES][VOLUME]
+    [trashed] = volume['snaps'].values()
+    assert ceph.pools[IMAGES][IMAGE_ID]['parent'] == (
+        VOLUMES, volume['id'], trashed['id'])
+    assert _release(ceph) == ['images/' + IMAGE_ID]
+    rbd_clone.trash_volume(ceph.module(), VOLUMES, VOLUME)
+    assert _purge(ceph) == []  # the image still reads from it
+    ceph.delete_image()
+    assert _purge(ceph) == [VOLUME]
+    assert list(ceph.pools[IMAGES]) == ['base']
+
+
+def test_a_volume_from_a_volume_is_flattened_whatever_the_option(ceph):
+    """Cinder's own clone parents (``*.clone_snap``) are Cinder's to
+    delete: the image never keeps them.
+    """
+    _made_from(ceph, VOLUMES, 'volume-source', 'volume-source.clone_snap')
+    way = rbd_clone.clone_volume(ceph.module(), VOLUMES, VOLUME, IMAGES,
+                                 IMAGES, IMAGE_ID, flatten_base_images=False)
+    assert way == rbd_clone.FLATTENED_CLONE % 'volumes/volume-source'
     assert ceph.pools[IMAGES][IMAGE_ID]['parent'] is None
     assert ceph.volume_snaps() == {}
 

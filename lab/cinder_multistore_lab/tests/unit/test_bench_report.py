@@ -427,6 +427,10 @@ def ceph_results():
         'cinder-rbd-multistore': {LARGE: _entry([12.0], None, [300.0])},
         'cinder-rbd-colocated-usable': {LARGE: _entry([2.0, 1.8, 2.2])},
         'cinder-rbd-colocated-both': {LARGE: _entry([18.0, 17.0, 19.0])},
+        'cinder-rbd-colocated-chain-usable': {
+            LARGE: _entry([1.0, 0.9, 1.1])},
+        'cinder-rbd-colocated-chain-both': {
+            LARGE: _entry([16.0, 15.0, 17.0])},
         'volume-clone-colocated': {LARGE: _entry([1.5, 1.4, 1.6])},
         'volume-copy-one-site': {LARGE: _entry([30.0, 31.0, 29.0])},
     })
@@ -458,6 +462,12 @@ def test_ceph_ratios_and_footprint_checks():
     clone = checks[(report.RATIOS[9].name, LARGE)]
     assert clone['value'] == pytest.approx(1.5 / 30.0)
     assert clone['target'] == 0.1 and clone['met'] is True
+    chain_usable = checks[(report.RATIOS[10].name, LARGE)]
+    assert chain_usable['value'] == pytest.approx(1.0 / 9.0)
+    assert chain_usable['target'] == 0.25
+    chain_both = checks[(report.RATIOS[11].name, LARGE)]
+    assert chain_both['value'] == pytest.approx(16.0 / 20.0)
+    assert chain_both['target'] == 1.0
     up = checks[('stack up with Ceph (seconds)', None)]
     assert (up['value'], up['target'], up['met']) == (31.5, 90.0, True)
     ram = checks[('peak RAM of the whole cloud (MiB, sum of RSS)', None)]

@@ -390,3 +390,37 @@ def test_osd_not_rejoining_is_an_error(tmp_path):
 def test_osd_may_be_marked_down_often(tmp_path):
     osd = ceph.conf_sections(_cluster(tmp_path))['osd']
     assert osd['osd_max_markdown_count'] >= 100
+
+
+class _FakeMgr:
+    """Answers mgr commands: ENOENT until the rbd_support module is up."""
+
+    def __init__(self, refusals):
+        self.refusals = refusals
+        self.sent = []
+
+    def mgr_command(self, command, inbuf, timeout=0):
+        self.sent.append(json.loads(command))
+        if self.refusals:
+            self.refusals -= 1
+            return -2, b'', 'No handler found for rbd trash purge schedule'
+        return 0, b'', ''
+
+
+def test_glance_pool_gets_a_trash_purge_schedule_once_the_mgr_answers():
+    mgr = _FakeMgr(refusals=2)
+    ceph._schedule_trash_purge(mgr, ceph.IMAGES_POOL, timeout=10)
+    assert len(mgr.sent) == 3
+    assert mgr.sent[-1] == {'prefix': 'rbd trash purge schedule add',
+                            'level_spec': ceph.IMAGES_POOL,
+                            'interval': ceph.TRASH_PURGE_INTERVAL,
+                            'format': 'json'}
+
+
+def test_a_mgr_that_never_answers_fails_the_start(monkeypatch):
+    clock = iter(range(0, 1000, 5))
+    monkeypatch.setattr(ceph.time, 'monotonic', lambda: next(clock))
+    monkeypatch.setattr(ceph.time, 'sleep', lambda s: None)
+    with pytest.raises(ceph.CephError, match='trash purge schedule'):
+        ceph._schedule_trash_purge(_FakeMgr(refusals=1000),
+                                   ceph.IMAGES_POOL, timeout=10)

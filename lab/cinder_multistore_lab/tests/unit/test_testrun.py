@@ -12,6 +12,10 @@
 
 """The test command's house-rules suite counts each check as one test."""
 
+import contextlib
+from pathlib import Path
+import re
+
 from cinder_multistore_lab import testrun
 
 
@@ -102,8 +106,9 @@ class _Recorder:
             recorder.extras[suite] = extra or []
             return testrun.Counts(suite, passed=1)
 
-        def tempest(suite, stack_dir, test_ids, conf=None):
+        def tempest(suite, stack_dir, test_ids, conf=None, exclude=None):
             recorder.events.append('tempest %s' % suite)
+            recorder.extras[suite] = (test_ids, conf, exclude)
             return testrun.Counts(suite, passed=1)
 
         from cinder_multistore_lab.stack import releases
@@ -202,3 +207,37 @@ def test_a_release_run_elsewhere_writes_to_its_log(monkeypatch, tmp_path):
     results = run.wait()
     assert [r.suite for r in results] == ['2025.1 virtualenv', '2025.1 unit']
     assert 'suite output' in run.log.read_text()
+
+
+def test_the_site_rule_tests_run_apart_with_site_store_on(monkeypatch):
+    """The plugin suite leaves the site rule's tests out; they run next,
+    on their own, with their tempest.conf, while cinder-volume has
+    ``site_store`` on.
+    """
+    from cinder_multistore_lab.stack import tempest_run
+    rec = _Recorder(monkeypatch)
+    site_conf = Path('/tmp/fake/tempest-site-store.conf')
+
+    @contextlib.contextmanager
+    def site_store_cloud(directory):
+        rec.events.append('site_store on')
+        yield site_conf
+        rec.events.append('site_store off')
+
+    monkeypatch.setattr(tempest_run, 'site_store_cloud', site_store_cloud)
+    results = testrun.run_release('2025.1', ('eventlet',), ('plugin',))
+    plugin = 'tempest 2025.1 eventlet tempest plugin'
+    site = plugin + ' (site_store on)'
+    assert rec.events[rec.events.index(plugin):][:4] == [
+        plugin, 'site_store on', site, 'site_store off']
+    test_ids, conf, exclude = rec.extras[plugin[len('tempest '):]]
+    assert test_ids == testrun.PLUGIN_TESTS and conf is None
+    [regex] = exclude
+    for test in tempest_run.SITE_STORE_TESTS:
+        assert re.search(regex, test + '.SiteStoreUploadTest.test_x')
+    assert not re.search(regex, 'cinder_multistore.tempest.api.'
+                         'test_zero_copy.ZeroCopyUploadTest.test_x')
+    assert rec.extras[site[len('tempest '):]] == (
+        tempest_run.SITE_STORE_TESTS, site_conf, None)
+    assert [r.suite for r in results if not r.step] == [
+        plugin[len('tempest '):], site[len('tempest '):]]
