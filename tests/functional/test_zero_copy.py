@@ -396,6 +396,12 @@ def central_no_store_type(cloud, stack_env, zero_copy_on):
     tracker.cleanup()
 
 
+@pytest.fixture(scope='module')
+def edge_type(stack_env):
+    """The stack's volume type of the edge site (no store)."""
+    return stack_env.cinder.site('edge').volume_type
+
+
 def test_a_base_image_in_the_clusters_store_alone_is_cloned_into(
         stack_env, cloud, made, central_no_store_type, zero_copy_on):
     """Base image in ceph-central only -> volume (a clone of it) ->
@@ -590,7 +596,8 @@ def test_a_cluster_with_clone_format_1_gets_a_flattened_clone(
 
 
 def test_a_colocation_is_cloned_here_and_copied_there_by_glance(
-        stack_env, cloud, made, central_no_store_type, zero_copy_on):
+        stack_env, cloud, made, central_no_store_type, edge_type,
+        zero_copy_on):
     """Base image in both clusters -> volume at central -> upload: the
     image is made in central's store by a clone and is active at once;
     Glance's copy-image import then copies it to edge's store.
@@ -618,7 +625,16 @@ def test_a_colocation_is_cloned_here_and_copied_there_by_glance(
         assert ceph_probes.digests(stack_env, site, image['id'],
                                    image['os_hash_algo']) == (
             image['size'], image['checksum'], image['os_hash_value'])
-    cloud.remove(volumes=[vol.id], images=[image['id'], base['id']])
+    # The edge site's volume from it is a clone of its edge copy (Cinder's
+    # RBD driver reads the locations as the [glance] user, without
+    # show_multiple_locations).
+    edge = _volume(cloud, made, edge_type, image_id=image['id'])
+    assert ceph_probes.parent(
+        stack_env, 'edge', stack_env.ceph.volumes_pool,
+        'volume-%s' % edge.id) == (stack_env.ceph.images_pool, image['id'],
+                                   ceph_probes.SNAP)
+    cloud.remove(volumes=[vol.id, edge.id],
+                 images=[image['id'], base['id']])
     for site in (SITE, 'edge'):
         assert ceph_probes.wait_gone(stack_env, site, image['id'])
     assert _leftovers(stack_env, vol.id, image['id']) == []

@@ -150,6 +150,8 @@ def test_eventlet_runs_only_the_server_dependent_suites(monkeypatch):
                           + ' '.join(testrun.SERVER_FUNCTIONAL_TESTS)]
     tempest = [e for e in rec.events if e.startswith('tempest')]
     assert tempest == ['tempest 2025.1 eventlet tempest plugin']
+    assert rec.extras['2025.1 eventlet tempest plugin'][0] == (
+        testrun.SERVER_TEMPEST_TESTS['eventlet']['plugin'])
 
 
 def test_server_functional_tests_exist():
@@ -225,8 +227,9 @@ def test_the_site_rule_tests_run_apart_with_site_store_on(monkeypatch):
         rec.events.append('site_store off')
 
     monkeypatch.setattr(tempest_run, 'site_store_cloud', site_store_cloud)
-    results = testrun.run_release('2025.1', ('eventlet',), ('plugin',))
-    plugin = 'tempest 2025.1 eventlet tempest plugin'
+    results = testrun.run_release('2025.1', ('uwsgi', 'eventlet'),
+                                  ('plugin',))
+    plugin = 'tempest 2025.1 uwsgi tempest plugin'
     site = plugin + ' (site_store on)'
     assert rec.events[rec.events.index(plugin):][:4] == [
         plugin, 'site_store on', site, 'site_store off']
@@ -239,5 +242,8 @@ def test_the_site_rule_tests_run_apart_with_site_store_on(monkeypatch):
                          'test_zero_copy.ZeroCopyUploadTest.test_x')
     assert rec.extras[site[len('tempest '):]] == (
         tempest_run.SITE_STORE_TESTS, site_conf, None)
+    # Not again under eventlet: the rule is cinder-volume's.
     assert [r.suite for r in results if not r.step] == [
-        plugin[len('tempest '):], site[len('tempest '):]]
+        plugin[len('tempest '):], site[len('tempest '):],
+        '2025.1 eventlet tempest plugin']
+    assert rec.events.count('site_store on') == 1
