@@ -106,6 +106,9 @@ GLANCE_GROUP = 'glance'
 IMPORT_LOCK_PROPERTY = 'os_glance_import_task'
 #: Seconds to wait for that before giving up on the copy-image import.
 COPY_WAIT_TIMEOUT = 3600.0
+#: Longest pause between two looks at the image meanwhile: the copies start
+#: at most this long after Glance lets the image go.
+COPY_WAIT_POLL = 2.0
 #: Attribute under which the upload controller hangs on each client.
 UPLOAD_CONTROLLER = 'multistore_uploads'
 
@@ -416,7 +419,7 @@ class MultistoreImageService(glance.GlanceImageService):
                           timeout))
                 break
             time.sleep(delay)
-            delay = min(delay * 2, 10.0)
+            delay = min(delay * 2, COPY_WAIT_POLL)
         try:
             if why is not None:
                 raise RuntimeError('image %s %s' % (image_id, why))

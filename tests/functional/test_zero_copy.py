@@ -381,6 +381,11 @@ def test_ceph_refusing_the_clone_streams(stack_env, cloud, made,
         with ceph_probes.rbd.Image(ctx, 'volume-%s' % vol.id,
                                    read_only=True) as rbd_volume:
             assert list(rbd_volume.list_snaps()) == []
+            # Nothing keeps the volume open after the upload (Cinder's
+            # delete would fail with ImageBusy).
+            watchers = probes.poll_until_empty(
+                lambda: list(rbd_volume.watchers_list()), 30, 0.5)
+            assert watchers == [], watchers
 
 
 @pytest.fixture(scope='module')

@@ -415,6 +415,11 @@ class Bench:
                 with (stack_cinder.volume_options(
                         Path(self.env.directory), **options) if options
                       else contextlib.nullcontext()):
+                    # NOTE: a restarted cinder-volume's first uploads also
+                    # connect to Ceph and read Glance's stores.
+                    self._warm_up('co-located upload-to-image%s' % (
+                        ' (restarted cinder-volume)' if options else ''),
+                        [cases.upload])
                     for run in range(1, runs + 1):
                         self.say('co-located upload-to-image of a %s edge '
                                  'volume%s, round %d of %d' % (

@@ -37,6 +37,7 @@ from collections.abc import Iterator
 import configparser
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -464,20 +465,26 @@ def restart_volume(state: State, timeout: float = 120.0) -> process.Process:
     """Stop cinder-volume, however it is (killed, hung), and start it again.
 
     Waits until the new process logs its image driver's ready line and the
-    scheduler sees every backend up again.
+    scheduler sees every backend up again. Restarts of one stack from
+    several processes (a test run and a benchmark on one cloud) take turns:
+    two at once would each start a cinder-volume, and the one whose pid
+    file was overwritten would go on taking requests with the old options.
     """
     directory = Path(state.directory)
-    process.stop_pid_file(process.run_dir(directory) / ('%s.pid' % VOLUME))
-    service = volume_service(state.options.cinder_image_driver)
-    log = log_path(directory, VOLUME)
-    offset = log.stat().st_size if log.exists() else 0
-    volume = process.start(directory, VOLUME, [
-        *service.argv, '--config-file', str(conf_path(directory))])
-    if service.ready_line:
-        process.wait_for_log(volume, service.ready_line, timeout, offset)
-    scheduler = process.attach(directory, SCHEDULER)
-    for backend in backends(state):
-        _wait_for_backend(state, scheduler, volume, backend, timeout)
+    run = process.run_dir(directory)
+    with open(run / ('%s.lock' % VOLUME), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        process.stop_pid_file(run / ('%s.pid' % VOLUME))
+        service = volume_service(state.options.cinder_image_driver)
+        log = log_path(directory, VOLUME)
+        offset = log.stat().st_size if log.exists() else 0
+        volume = process.start(directory, VOLUME, [
+            *service.argv, '--config-file', str(conf_path(directory))])
+        if service.ready_line:
+            process.wait_for_log(volume, service.ready_line, timeout, offset)
+        scheduler = process.attach(directory, SCHEDULER)
+        for backend in backends(state):
+            _wait_for_backend(state, scheduler, volume, backend, timeout)
     return volume
 
 

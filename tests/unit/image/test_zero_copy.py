@@ -492,6 +492,22 @@ def test_the_copy_waits_for_glances_location_task(monkeypatch):
     assert _methods(service) == ['get', 'get', 'get', 'image_import']
 
 
+def test_the_copy_starts_soon_after_glance_lets_the_image_go(monkeypatch):
+    """A long hash (many looks): the looks back off to COPY_WAIT_POLL at
+    most, so the copies start within that of the task's end.
+    """
+    slept = []
+    monkeypatch.setattr(cinder_adapter.time, 'sleep', slept.append)
+    service = _waiting_service([('active', 'task-1')] * 8 + [('active', None)])
+    with mock.patch.object(cinder_adapter, '_privileged_call',
+                           return_value={'privileged_user': True}):
+        assert service._copy_when_ready(mock.sentinel.context, IMAGE_ID,
+                                        'ceph-central', ('ceph-edge',))
+    assert len(slept) == 8
+    assert slept[0] < cinder_adapter.COPY_WAIT_POLL
+    assert max(slept) == slept[-1] == cinder_adapter.COPY_WAIT_POLL
+
+
 @pytest.mark.parametrize('states,why', [
     ([('killed', None)], 'is killed'),
     ([('queued', 'task-1')] * 3, 'is still queued, held by Glance'),
