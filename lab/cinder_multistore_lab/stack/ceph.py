@@ -663,7 +663,7 @@ def _schedule_trash_purge(handle, pool: str, timeout: float) -> None:
     Retried until the mgr's ``rbd_support`` module answers.
     """
     command = json.dumps({'prefix': 'rbd trash purge schedule add',
-                          'level_spec': pool,
+                          'level_spec': pool + '/',  # NOTE: as rbd's --pool
                           'interval': TRASH_PURGE_INTERVAL,
                           'format': 'json'})
     deadline = time.monotonic() + max(timeout, 10.0)

@@ -412,7 +412,7 @@ def test_glance_pool_gets_a_trash_purge_schedule_once_the_mgr_answers():
     ceph._schedule_trash_purge(mgr, ceph.IMAGES_POOL, timeout=10)
     assert len(mgr.sent) == 3
     assert mgr.sent[-1] == {'prefix': 'rbd trash purge schedule add',
-                            'level_spec': ceph.IMAGES_POOL,
+                            'level_spec': ceph.IMAGES_POOL + '/',
                             'interval': ceph.TRASH_PURGE_INTERVAL,
                             'format': 'json'}
 
