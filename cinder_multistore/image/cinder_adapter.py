@@ -822,7 +822,9 @@ def _clone_in_ceph(driver: CinderRbdDriver, volume: CinderVolume,
                 rbd_clone.clone_volume,
                 driver.rbd,  # type: ignore[attr-defined]
                 source.ioctx, name, target.ioctx, pool, image_id,
-                CONF[opts.GROUP].flatten_clones_of_base_images)
+                CONF[opts.GROUP].flatten_clones_of_base_images,
+                driver.configuration  # type: ignore[attr-defined]
+                .rbd_max_clone_depth)
     except upload_errors.CloneRefused:
         raise
     except Exception as exc:

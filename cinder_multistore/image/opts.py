@@ -150,7 +150,10 @@ meanwhile waits in the RBD trash (``upload_parent_purge_interval``), and a
 base image deleted meanwhile is moved by glance_store to the RBD trash of
 Glance's pool (as it is while volumes made from it exist), from which a
 trash purge removes it (``rbd trash purge schedule add --pool <pool>
-<interval>``). A volume made from another volume is always flattened.
+<interval>``). A volume made from another volume is always flattened, and
+so is a chain that would be deeper than the backend's
+``rbd_max_clone_depth`` (an image uploaded from a volume made from an image
+uploaded from ...).
 
 Possible values:
 

@@ -90,6 +90,10 @@ COPY_ON_WRITE_CHAIN = ('copy-on-write clone (the volume is itself a clone of '
                        'base image %s, which stays in use while this image '
                        'exists)')
 
+#: ... or a chain that would be too deep.
+FLATTENED_DEEP = ('flattened clone (the volume is itself a clone of %s, and '
+                  'the chain would be deeper than rbd_max_clone_depth %d)')
+
 #: Metadata key of a volume kept for the images cloned from it.
 KEPT_FOR_IMAGES = 'cinder_multistore.kept_for_images'
 
@@ -111,7 +115,8 @@ def volume_snapshot(image_id: str) -> str:
 
 def clone_volume(rbd: RbdModule, source: Ioctx, volume_name: str,
                  target: Ioctx, pool: str, image_id: str,
-                 flatten_base_images: bool = True) -> str:
+                 flatten_base_images: bool = True,
+                 max_depth: int = 5) -> str:
     """Make image ``image_id`` in ``target`` from volume ``volume_name``.
 
     :param rbd: the ``rbd`` module.
@@ -122,7 +127,9 @@ def clone_volume(rbd: RbdModule, source: Ioctx, volume_name: str,
     :param image_id: the Glance image id, the new RBD image's name.
     :param flatten_base_images: flatten the image of a volume that is a
         clone of a Glance image (``snap`` of glance_store's layout); else
-        it stays a copy-on-write clone (:data:`COPY_ON_WRITE_CHAIN`).
+        it stays a copy-on-write clone (:data:`COPY_ON_WRITE_CHAIN`)
+        unless the chain would then be deeper than ``max_depth`` (Cinder's
+        ``rbd_max_clone_depth``).
     :returns: how: :data:`COPY_ON_WRITE`, :data:`COPY_ON_WRITE_CHAIN`,
         :data:`FLATTENED` or :data:`FLATTENED_CLONE`.
     :raises exceptions.CloneRefused: when Ceph refuses a step (no rights on
@@ -139,6 +146,9 @@ def clone_volume(rbd: RbdModule, source: Ioctx, volume_name: str,
     try:
         with rbd.Image(source, volume_name) as volume:
             parent = _parent(rbd, volume)
+            deep = (parent is not None and not flatten_base_images
+                    and _depth(rbd, source, target, pool, volume)
+                    >= max_depth)
             volume.create_snap(snap)
     except rbd.Error as exc:
         raise refused('snapshot of the volume', exc) from exc
@@ -147,9 +157,12 @@ def clone_volume(rbd: RbdModule, source: Ioctx, volume_name: str,
                      refused)
         if way == COPY_ON_WRITE and parent is not None:
             pool_name, snap_name = parent
-            way = (COPY_ON_WRITE_CHAIN % pool_name
-                   if snap_name == IMAGE_SNAPSHOT and not flatten_base_images
-                   else FLATTENED_CLONE % pool_name)
+            if deep:
+                way = FLATTENED_DEEP % (pool_name, max_depth)
+            elif snap_name == IMAGE_SNAPSHOT and not flatten_base_images:
+                way = COPY_ON_WRITE_CHAIN % pool_name
+            else:
+                way = FLATTENED_CLONE % pool_name
         try:
             with rbd.Image(target, image_id) as image:
                 if not way.startswith(COPY_ON_WRITE):
@@ -185,6 +198,34 @@ def _parent(rbd: RbdModule, volume: Any) -> tuple[str, str] | None:
     except rbd.ImageNotFound:
         return None
     return '%s/%s' % (pool, name), str(snap)
+
+
+def _depth(rbd: RbdModule, source: Ioctx, target: Ioctx, pool: str,
+           volume: Any) -> int:
+    """How many ancestors the open ``volume`` has (clone of a clone...).
+
+    Parents are looked up in Glance's ``pool`` (``target``) or else the
+    volume's pool (``source``); one found in neither ends the count.
+    """
+    depth = 0
+    image = volume
+    opened = []
+    try:
+        while True:
+            try:
+                parent_pool, name, snap = image.parent_info()
+            except rbd.ImageNotFound:
+                return depth
+            depth += 1
+            try:
+                image = rbd.Image(target if parent_pool == pool else source,
+                                  name, snapshot=snap, read_only=True)
+            except rbd.ImageNotFound:
+                return depth
+            opened.append(image)
+    finally:
+        for handle in opened:
+            handle.close()
 
 
 def _clone(rbd: RbdModule, source: Ioctx, volume_name: str, snap: str,

@@ -90,6 +90,9 @@ class FakeCeph:
             def __exit__(self, *exc):
                 return False
 
+            def close(self):
+                pass
+
             def create_snap(self, snap):
                 ceph.check('create_snap %s' % snap)
                 self.record['snaps'][snap] = {
@@ -373,6 +376,38 @@ def test_the_operator_may_keep_the_chain_of_a_volume_from_a_base_image(
     ceph.delete_image()
     assert _purge(ceph) == [VOLUME]
     assert list(ceph.pools[IMAGES]) == ['base']
+
+
+def test_a_chain_deeper_than_cinders_clone_depth_is_flattened(ceph):
+    """base image <- volume <- image <- volume (this one): with
+    ``rbd_max_clone_depth`` 2 the new image would make the chain deeper:
+    flattened, and the INFO line says why.
+    """
+    base = ceph.add(IMAGES, 'base')
+    base['snaps']['snap'] = {'id': ceph.snap_id(), 'protected': True,
+                             'trash': None}
+    first = ceph.add(VOLUMES, 'volume-first',
+                     parent=(IMAGES, base['id'], base['snaps']['snap']['id']))
+    first['snaps']['upload'] = {'id': ceph.snap_id(), 'protected': False,
+                                'trash': None}
+    image = ceph.add(IMAGES, 'image-1',
+                     parent=(VOLUMES, first['id'],
+                             first['snaps']['upload']['id']))
+    image['snaps']['snap'] = {'id': ceph.snap_id(), 'protected': True,
+                              'trash': None}
+    ceph.pools[VOLUMES][VOLUME]['parent'] = (IMAGES, image['id'],
+                                             image['snaps']['snap']['id'])
+    way = rbd_clone.clone_volume(ceph.module(), VOLUMES, VOLUME, IMAGES,
+                                 IMAGES, IMAGE_ID, flatten_base_images=False,
+                                 max_depth=2)
+    assert way == rbd_clone.FLATTENED_DEEP % ('images/image-1', 2)
+    assert ceph.pools[IMAGES][IMAGE_ID]['parent'] is None
+    # Within the depth the chain is kept.
+    ceph.delete_image()
+    way = rbd_clone.clone_volume(ceph.module(), VOLUMES, VOLUME, IMAGES,
+                                 IMAGES, IMAGE_ID, flatten_base_images=False,
+                                 max_depth=4)
+    assert way == rbd_clone.COPY_ON_WRITE_CHAIN % 'images/image-1'
 
 
 def test_a_volume_from_a_volume_is_flattened_whatever_the_option(ceph):
