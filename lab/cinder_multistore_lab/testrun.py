@@ -340,7 +340,9 @@ def _stack_suites(label: str, server: str, suites: tuple[str, ...],
             print('\n%s: left out, run on the newest release only: %s'
                   % (label, ', '.join(NEWEST_ONLY_FUNCTIONAL_TESTS)),
                   flush=True)
-        results.append(_pytest('%s functional' % label, paths, env, extra))
+        # NOTE: the slowest tests are printed: where CI time goes.
+        results.append(_pytest('%s functional' % label, paths, env,
+                               extra + ['--durations=25']))
     next_start()
     tempest_suites = [
         ('tempest-image', 'tempest upstream image', UPSTREAM_IMAGE_TESTS),

@@ -59,9 +59,11 @@ UWSGI = 'uwsgi'
 EVENTLET = 'eventlet'
 #: Worker processes of either server.
 WORKERS = 2
-#: ``client_socket_timeout`` of the eventlet server: a client that stops
-#: sending mid-upload is dropped within seconds, as under uwsgi (whose
-#: socket timeout is 4 s), not after Glance's default 900 s.
+#: Seconds a client may send nothing mid-upload before glance-api drops
+#: it: the eventlet server's ``client_socket_timeout`` (Glance's default is
+#: 900 s) and uwsgi's ``socket-timeout`` (its default, 4 s, is short for
+#: a client thread of the load test on a busy 2-core machine: a dropped
+#: client gets a 500, the likely cause of one seen in CI).
 CLIENT_SOCKET_TIMEOUT = 10
 #: File stores with a directory of their own under DIR/stores.
 FILE_STORES = ('alpha', 'beta', 'delta', 'gamma')
@@ -371,8 +373,9 @@ def start(state: State, block: bool = True,
     if server(state) == EVENTLET:
         argv = eventlet_argv(state, name)
     else:
-        argv = common.uwsgi_argv(WSGI_MODULE, port, processes=WORKERS,
-                                 threads=4)
+        argv = common.uwsgi_argv(
+            WSGI_MODULE, port, processes=WORKERS, threads=4,
+            extra=['--socket-timeout', str(CLIENT_SOCKET_TIMEOUT)])
     proc = process.start(
         state.directory, name, argv,
         env={'OS_GLANCE_CONFIG_DIR': str(etc(state.directory, name))})

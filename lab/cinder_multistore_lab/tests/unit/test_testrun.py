@@ -164,13 +164,16 @@ def test_server_functional_tests_exist():
 def test_the_lab_commands_tests_run_on_the_newest_release_only(monkeypatch):
     rec = _Recorder(monkeypatch)
     testrun.run_release('2025.1', ('uwsgi',), testrun.RELEASE_SUITES)
+    # The slowest tests are printed in every run.
     assert rec.extras['2025.1 uwsgi functional'] == [
-        '--ignore=%s' % p for p in testrun.NEWEST_ONLY_FUNCTIONAL_TESTS]
+        '--ignore=%s' % p for p in testrun.NEWEST_ONLY_FUNCTIONAL_TESTS] + [
+        '--durations=25']
     from cinder_multistore_lab.stack import releases
     monkeypatch.setattr(releases, 'installed',
                         lambda: releases.get(releases.NEWEST))
     testrun.run_release(releases.NEWEST, ('uwsgi',), ('functional',))
-    assert rec.extras['%s uwsgi functional' % releases.NEWEST] == []
+    assert rec.extras['%s uwsgi functional' % releases.NEWEST] == [
+        '--durations=25']
 
 
 def test_older_releases_start_once_the_functional_tests_are_done(
