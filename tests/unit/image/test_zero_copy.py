@@ -44,7 +44,7 @@ class FakeDriver:
     def __init__(self, ceph):
         self.rbd = ceph.module()
         self.configuration = types.SimpleNamespace(
-            rbd_pool=test_rbd_clone.VOLUMES)
+            rbd_pool=test_rbd_clone.VOLUMES, rbd_max_clone_depth=5)
 
     def _get_fsid(self):
         return FSID
