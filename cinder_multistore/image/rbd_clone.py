@@ -45,8 +45,8 @@ image is flattened, before Glance knows it, when the volume is itself a
 clone (of a base image, another volume): the image must not keep that
 parent, which its owner expects to delete. The operator may keep the chain
 for volumes made from base images (``flatten_clones_of_base_images``):
-the base image then stays in use, as it is while the volume exists, until
-the image is deleted.
+the base image's data then stays in Ceph, as it does while the volume
+exists, until the image is deleted.
 
 A cluster whose clients still make clones of format 1 (``ceph osd
 get-require-min-compat-client`` older than ``mimic`` and no
@@ -85,10 +85,10 @@ FLATTENED = 'flattened clone (the cluster makes clones of format 1)'
 FLATTENED_CLONE = ('flattened clone (the volume is itself a clone of %s, '
                    'which the image must not keep)')
 #: ... or a copy-on-write clone of a volume made from a base image, which
-#: then stays in use while the image exists.
+#: keeps the base image's data in Ceph while the image exists.
 COPY_ON_WRITE_CHAIN = ('copy-on-write clone (the volume is itself a clone of '
-                       'base image %s, which stays in use while this image '
-                       'exists)')
+                       'base image %s, whose data stays in Ceph while this '
+                       'image exists)')
 
 #: ... or a chain that would be too deep.
 FLATTENED_DEEP = ('flattened clone (the volume is itself a clone of %s, and '
@@ -131,7 +131,8 @@ def clone_volume(rbd: RbdModule, source: Ioctx, volume_name: str,
         unless the chain would then be deeper than ``max_depth`` (Cinder's
         ``rbd_max_clone_depth``).
     :returns: how: :data:`COPY_ON_WRITE`, :data:`COPY_ON_WRITE_CHAIN`,
-        :data:`FLATTENED` or :data:`FLATTENED_CLONE`.
+        :data:`FLATTENED`, :data:`FLATTENED_CLONE` or
+        :data:`FLATTENED_DEEP`.
     :raises exceptions.CloneRefused: when Ceph refuses a step (no rights on
         Glance's pool, an RBD image of that name exists...); everything
         made before the refusal has been removed.
@@ -146,33 +147,35 @@ def clone_volume(rbd: RbdModule, source: Ioctx, volume_name: str,
     try:
         with rbd.Image(source, volume_name) as volume:
             parent = _parent(rbd, volume)
-            deep = (parent is not None and not flatten_base_images
-                    and _depth(rbd, source, target, pool, volume)
-                    >= max_depth)
+            # NOTE: counted only where a chain may be kept.
+            depth = (_depth(rbd, source, target, pool, volume)
+                     if parent is not None and not flatten_base_images
+                     and parent[1] == IMAGE_SNAPSHOT else None)
             volume.create_snap(snap)
     except rbd.Error as exc:
         raise refused('snapshot of the volume', exc) from exc
     try:
         way = _clone(rbd, source, volume_name, snap, target, image_id,
                      refused)
-        if way == COPY_ON_WRITE and parent is not None:
-            pool_name, snap_name = parent
-            if deep:
-                way = FLATTENED_DEEP % (pool_name, max_depth)
-            elif snap_name == IMAGE_SNAPSHOT and not flatten_base_images:
-                way = COPY_ON_WRITE_CHAIN % pool_name
+        flatten = way != COPY_ON_WRITE
+        if not flatten and parent is not None:
+            parent_name = parent[0]
+            if depth is None:
+                flatten, way = True, FLATTENED_CLONE % parent_name
+            elif depth >= max_depth:
+                flatten, way = True, FLATTENED_DEEP % (parent_name,
+                                                       max_depth)
             else:
-                way = FLATTENED_CLONE % pool_name
+                way = COPY_ON_WRITE_CHAIN % parent_name
         try:
             with rbd.Image(target, image_id) as image:
-                if not way.startswith(COPY_ON_WRITE):
+                if flatten:
                     image.flatten()
                 image.create_snap(IMAGE_SNAPSHOT)
                 image.protect_snap(IMAGE_SNAPSHOT)
         except rbd.Error as exc:
             error = refused('%s of the clone' % (
-                'snapshot' if way.startswith(COPY_ON_WRITE) else
-                'flatten and snapshot'), exc)
+                'flatten and snapshot' if flatten else 'snapshot'), exc)
             try:
                 remove_image(rbd, target, pool, image_id)
             except exceptions.CloneNotRemoved as leftover:
