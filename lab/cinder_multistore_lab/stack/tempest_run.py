@@ -104,13 +104,14 @@ def test_regex(test_ids: Sequence[str]) -> str:
 def exclude_regex(excluded: Mapping[str, str] | Sequence[str]) -> str:
     """One ``--exclude-regex`` for regexes and dotted test ids.
 
-    A plain dotted test id (``tempest.api.x.Class.test``) matches that test
-    exactly, whatever its ``[tags]``; anything else is taken as a regex.
+    A plain dotted id matches as in :func:`test_regex`: that test
+    (``tempest.api.x.Class.test``, whatever its ``[tags]``), or every test
+    of that class or module; anything else is taken as a regex.
     """
     parts = []
     for entry in excluded:
         if re.fullmatch(r'[A-Za-z0-9_.]+', entry) and '.' in entry:
-            parts.append(r'^%s(?:\[|$)' % re.escape(entry))
+            parts.append(r'^%s(?:[.\[]|$)' % re.escape(entry))
         else:
             parts.append('(?:%s)' % entry)
     return '|'.join(parts)

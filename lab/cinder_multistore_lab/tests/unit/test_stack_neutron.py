@@ -266,6 +266,10 @@ def test_exclude_regex_ids_and_patterns():
     assert regex.search('tempest.api.volume.test_a.A.test_one')
     assert not regex.search('tempest.api.volume.test_a.A.test_one_more')
     assert regex.search('tempest.api.volume.test_b.B.test_two[id-2]')
+    # A module's id leaves out its tests, not a module named like it.
+    module = re.compile(tempest_run.exclude_regex(['pkg.api.test_site']))
+    assert module.search('pkg.api.test_site.SiteTest.test_x[id-3]')
+    assert not module.search('pkg.api.test_site_more.T.test_x')
     assert tempest_run.exclude_regex([]) == ''
     assert re.compile(tempest_run.exclude_regex(
         tempest_run.EXCLUDED)).search(
