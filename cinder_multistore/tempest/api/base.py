@@ -308,9 +308,12 @@ class BaseVolumeUploadTest(BaseMultiStoreTest):
         cls.admin_types_client = cls.os_admin.volume_types_client_latest
 
     @classmethod
-    def create_volume_type(cls, store: str | None = None) -> dict:
-        """A public volume type, with ``image_service:store_id`` if given."""
-        extra_specs = {}
+    def create_volume_type(cls, store: str | None = None,
+                           extra_specs: dict | None = None) -> dict:
+        """A public volume type with ``extra_specs``, and
+        ``image_service:store_id`` if given.
+        """
+        extra_specs = dict(extra_specs or {})
         if store is not None:
             extra_specs['image_service:store_id'] = store
         name = data_utils.rand_name(prefix=CONF.resource_name_prefix,
@@ -381,3 +384,28 @@ class BaseRbdVolumeUploadTest(BaseVolumeUploadTest):
         if not CONF.multistore.rbd_volume_types:
             raise cls.skipException('[multistore] rbd_volume_types is '
                                     'empty')
+
+    @classmethod
+    def rbd_volume_types(cls) -> list[tuple[dict, str]]:
+        """``(volume type, store)`` of ``[multistore] rbd_volume_types``,
+        in its order; skips the class when a type does not exist.
+        """
+        known = cls.admin_types_client.list_volume_types()['volume_types']
+        found = []
+        for name_or_id, store in CONF.multistore.rbd_volume_types.items():
+            match = [t for t in known if name_or_id in (t['id'], t['name'])]
+            if not match:
+                raise cls.skipException('[multistore] rbd_volume_types '
+                                        'names %s, which is not a volume '
+                                        'type' % name_or_id)
+            found.append((match[0], store))
+        return found
+
+    @classmethod
+    def create_volume_type_like(cls, volume_type: dict, store: str) -> dict:
+        """A volume type with the extra specs of ``volume_type`` (its
+        backend and zone) naming ``store``; deleted with the class.
+        """
+        specs = cls.admin_types_client.list_volume_types_extra_specs(
+            volume_type['id'])['extra_specs']
+        return cls.create_volume_type(store, extra_specs=specs)

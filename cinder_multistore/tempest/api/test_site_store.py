@@ -42,16 +42,7 @@ class SiteStoreUploadTest(base.BaseRbdVolumeUploadTest):
     @classmethod
     def resource_setup(cls):
         super().resource_setup()
-        types = {vtype['name']: vtype for vtype in
-                 cls.admin_types_client.list_volume_types()['volume_types']}
-        types.update({vtype['id']: vtype for vtype in types.values()})
-        cls.sites = []
-        for name, store in CONF.multistore.rbd_volume_types.items():
-            if name not in types:
-                raise cls.skipException('[multistore] rbd_volume_types '
-                                        'names %s, which is not a volume '
-                                        'type' % name)
-            cls.sites.append((types[name], store))
+        cls.sites = cls.rbd_volume_types()
 
     def upload_and_check(self, volume_type: dict, store: str) -> None:
         """A blank volume of ``volume_type`` uploads into ``store`` only;
@@ -81,10 +72,5 @@ class SiteStoreUploadTest(base.BaseRbdVolumeUploadTest):
             raise self.skipException('[multistore] rbd_volume_types names '
                                      'one site')
         (first, _), (_, other_store) = self.sites[:2]
-        specs = self.admin_types_client.list_volume_types_extra_specs(
-            first['id'])['extra_specs']
-        specs = dict(specs, **{'image_service:store_id': other_store})
-        vtype = self.create_volume_type(other_store)
-        self.admin_types_client.create_volume_type_extra_specs(
-            vtype['id'], specs)
-        self.upload_and_check(vtype, other_store)
+        self.upload_and_check(
+            self.create_volume_type_like(first, other_store), other_store)

@@ -25,15 +25,10 @@ usable, and every order of deletion succeeds.
 import hashlib
 
 from tempest.common import waiters
-from tempest import config
-from tempest.lib.common.utils import data_utils
-from tempest.lib.common.utils import test_utils
 from tempest.lib import decorators
 
 from cinder_multistore.tempest.api import base
 
-
-CONF = config.CONF
 
 #: glance_store's rbd driver and the clone are read in blocks of this size
 #: when the expected hashes of a blank volume are computed.
@@ -59,27 +54,8 @@ class ZeroCopyUploadTest(base.BaseRbdVolumeUploadTest):
     @classmethod
     def resource_setup(cls):
         super().resource_setup()
-        [(rbd_type, cls.rbd_store)] = list(
-            CONF.multistore.rbd_volume_types.items())[:1]
-        specs = cls.admin_types_client.list_volume_types_extra_specs(
-            cls._type_id(rbd_type))['extra_specs']
-        specs = dict(specs, **{'image_service:store_id': cls.rbd_store})
-        name = data_utils.rand_name(prefix=CONF.resource_name_prefix,
-                                    name='multistore-rbd-type')
-        cls.rbd_type = cls.admin_types_client.create_volume_type(
-            name=name, extra_specs=specs)['volume_type']
-        cls.addClassResourceCleanup(
-            test_utils.call_and_ignore_notfound_exc,
-            cls.admin_types_client.delete_volume_type, cls.rbd_type['id'])
-
-    @classmethod
-    def _type_id(cls, name_or_id: str) -> str:
-        for vtype in cls.admin_types_client.list_volume_types()[
-                'volume_types']:
-            if name_or_id in (vtype['id'], vtype['name']):
-                return vtype['id']
-        raise cls.skipException('[multistore] rbd_volume_types names %s, '
-                                'which is not a volume type' % name_or_id)
+        [(rbd_type, cls.rbd_store)] = cls.rbd_volume_types()[:1]
+        cls.rbd_type = cls.create_volume_type_like(rbd_type, cls.rbd_store)
 
     def upload_volume(self) -> tuple[dict, dict]:
         """A blank volume of the RBD type, uploaded: the volume and the
