@@ -24,7 +24,9 @@ Without arguments (what CI runs), the release matrix:
 * each release of :data:`MATRIX` (its own virtualenv, built when missing),
   under each Glance server listed: the unit tests once, then on a stack per
   server the functional tests, upstream tempest's image tests and the
-  plugin.
+  plugin. They run beside the newest release's suites from the start; the
+  functional tests of their uwsgi stacks wait until the newest release's
+  are done (:func:`_run_matrix`).
 
 ``--release R`` runs that one release the same way (every Glance server it
 has, or ``--glance-server``). Prints the pass/fail/skip counts of each suite
@@ -71,8 +73,11 @@ SUITES = ('pep8', 'unit', 'functional', 'tempest-image', 'volume-api',
           'plugin', 'peers')
 #: What a release of the matrix runs (the newest runs every suite).
 RELEASE_SUITES = ('unit', 'functional', 'tempest-image', 'plugin')
-#: Older releases CI runs besides the newest, with their Glance servers.
-MATRIX = (('2025.1', ('uwsgi', 'eventlet')),)
+#: Older releases CI runs besides the newest, with their Glance servers,
+#: in the order their stacks run: the short eventlet suites first, beside
+#: the newest release's functional tests; the uwsgi stack's functional
+#: tests wait for those to end (see :func:`main`).
+MATRIX = (('2025.1', ('eventlet', 'uwsgi')),)
 
 #: Glance servers that run only the suites whose code paths differ by
 #: server (server -> tempest suites run there): the copy writers are
@@ -317,33 +322,44 @@ class _StackStart:
 
 def _stack_suites(label: str, server: str, suites: tuple[str, ...],
                   stack_dir: str, next_start: Callable[[], None],
-                  newest: bool = True) -> list[Counts]:
+                  newest: bool = True,
+                  hold: Callable[[], None] | None = None) -> list[Counts]:
     """Run ``suites`` on a started stack.
 
-    ``next_start`` is called once the functional tests are done (they
-    measure the workers' threads and memory, and time stalled stores): the
-    next stack starts while tempest runs here.
+    ``next_start`` is called once the functional tests of the product are
+    done (they measure the workers' threads and memory, and time stalled
+    stores): the next stack (or release) starts while the lab's commands
+    and tempest run here.
+
+    :param hold: called before the functional tests of a stack that runs
+        every suite (it returns when they may start).
     """
     from cinder_multistore_lab.stack import tempest_run
     results = []
     env = {'CMS_STACK_DIR': stack_dir}
+    # NOTE: the slowest tests are printed: where CI time goes.
+    durations = ['--durations=25']
     if 'functional' in suites:
         paths = ['tests/functional']
-        extra: list[str] = []
+        extra = ['--ignore=%s' % p for p in NEWEST_ONLY_FUNCTIONAL_TESTS]
         if server in SERVER_ONLY:
-            paths = list(SERVER_FUNCTIONAL_TESTS)
+            paths, extra = list(SERVER_FUNCTIONAL_TESTS), []
             print('\n%s: functional tests whose code path differs by Glance '
                   'server only (%s); the others ran on uwsgi'
                   % (label, ', '.join(paths)), flush=True)
         elif not newest:
-            extra = ['--ignore=%s' % p for p in NEWEST_ONLY_FUNCTIONAL_TESTS]
             print('\n%s: left out, run on the newest release only: %s'
                   % (label, ', '.join(NEWEST_ONLY_FUNCTIONAL_TESTS)),
                   flush=True)
-        # NOTE: the slowest tests are printed: where CI time goes.
+        if hold is not None and server not in SERVER_ONLY:
+            hold()
         results.append(_pytest('%s functional' % label, paths, env,
-                               extra + ['--durations=25']))
+                               extra + durations))
     next_start()
+    if 'functional' in suites and newest and server not in SERVER_ONLY:
+        results.append(_pytest('%s functional (lab commands)' % label,
+                               list(NEWEST_ONLY_FUNCTIONAL_TESTS), env,
+                               durations))
     tempest_suites = [
         ('tempest-image', 'tempest upstream image', UPSTREAM_IMAGE_TESTS),
         ('volume-api', 'tempest upstream volume API',
@@ -400,15 +416,19 @@ def _plugin_suites(suite: str, stack_dir: str, test_ids: list[str],
 
 def run_release(name: str, servers: tuple[str, ...],
                 suites: tuple[str, ...], keep: bool = False,
-                after_functional: Callable[[], None] | None = None
-                ) -> list[Counts]:
+                after_functional: Callable[[], None] | None = None,
+                hold: Callable[[], None] | None = None) -> list[Counts]:
     """The suites of release ``name``, which this virtualenv must run.
 
     The first stack starts in the background while the house rules and
-    the unit tests run; each next one while tempest runs on the previous.
+    the unit tests run; each next one while the lab's commands and tempest
+    run on the previous.
 
-    :param after_functional: called once, when the functional tests of
-        the last stack are done (the older releases start then).
+    :param after_functional: called once, when the product's functional
+        tests of the last stack are done (the older releases' functional
+        tests start then).
+    :param hold: called before the functional tests of each stack that
+        runs every suite (see :func:`_stack_suites`).
     """
     from cinder_multistore_lab.stack import releases
     here = releases.installed()
@@ -447,7 +467,7 @@ def run_release(name: str, servers: tuple[str, ...],
                         labels[index], server, suites,
                         starts[index].directory,
                         lambda i=index: start(i + 1),
-                        newest=name == releases.NEWEST))
+                        newest=name == releases.NEWEST, hold=hold))
                 except Exception as exc:
                     print('suites failed: %s' % exc, flush=True)
                     results.append(Counts('%s embedded cloud'
@@ -497,12 +517,14 @@ class _ElsewhereRun:
     """
 
     def __init__(self, name: str, servers: tuple[str, ...],
-                 suites: tuple[str, ...], build: _VenvBuild) -> None:
+                 suites: tuple[str, ...], build: _VenvBuild,
+                 hold: Path | None = None) -> None:
         self.name = name
         self.log = Path(tempfile.mkstemp(prefix='cms-run-%s-' % name,
                                          suffix='.log')[1])
         self.results: list[Counts] = []
         self._args = (name, servers, suites, build)
+        self._hold = hold
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -519,7 +541,8 @@ class _ElsewhereRun:
     def _run(self) -> None:
         with open(self.log, 'w') as out:
             try:
-                self.results = run_elsewhere(*self._args, output=out)
+                self.results = run_elsewhere(*self._args, output=out,
+                                             hold=self._hold)
             except Exception as exc:
                 self.results = [Counts('%s run' % self.name, failed=1,
                                        note=str(exc)[:200])]
@@ -538,12 +561,15 @@ class _ElsewhereRun:
 def run_elsewhere(name: str, servers: tuple[str, ...],
                   suites: tuple[str, ...],
                   build: _VenvBuild | None = None,
-                  output: TextIO | None = None) -> list[Counts]:
+                  output: TextIO | None = None,
+                  hold: Path | None = None) -> list[Counts]:
     """Run release ``name``'s suites in its own virtualenv; their counts.
 
     :param build: the virtualenv's build, already started; else it is
         built (or found up to date) now.
     :param output: where the run's output goes (default: stdout).
+    :param hold: the functional tests of its stacks that run every suite
+        wait until this file exists (``--hold-functional``).
     """
     from cinder_multistore_lab.stack import releases
     build = build or _VenvBuild(name)
@@ -561,6 +587,8 @@ def run_elsewhere(name: str, servers: tuple[str, ...],
            '--report', report]
     for server in servers:
         cmd += ['--glance-server', server]
+    if hold is not None:
+        cmd += ['--hold-functional', str(hold)]
     rc = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL)
     try:
@@ -594,6 +622,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument('--suites', default=None,
                         help='comma-separated, from: %s' % ', '.join(SUITES))
     parser.add_argument('--report', help='also write the counts as JSON')
+    parser.add_argument('--hold-functional', metavar='PATH',
+                        help='the functional tests of the stacks that run '
+                        'every suite wait until PATH exists (the test '
+                        'command runs an older release this way beside '
+                        'the newest one)')
     args = parser.parse_args(argv)
     if args.suites is not None:
         args.suites = tuple(s for s in args.suites.split(',') if s)
@@ -601,9 +634,51 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         if unknown or not args.suites:
             parser.error('unknown suite(s): %s' % ', '.join(sorted(unknown))
                          if unknown else 'no suite given')
-    if args.glance_server and not args.release:
-        parser.error('--glance-server needs --release')
+    if (args.glance_server or args.hold_functional) and not args.release:
+        parser.error('--glance-server and --hold-functional need '
+                     '--release')
     return args
+
+
+def wait_for_file(path: Path, poll: float = 2.0) -> None:
+    """Return once ``path`` exists (saying so when it has to wait)."""
+    if path.exists():
+        return
+    print('\n=== waiting for %s before the functional tests' % path,
+          flush=True)
+    started = time.monotonic()
+    while not path.exists():
+        time.sleep(poll)
+    print('=== waited %.1f s' % (time.monotonic() - started), flush=True)
+
+
+def _run_matrix(suites: tuple[str, ...], keep: bool) -> list[Counts]:
+    """The newest release's ``suites`` here, each release of
+    :data:`MATRIX` beside them in its own virtualenv.
+
+    The older releases' virtualenvs build and their runs start at once:
+    their unit tests and eventlet suites run beside the newest release's
+    functional tests; the functional tests of their uwsgi stacks wait until
+    those are done (two at once would each take the other's time; the
+    newest release's lab commands and tempest suites, lighter, run beside
+    them).
+    """
+    from cinder_multistore_lab.stack import releases
+    hold = Path(tempfile.mkdtemp(prefix='cms-hold-')) / 'functional-done'
+    others = [_ElsewhereRun(name, servers, RELEASE_SUITES,
+                            _VenvBuild(name), hold=hold)
+              for name, servers in MATRIX]
+    for other in others:
+        other.start()
+    try:
+        results = run_release(releases.NEWEST, ('uwsgi',), suites, keep,
+                              after_functional=hold.touch)
+    finally:
+        # NOTE: also when the newest release's run failed early.
+        hold.touch()
+    for other in others:
+        results += other.wait()
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -621,27 +696,18 @@ def main(argv: list[str] | None = None) -> int:
         suites = args.suites or (SUITES if release.name == releases.NEWEST
                                  else RELEASE_SUITES)
         here = releases.installed()
+        hold_path = args.hold_functional
         if here is not None and here.name == release.name:
-            results = run_release(release.name, servers, suites, args.keep)
+            hold = None if hold_path is None else (
+                lambda: wait_for_file(Path(hold_path)))
+            results = run_release(release.name, servers, suites, args.keep,
+                                  hold=hold)
         else:
-            results = run_elsewhere(release.name, servers, suites)
+            results = run_elsewhere(
+                release.name, servers, suites,
+                hold=None if hold_path is None else Path(hold_path))
     else:
-        suites = args.suites or SUITES
-        # NOTE: the older releases' virtualenvs build while the newest
-        # release's suites run, and their suites start once the newest
-        # release's functional tests are done (those measure the workers'
-        # threads and memory and time stalled stores: they run alone).
-        others = [_ElsewhereRun(name, servers, RELEASE_SUITES,
-                                _VenvBuild(name))
-                  for name, servers in MATRIX]
-
-        def start_others() -> None:
-            for other in others:
-                other.start()
-        results = run_release(releases.NEWEST, ('uwsgi',), suites,
-                              args.keep, after_functional=start_others)
-        for other in others:
-            results += other.wait()
+        results = _run_matrix(args.suites or SUITES, args.keep)
     wall = time.monotonic() - started
     if args.report:
         with open(args.report, 'w') as f:

@@ -15,6 +15,9 @@
 import contextlib
 from pathlib import Path
 import re
+import threading
+
+import pytest
 
 from cinder_multistore_lab import testrun
 
@@ -172,8 +175,14 @@ def test_the_lab_commands_tests_run_on_the_newest_release_only(monkeypatch):
     monkeypatch.setattr(releases, 'installed',
                         lambda: releases.get(releases.NEWEST))
     testrun.run_release(releases.NEWEST, ('uwsgi',), ('functional',))
+    # The newest release runs them on their own, after the product's.
     assert rec.extras['%s uwsgi functional' % releases.NEWEST] == [
+        '--ignore=%s' % p for p in testrun.NEWEST_ONLY_FUNCTIONAL_TESTS] + [
         '--durations=25']
+    lab = '%s uwsgi functional (lab commands)' % releases.NEWEST
+    assert rec.events[-1] == 'pytest %s %s' % (
+        lab, ' '.join(testrun.NEWEST_ONLY_FUNCTIONAL_TESTS))
+    assert rec.extras[lab] == ['--durations=25']
 
 
 def test_older_releases_start_once_the_functional_tests_are_done(
@@ -189,7 +198,75 @@ def test_older_releases_start_once_the_functional_tests_are_done(
                               % releases.NEWEST)
     assert events.index('others') == functional + 1
     assert events.count('others') == 1
-    assert events[functional + 2].startswith('tempest ')
+    # The lab's commands, then tempest, beside the older releases.
+    assert events[functional + 2].startswith(
+        'pytest %s uwsgi functional (lab commands)' % releases.NEWEST)
+    assert events[functional + 3].startswith('tempest ')
+
+
+def test_functional_tests_of_full_stacks_wait_for_the_hold(monkeypatch):
+    """An older release's eventlet suites run at once; its uwsgi stack's
+    functional tests wait for the hold (the newest release's end).
+    """
+    rec = _Recorder(monkeypatch)
+    testrun.run_release('2025.1', ('eventlet', 'uwsgi'),
+                        testrun.RELEASE_SUITES,
+                        hold=lambda: rec.events.append('hold'))
+    events = rec.events
+    assert events.count('hold') == 1
+    hold = events.index('hold')
+    assert events[hold + 1] == (
+        'pytest 2025.1 uwsgi functional tests/functional')
+    assert max(i for i, e in enumerate(events) if 'eventlet' in e
+               and e.startswith(('pytest', 'tempest'))) < hold
+
+
+def test_the_matrix_runs_beside_the_newest_release(monkeypatch, tmp_path):
+    """The older releases start at once with a hold file, touched once
+    the newest release's functional tests are done, or when its run fails.
+    """
+    started = []
+
+    class Other:
+        def __init__(self, name, servers, suites, build, hold=None):
+            self.name, self.hold = name, hold
+            started.append(self)
+
+        def start(self):
+            assert not self.hold.exists()
+
+        def wait(self):
+            return [testrun.Counts('%s unit' % self.name, passed=1)]
+
+    monkeypatch.setattr(testrun, '_ElsewhereRun', Other)
+    monkeypatch.setattr(testrun, '_VenvBuild', lambda name: None)
+    monkeypatch.setattr(testrun.tempfile, 'tempdir', str(tmp_path))
+
+    def run_release(name, servers, suites, keep, after_functional=None):
+        assert not started[0].hold.exists()
+        after_functional()
+        assert started[0].hold.exists()
+        return [testrun.Counts('%s unit' % name, passed=1)]
+    monkeypatch.setattr(testrun, 'run_release', run_release)
+    results = testrun._run_matrix(('unit',), False)
+    assert [o.name for o in started] == [n for n, _ in testrun.MATRIX]
+    assert len(results) == 1 + len(testrun.MATRIX)
+
+    def failing(name, servers, suites, keep, after_functional=None):
+        raise RuntimeError('stack failed')
+    monkeypatch.setattr(testrun, 'run_release', failing)
+    started.clear()
+    with pytest.raises(RuntimeError):
+        testrun._run_matrix(('unit',), False)
+    assert started[0].hold.exists()
+
+
+def test_wait_for_file_returns_once_it_exists(tmp_path):
+    path = tmp_path / 'done'
+    timer = threading.Timer(0.05, path.touch)
+    timer.start()
+    testrun.wait_for_file(path, poll=0.01)
+    assert path.exists()
 
 
 def test_a_release_run_elsewhere_writes_to_its_log(monkeypatch, tmp_path):
@@ -198,7 +275,10 @@ def test_a_release_run_elsewhere_writes_to_its_log(monkeypatch, tmp_path):
             return testrun.Counts('2025.1 virtualenv', step=True,
                                   seconds=2.0)
 
+    calls = []
+
     def fake_call(cmd, stdout=None, stderr=None, stdin=None):
+        calls.append(cmd)
         stdout.write('suite output\n')
         stdout.flush()
         report = cmd[cmd.index('--report') + 1]
@@ -207,11 +287,13 @@ def test_a_release_run_elsewhere_writes_to_its_log(monkeypatch, tmp_path):
         return 0
     monkeypatch.setattr(testrun.subprocess, 'call', fake_call)
     monkeypatch.setattr(testrun.tempfile, 'tempdir', str(tmp_path))
-    run = testrun._ElsewhereRun('2025.1', ('uwsgi',), ('unit',), Build())
+    run = testrun._ElsewhereRun('2025.1', ('uwsgi',), ('unit',), Build(),
+                                hold=tmp_path / 'hold')
     run.start()
     results = run.wait()
     assert [r.suite for r in results] == ['2025.1 virtualenv', '2025.1 unit']
     assert 'suite output' in run.log.read_text()
+    assert calls[0][-2:] == ['--hold-functional', str(tmp_path / 'hold')]
 
 
 def test_the_site_rule_tests_run_apart_with_site_store_on(monkeypatch):
