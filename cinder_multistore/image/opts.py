@@ -77,27 +77,28 @@ Related options:
                 default=True,
                 help="""
 Upload a raw volume of a Ceph RBD backend to an image without streaming its
-data when the placement rules choose exactly one store (the volume type's
-store, the site store, or the base image's only store) and that store is a
-Glance rbd store of the volume's own Ceph cluster (its ``fsid`` in Glance's
-``GET /v2/info/stores/detail``). The driver snapshots the volume, makes a
+data when one of the stores the placement rules choose (the volume type's
+store, the site store, or a store of the base image) is a Glance rbd store
+of the volume's own Ceph cluster (its ``fsid`` in Glance's ``GET
+/v2/info/stores/detail``). The driver snapshots the volume, makes a
 copy-on-write clone of the snapshot in Glance's pool in glance_store's rbd
 layout (no data is copied; the volume's snapshot moves to Ceph's snapshot
-trash, out of Cinder's sight), and registers
-``rbd://<fsid>/<pool>/<image id>/snap`` with Glance's
-``POST /v2/images/{image_id}/locations`` (Images API 2.17) as the
-``[glance]`` service user. Glance computes ``checksum`` and
-``os_hash_value`` in the background (``do_secure_hash``). A volume that
-images still depend on when Cinder deletes it waits in the RBD trash until
-they are deleted (``upload_parent_purge_interval``). The clone is flattened
-(the data copied once inside Ceph, still not streamed) when the volume is
-itself a clone, so that the image does not keep its parent (see
-``flatten_clones_of_base_images``), and on a
-cluster that still makes clones of format 1 (``require-min-compat-client``
-older than ``mimic``). Anything else (another disk format, another backend
-or cluster, several stores, Glance without the locations API, no service
-role, Ceph refusing the clone) streams the data, with one INFO line saying
-why.
+trash, out of Cinder's sight), and registers ``rbd://<fsid>/<pool>/<image
+id>/snap`` with Glance's ``POST /v2/images/{image_id}/locations`` (Images
+API 2.17) as the ``[glance]`` service user. Glance computes ``checksum`` and
+``os_hash_value`` in the background (``do_secure_hash``). The other stores
+the rules choose, if any, get their copies from Glance's ``copy-image``
+import once the upload has returned (unless ``colocation_in_upload``). A
+volume that images still depend on when Cinder deletes it waits in the RBD
+trash until they are deleted (``upload_parent_purge_interval``). The clone
+is flattened (the data copied once inside Ceph, still not streamed) when the
+volume is a clone of another volume, so that the image does not keep its
+parent (and when it is a clone of a base image, with
+``flatten_clones_of_base_images``), and on a cluster that still makes clones
+of format 1 (``require-min-compat-client`` older than ``mimic``). Anything
+else (another disk format, another backend or cluster, Glance without the
+locations API, no service role, Ceph refusing the clone) streams the data,
+with one INFO line saying why.
 
 Possible values:
 
@@ -136,29 +137,34 @@ Possible values:
 * True: co-location is written in one pass, or the upload fails.
 """.strip()),
     cfg.BoolOpt('flatten_clones_of_base_images',
-                default=True,
+                default=False,
                 help="""
 Whether ``zero_copy`` flattens the image uploaded from a volume that is
 itself a copy-on-write clone of a Glance image (a volume made from a base
-image in its cluster: the co-located uploads). Flattening copies the data
-once inside Ceph before Glance knows the image (about 3 s per GiB
-allocated), and the new image then depends on nothing. Without it the
-upload takes about a second whatever the size, but the new image depends on
-its volume and, through it, on the base image, whose data stays in Ceph
-until every image uploaded from its volumes is deleted: a volume deleted
-meanwhile waits in the RBD trash (``upload_parent_purge_interval``), and a
-base image deleted meanwhile is moved by glance_store to the RBD trash of
-Glance's pool (as it is while volumes made from it exist), from which a
-trash purge removes it (``rbd trash purge schedule add --pool <pool>
-<interval>``). A volume made from another volume is always flattened, and
-so is a chain that would be deeper than the backend's
-``rbd_max_clone_depth`` (an image uploaded from a volume made from an image
-uploaded from ...).
+image in its cluster: the co-located uploads). By default the new image
+stays a copy-on-write clone of the volume, as Cinder's RBD driver keeps a
+volume made from an image or a snapshot a clone of it
+(``rbd_flatten_volume_from_snapshot``): the upload takes about a second
+whatever the size, and the new image depends on its volume and, through it,
+on the base image, whose data stays in Ceph until every image uploaded from
+its volumes is deleted: a volume deleted meanwhile waits in the RBD trash
+(``upload_parent_purge_interval``), and a base image deleted meanwhile is
+moved by glance_store to the RBD trash of Glance's pool (as it is while
+volumes made from it exist), from which a trash purge removes it (``rbd
+trash purge schedule add --pool <pool> <interval>``). A volume made from
+another volume is always flattened, and so is a chain that would be deeper
+than the backend's ``rbd_max_clone_depth`` (an image uploaded from a volume
+made from an image uploaded from ...).
+
+Flattening copies the allocated data once inside Ceph before Glance knows
+the image (about 3 s per GiB on the embedded cloud), and the new image then
+depends on nothing.
 
 Possible values:
 
-* True (default): flatten; nothing keeps the base image's data.
-* False: keep the copy-on-write chain (base image, volume, image).
+* False (default): keep the copy-on-write chain (base image, volume,
+  image).
+* True: flatten; nothing keeps the base image's data.
 
 Related options:
 

@@ -41,12 +41,14 @@ cannot: it may not write in Cinder's pool).
 Nothing that may be read is ever flattened: librbd gives a reader that
 opened an image at its snapshot before a flatten zeros for the parts that
 were still the parent's (its object map is the one it opened with). So the
-image is flattened, before Glance knows it, when the volume is itself a
-clone (of a base image, another volume): the image must not keep that
-parent, which its owner expects to delete. The operator may keep the chain
-for volumes made from base images (``flatten_clones_of_base_images``):
-the base image's data then stays in Ceph, as it does while the volume
-exists, until the image is deleted.
+image is flattened, before Glance knows it, when the volume is a clone of
+another volume: Cinder keeps its own clone parents as ``*.deleted``
+volumes and removes them itself, which a chain would break. The image of a
+volume made from a base image stays a clone of the volume, as Cinder keeps
+the volume a clone of the base image: the base image's data stays in Ceph
+until the image is deleted (unless the chain would be deeper than
+``rbd_max_clone_depth``); the operator may flatten those images too
+(``flatten_clones_of_base_images``).
 
 A cluster whose clients still make clones of format 1 (``ceph osd
 get-require-min-compat-client`` older than ``mimic`` and no
@@ -115,7 +117,7 @@ def volume_snapshot(image_id: str) -> str:
 
 def clone_volume(rbd: RbdModule, source: Ioctx, volume_name: str,
                  target: Ioctx, pool: str, image_id: str,
-                 flatten_base_images: bool = True,
+                 flatten_base_images: bool = False,
                  max_depth: int = 5) -> str:
     """Make image ``image_id`` in ``target`` from volume ``volume_name``.
 

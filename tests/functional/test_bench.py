@@ -69,13 +69,13 @@ def test_bench_runs_every_case_and_cleans_up(stack_env, tmp_path, admin):
     types = {t.id for t in cloud.admin_cinder.volume_types.list()}
     rbd_before = _ceph_leftovers(stack_env)
     # 8 MiB Glance cases; one 1 GiB volume per Cinder case; the images
-    # the volume-from-image cases clone or copy: 8 MiB. The co-located
-    # cases without flattening are left out: the same upload, with
-    # cinder-volume restarted with an option (test_zero_copy.py tests it).
-    chain = set(rbd_cases.ColocatedUploads.CHAIN_CASES)
+    # the volume-from-image cases clone or copy: 8 MiB. The flattened
+    # co-located cases are left out: the same upload, with cinder-volume
+    # restarted with an option (test_zero_copy.py tests it).
+    flattened = set(rbd_cases.ColocatedUploads.CASES)
     options = runner.Options(sizes=[SIZE], runs=1, volume_gib=1,
                              out=tmp_path, clone_image_size=SIZE,
-                             cases=frozenset(runner.ALL_CASES) - chain)
+                             cases=frozenset(runner.ALL_CASES) - flattened)
     assert runner.main(directory, options) == 0
 
     saved = json.loads((tmp_path / 'bench.json').read_text())
@@ -85,7 +85,7 @@ def test_bench_runs_every_case_and_cleans_up(stack_env, tmp_path, admin):
     ceph = rbd_cases.missing(stack_env) is None
     if ceph:
         expected |= set(runner.RBD_GLANCE_CASES) | set(runner.CLONE_CASES)
-        expected |= set(runner.COLOCATED_CASES) - chain
+        expected |= set(runner.COLOCATED_CASES) - flattened
         expected |= {c for c, driver in runner.CINDER_RBD_CASES.items()
                      if driver == 'multistore'
                      or not rbd_cases.upstream_missing(bench_env)}

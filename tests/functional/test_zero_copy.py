@@ -72,7 +72,7 @@ def zero_copy_on(stack_env, sites):
     given back as it was (and cinder-volume restarted) at the end.
     """
     with cinder_options.volume_options(
-            stack_env, zero_copy='true', flatten_clones_of_base_images='true',
+            stack_env, zero_copy='true',
             upload_parent_purge_interval='10') as log:
         yield log
 
@@ -410,9 +410,10 @@ def edge_type(stack_env):
 def test_a_base_image_in_the_clusters_store_alone_is_cloned_into(
         stack_env, cloud, made, central_no_store_type, zero_copy_on):
     """Base image in ceph-central only -> volume (a clone of it) ->
-    upload: the base image's one store is cloned into; the new image
-    is a flattened clone (the volume being a clone itself), so that the
-    base image can be deleted once the volume is.
+    upload: the base image's one store is cloned into; with
+    ``flatten_clones_of_base_images = true`` the new image is a flattened
+    clone (the volume being a clone itself), so that the base image is
+    removed once the volume is.
     """
     base_data = os.urandom(MIB)
     base = made.image_in_stores(base_data,
@@ -422,8 +423,10 @@ def test_a_base_image_in_the_clusters_store_alone_is_cloned_into(
         stack_env, SITE, stack_env.ceph.volumes_pool,
         'volume-%s' % vol.id) == (stack_env.ceph.images_pool, base['id'],
                                   ceph_probes.SNAP)
-    offset = os.path.getsize(zero_copy_on)
-    image = made.upload(vol.id)
+    with cinder_options.volume_options(
+            stack_env, flatten_clones_of_base_images='true'):
+        offset = os.path.getsize(zero_copy_on)
+        image = made.upload(vol.id)
     lines = _log_lines(zero_copy_on, offset, image['id'])
     assert len(lines) == 1 and 'no data streamed' in lines[0], lines
     assert 'flattened clone (the volume is itself a clone of %s/%s' % (
@@ -440,13 +443,14 @@ def test_a_base_image_in_the_clusters_store_alone_is_cloned_into(
     assert _leftovers(stack_env, vol.id, base['id']) == []
 
 
-def test_the_operator_may_keep_the_base_image_in_the_chain(
+def test_the_image_of_a_volume_from_a_base_image_keeps_the_chain(
         stack_env, cloud, made, central_no_store_type, zero_copy_on):
-    """``flatten_clones_of_base_images = false``: base image -> volume ->
-    upload is a copy-on-write clone of the volume, nothing flattened. The
-    image outlives its volume (which waits in the RBD trash) and its base
-    image (Glance deletes it; glance_store moves its RBD image, which still
-    has a clone, to the trash of Glance's pool); once the image is deleted,
+    """By default (``flatten_clones_of_base_images = false``): base image
+    -> volume -> upload is a copy-on-write clone of the volume, nothing
+    flattened. The image outlives its volume (which waits in the RBD trash)
+    and its base image (Glance deletes it; glance_store moves its RBD
+    image, which still has a clone, to the trash of Glance's pool); once
+    the image is deleted,
     cinder-volume removes the volume and a trash purge (the operator's
     ``rbd trash purge schedule``) the base image: nothing is left.
     """
@@ -456,10 +460,8 @@ def test_the_operator_may_keep_the_base_image_in_the_chain(
     vol = _volume(cloud, made, central_no_store_type, image_id=base['id'])
     written = os.urandom(MIB)
     _write(stack_env, vol.id, {4 * MIB: written})
-    with cinder_options.volume_options(
-            stack_env, flatten_clones_of_base_images='false'):
-        offset = os.path.getsize(zero_copy_on)
-        image = made.upload(vol.id)
+    offset = os.path.getsize(zero_copy_on)
+    image = made.upload(vol.id)
     lines = _log_lines(zero_copy_on, offset, image['id'])
     assert len(lines) == 1 and 'no data streamed' in lines[0], lines
     assert ('copy-on-write clone (the volume is itself a clone of base '

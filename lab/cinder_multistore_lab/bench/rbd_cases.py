@@ -33,10 +33,11 @@
     held in both rbd stores, with the volume's size of data written: the
     seconds until the upload returns (the image active at the edge, made
     in the edge cluster), and until Glance's ``copy-image`` import has
-    put it into the central store too. The ``-chain-`` cases do the same
-    with cinder-volume restarted with ``flatten_clones_of_base_images =
-    false`` (the new image a copy-on-write clone of the volume, itself a
-    clone of the base image), the others with the default (flattened).
+    put it into the central store too. The ``-chain-`` cases with
+    cinder-volume's default (the new image a copy-on-write clone of the
+    volume, itself a clone of the base image), the others with
+    cinder-volume restarted with ``flatten_clones_of_base_images = true``
+    (the new image flattened before Glance knows it).
 
 The volumes are filled and inspected as ``client.admin`` of each site's
 cluster with the ``rados``/``rbd`` bindings.
@@ -288,8 +289,10 @@ class ColocatedUploads(RbdVolumeCases):
     :param volume_type: a type of the edge site's RBD backend, no store.
     """
 
+    #: With ``flatten_clones_of_base_images = true``.
     CASES = ('cinder-rbd-colocated-usable', 'cinder-rbd-colocated-both')
-    #: The same, the new image kept a copy-on-write clone of the volume.
+    #: The same by default: the new image a copy-on-write clone of the
+    #: volume.
     CHAIN_CASES = ('cinder-rbd-colocated-chain-usable',
                    'cinder-rbd-colocated-chain-both')
 

@@ -61,12 +61,14 @@ CASES = (
      "Cinder upload-to-image of an edge RBD volume, Cinder's image "
      'service'),
     ('cinder-rbd-colocated-usable',
-     'Cinder upload-to-image of an edge volume co-located in both sites: '
-     'usable at the edge (this driver)'),
+     'Cinder upload-to-image of an edge volume co-located in both sites, '
+     'with flatten_clones_of_base_images = true: usable at the edge (this '
+     'driver)'),
     ('cinder-rbd-colocated-both',
      '... and held by both sites (Glance copy-image)'),
     ('cinder-rbd-colocated-chain-usable',
-     '... with flatten_clones_of_base_images = false: usable at the edge'),
+     '... by default (the image a clone of the volume): usable at the '
+     'edge'),
     ('cinder-rbd-colocated-chain-both',
      '... and held by both sites (Glance copy-image)'),
     ('volume-clone-colocated',
@@ -133,23 +135,23 @@ RATIOS = (
     RatioSpec('Ceph: co-located upload-to-image, usable at the volume\'s '
               'site / one-pass streamed co-location of the same size',
               'Ceph: co-located, usable / one pass', 'cinder-rbd-colocated-'
-              'usable', 'colocated-rbd-2', 0.25),
+              'chain-usable', 'colocated-rbd-2', 0.25),
     RatioSpec('Ceph: co-located upload-to-image, held by both sites / '
               'upstream upload + copy-image', 'Ceph: co-located, both / '
-              'copy-image', 'cinder-rbd-colocated-both',
+              'copy-image', 'cinder-rbd-colocated-chain-both',
               'upstream-copy-image-rbd', 1.0),
     RatioSpec('Ceph: volume from image at the other site, clone / full '
               'copy (target: clone 10x faster)', 'Ceph: clone / full copy',
               'volume-clone-colocated', 'volume-copy-one-site', 0.1),
     RatioSpec('Ceph: co-located upload-to-image with '
-              'flatten_clones_of_base_images = false, usable at the '
+              'flatten_clones_of_base_images = true, usable at the '
               'volume\'s site / one-pass streamed co-location of the same '
-              'size', 'Ceph: co-located chain, usable / one pass',
-              'cinder-rbd-colocated-chain-usable', 'colocated-rbd-2', 0.25),
+              'size', 'Ceph: co-located flattened, usable / one pass',
+              'cinder-rbd-colocated-usable', 'colocated-rbd-2', 0.25),
     RatioSpec('Ceph: co-located upload-to-image with '
-              'flatten_clones_of_base_images = false, held by both sites / '
-              'upstream upload + copy-image', 'Ceph: co-located chain, '
-              'both / copy-image', 'cinder-rbd-colocated-chain-both',
+              'flatten_clones_of_base_images = true, held by both sites / '
+              'upstream upload + copy-image', 'Ceph: co-located flattened, '
+              'both / copy-image', 'cinder-rbd-colocated-both',
               'upstream-copy-image-rbd', 1.0),
 )
 #: The zero-copy upload's time may grow less than this from its smallest

@@ -393,8 +393,8 @@ class Bench:
                           selected: list[str]) -> None:
         """Upload-to-image of an edge volume from a base image in both
         sites: until usable at the edge, and until both sites hold it;
-        with cinder-volume's default, then (the ``-chain-`` cases) with
-        ``flatten_clones_of_base_images = false``.
+        with cinder-volume's default (the ``-chain-`` cases), then with
+        ``flatten_clones_of_base_images = true``.
         """
         # NOTE: as admin, who owns the base image the Glance cases make.
         cloud = workflow.Cloud(self.env, 'OS')
@@ -405,8 +405,8 @@ class Bench:
         if size not in self.results['sizes']:
             self.results['sizes'].append(size)
         ways = [(names, options) for names, options in (
-            (cases.CASES, {}),
-            (cases.CHAIN_CASES, {'flatten_clones_of_base_images': 'false'}))
+            (cases.CHAIN_CASES, {}),
+            (cases.CASES, {'flatten_clones_of_base_images': 'true'}))
             if set(names) & set(selected)]
         with self._base_image_in_rbd_stores(cases):
             written = min(size, RBD_WRITTEN)

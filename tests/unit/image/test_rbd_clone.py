@@ -331,9 +331,10 @@ def test_remove_image_refused_names_the_commands(ceph):
     assert 'rbd rm images/%s' % IMAGE_ID in str(raised.value)
 
 
-def test_a_volume_that_is_a_clone_gets_a_flattened_image(ceph):
-    """A volume made from a base image: the image must not keep the base
-    image (its owner expects to delete it), so it is flattened before
+def test_the_operator_may_flatten_the_image_of_a_volume_from_a_base_image(
+        ceph):
+    """``flatten_clones_of_base_images = true``: the image of a volume made
+    from a base image does not keep the base image; it is flattened before
     Glance knows it.
     """
     base = ceph.add(IMAGES, 'base')
@@ -341,7 +342,9 @@ def test_a_volume_that_is_a_clone_gets_a_flattened_image(ceph):
                              'trash': None}
     ceph.pools[VOLUMES][VOLUME]['parent'] = (IMAGES, base['id'],
                                              base['snaps']['snap']['id'])
-    assert _clone(ceph) == rbd_clone.FLATTENED_CLONE % 'images/base'
+    way = rbd_clone.clone_volume(ceph.module(), VOLUMES, VOLUME, IMAGES,
+                                 IMAGES, IMAGE_ID, flatten_base_images=True)
+    assert way == rbd_clone.FLATTENED_CLONE % 'images/base'
     assert ceph.pools[IMAGES][IMAGE_ID]['parent'] is None
     assert ceph.volume_snaps() == {}
 
@@ -355,16 +358,14 @@ def _made_from(ceph, pool, name, snap):
                                              parent['snaps'][snap]['id'])
 
 
-def test_the_operator_may_keep_the_chain_of_a_volume_from_a_base_image(
-        ceph):
-    """``flatten_clones_of_base_images = false``: the image of a volume
-    made from a base image stays a copy-on-write clone of the volume; the
-    volume waits in the trash while the image lives, so the base image
-    stays in use until then.
+def test_the_image_of_a_volume_from_a_base_image_keeps_the_chain(ceph):
+    """By default (``flatten_clones_of_base_images = false``) the image of
+    a volume made from a base image stays a copy-on-write clone of the
+    volume; the volume waits in the trash while the image lives, so the
+    base image stays in use until then.
     """
     _made_from(ceph, IMAGES, 'base', 'snap')
-    way = rbd_clone.clone_volume(ceph.module(), VOLUMES, VOLUME, IMAGES,
-                                 IMAGES, IMAGE_ID, flatten_base_images=False)
+    way = _clone(ceph)
     assert way == rbd_clone.COPY_ON_WRITE_CHAIN % 'images/base'
     volume = ceph.pools[VOLUMES][VOLUME]
     [trashed] = volume['snaps'].values()

@@ -344,6 +344,12 @@ def test_the_option_is_on_by_default():
         'zero_copy'] is True
 
 
+def test_images_of_volumes_from_base_images_keep_the_chain_by_default():
+    """As Cinder's RBD driver keeps volumes made from images clones."""
+    assert {o.name: o.default for o in opts.image_service_opts}[
+        'flatten_clones_of_base_images'] is False
+
+
 class Client:
     """Cinder's RADOSClient, as ``_delete_volume`` gets it."""
 

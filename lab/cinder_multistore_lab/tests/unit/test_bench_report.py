@@ -453,21 +453,22 @@ def test_ceph_ratios_and_footprint_checks():
     assert colocated['target'] == 0.5 and colocated['met'] is True
     # Cinder's own image service did not run on RBD: no ratio.
     assert (report.RATIOS[5].name, LARGE) not in checks
+    # The targets are the default's (the image a clone of the volume).
     usable = checks[(report.RATIOS[7].name, LARGE)]
-    assert usable['value'] == pytest.approx(2.0 / 9.0)
+    assert usable['value'] == pytest.approx(1.0 / 9.0)
     assert usable['target'] == 0.25 and usable['met'] is True
     both = checks[(report.RATIOS[8].name, LARGE)]
-    assert both['value'] == pytest.approx(18.0 / 20.0)
+    assert both['value'] == pytest.approx(16.0 / 20.0)
     assert both['target'] == 1.0 and both['met'] is True
     clone = checks[(report.RATIOS[9].name, LARGE)]
     assert clone['value'] == pytest.approx(1.5 / 30.0)
     assert clone['target'] == 0.1 and clone['met'] is True
-    chain_usable = checks[(report.RATIOS[10].name, LARGE)]
-    assert chain_usable['value'] == pytest.approx(1.0 / 9.0)
-    assert chain_usable['target'] == 0.25
-    chain_both = checks[(report.RATIOS[11].name, LARGE)]
-    assert chain_both['value'] == pytest.approx(16.0 / 20.0)
-    assert chain_both['target'] == 1.0
+    flat_usable = checks[(report.RATIOS[10].name, LARGE)]
+    assert flat_usable['value'] == pytest.approx(2.0 / 9.0)
+    assert flat_usable['target'] == 0.25
+    flat_both = checks[(report.RATIOS[11].name, LARGE)]
+    assert flat_both['value'] == pytest.approx(18.0 / 20.0)
+    assert flat_both['target'] == 1.0
     up = checks[('stack up with Ceph (seconds)', None)]
     assert (up['value'], up['target'], up['met']) == (31.5, 90.0, True)
     ram = checks[('peak RAM of the whole cloud (MiB, sum of RSS)', None)]
