@@ -219,6 +219,10 @@ def test_functional_tests_of_full_stacks_wait_for_the_hold(monkeypatch):
         'pytest 2025.1 uwsgi functional tests/functional')
     assert max(i for i, e in enumerate(events) if 'eventlet' in e
                and e.startswith(('pytest', 'tempest'))) < hold
+    # The uwsgi stack's tempest suites run while its functional tests wait.
+    uwsgi_tempest = [i for i, e in enumerate(events)
+                     if e.startswith('tempest 2025.1 uwsgi')]
+    assert uwsgi_tempest and max(uwsgi_tempest) < hold
 
 
 def test_the_matrix_runs_beside_the_newest_release(monkeypatch, tmp_path):
