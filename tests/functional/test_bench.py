@@ -68,14 +68,16 @@ def test_bench_runs_every_case_and_cleans_up(stack_env, tmp_path, admin):
         search_opts={'all_tenants': 1})}
     types = {t.id for t in cloud.admin_cinder.volume_types.list()}
     rbd_before = _ceph_leftovers(stack_env)
-    # 8 MiB Glance cases; one 1 GiB volume per Cinder case; the images
-    # the volume-from-image cases clone or copy: 8 MiB. The flattened
+    # 8 MiB Glance cases; one 1 GiB volume per Cinder case (8 MiB of it
+    # written in the RBD volumes); the images the volume-from-image cases
+    # clone or copy: 8 MiB. The flattened
     # co-located cases are left out: the same upload, with cinder-volume
     # restarted with an option (test_zero_copy.py tests it).
     flattened = set(rbd_cases.ColocatedUploads.CASES)
     options = runner.Options(sizes=[SIZE], runs=1, volume_gib=1,
                              out=tmp_path, clone_image_size=SIZE,
-                             cases=frozenset(runner.ALL_CASES) - flattened)
+                             cases=frozenset(runner.ALL_CASES) - flattened,
+                             rbd_written=SIZE)
     assert runner.main(directory, options) == 0
 
     saved = json.loads((tmp_path / 'bench.json').read_text())

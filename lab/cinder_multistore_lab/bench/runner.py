@@ -106,8 +106,9 @@ class Options:
     :param clone_image_size: bytes of the images the volume-from-image
         cases clone or copy (None: ``volume_gib`` GiB).
     :param rbd_volume_gibs: sizes of the RBD volumes uploaded to images
-        (None: ``volume_gib``); each gets at most :data:`RBD_WRITTEN` bytes
+        (None: ``volume_gib``); each gets at most ``rbd_written`` bytes
         of data, the rest stays unwritten (as a volume mostly is).
+    :param rbd_written: bytes written into each RBD volume, at most.
     """
 
     sizes: list[int]
@@ -117,6 +118,7 @@ class Options:
     cases: frozenset[str] | None = None
     clone_image_size: int | None = None
     rbd_volume_gibs: list[int] | None = None
+    rbd_written: int = RBD_WRITTEN
 
     def __post_init__(self) -> None:
         unknown = set(self.cases or ()) - set(ALL_CASES)
@@ -150,9 +152,12 @@ class Bench:
 
     def __init__(self, env: StackEnv, directory: Path,
                  say: Callable[[str], None] = print,
-                 warm_up: bool = True) -> None:
+                 warm_up: bool = True,
+                 rbd_written: int = RBD_WRITTEN) -> None:
         self.env = env
         self.warm_up = warm_up
+        #: Bytes written into each RBD volume, at most.
+        self.rbd_written = rbd_written
         self.directory = Path(directory)
         self.say = say
         self.data_dir = self.directory / 'bench-data'
@@ -351,7 +356,7 @@ class Bench:
                         cloud, self.env, rbd_cases.UPLOAD_SITE, store)
             if size not in self.results['sizes']:
                 self.results['sizes'].append(size)
-            written = min(size, RBD_WRITTEN)
+            written = min(size, self.rbd_written)
             cases.prepare(data.make(self.data_dir, written), gib, written)
             self._upload_rounds(cases, selected, CINDER_RBD_CASES,
                                 rbd_cases.SERVICES, size, runs,
@@ -409,7 +414,7 @@ class Bench:
             (cases.CASES, {'flatten_clones_of_base_images': 'true'}))
             if set(names) & set(selected)]
         with self._base_image_in_rbd_stores(cases):
-            written = min(size, RBD_WRITTEN)
+            written = min(size, self.rbd_written)
             cases.prepare(data.make(self.data_dir, written), gib, written)
             for names, options in ways:
                 with (stack_cinder.volume_options(
@@ -531,7 +536,8 @@ def _chunk_size(env: StackEnv) -> str:
 def measure(env: StackEnv, directory: Path, options: Options,
             say: Callable[[str], None] = print) -> dict:
     """Run every case on a stack with the reference services added."""
-    bench = Bench(env, directory, say, warm_up=options.runs > 1)
+    bench = Bench(env, directory, say, warm_up=options.runs > 1,
+                  rbd_written=options.rbd_written)
     glance = options.selected(list(GLANCE_CASES) + list(RBD_GLANCE_CASES)
                               + list(bound.CASES))
     cinder = options.selected(CINDER_CASES)
