@@ -106,7 +106,7 @@ def test_bench_runs_every_case_and_cleans_up(stack_env, tmp_path, admin):
             assert entry['seconds'][0] > 0 and entry['cinder_rss_mib'][0] > 0
     if ceph:
         usable, both = (cases[c][str(GIB)]['seconds'][0]
-                        for c in rbd_cases.ColocatedUploads.CASES)
+                        for c in rbd_cases.ColocatedUploads.CHAIN_CASES)
         assert 0 < usable <= both
     for name in runner.CLONE_CASES:
         if name in expected:

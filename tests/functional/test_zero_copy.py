@@ -519,11 +519,13 @@ def test_the_volumes_site_store_is_cloned_into(stack_env, cloud, made,
 def test_deleting_a_chain_in_any_order_leaves_nothing(
         stack_env, cloud, made, central_type, zero_copy_on, order):
     """volume -> image (zero copy) -> clone (a volume from the image) ->
-    image-of-clone (zero copy again), deleted in ``order``; each image
-    keeps the volume's bytes until deleted, and downloads whole with its
-    checksum once the volume is deleted. (Glance refuses to delete
-    an image while a volume is its clone, with or without this driver:
-    the orders here delete the clone first.)
+    image-of-clone (zero copy again, by default a clone of the clone: the
+    chain image-of-clone -> clone -> image -> volume), deleted in
+    ``order``; each image keeps the volume's bytes until deleted, and
+    downloads whole with its checksum once both volumes are deleted;
+    nothing is left in either pool or trash at the end (an image deleted
+    while a volume is its clone waits in the trash of Glance's pool for a
+    trash purge, the operator's schedule).
     """
     vol, image, blocks = _upload_clone(stack_env, cloud, made,
                                        central_type, zero_copy_on)
@@ -536,8 +538,8 @@ def test_deleting_a_chain_in_any_order_leaves_nothing(
         'volume-%s' % clone.id) == (stack_env.ceph.images_pool, image['id'],
                                     ceph_probes.SNAP)
     second = made.upload(clone.id)
-    # The clone is itself a clone: its image is flattened.
-    assert _cow_parent(stack_env, second['id']) is None
+    # The clone is a clone of an image: its image keeps the chain.
+    assert _cow_parent(stack_env, second['id']) == 'volume-%s' % clone.id
     things = {'volume': ('volume', vol.id), 'image': ('image', image['id']),
               'clone': ('volume', clone.id),
               'image-of-clone': ('image', second['id'])}
@@ -557,14 +559,19 @@ def test_deleting_a_chain_in_any_order_leaves_nothing(
             for offset, data in blocks.items():
                 assert _read(stack_env, stack_env.ceph.images_pool, other,
                              offset, len(data), ceph_probes.SNAP) == data
-            if key == 'volume':
-                # NOTE: the one deletion a remaining image's data depends
-                # on (the image of the clone is flattened): downloaded
-                # whole, against Glance's checksum.
+            if kind == 'volume' and not {vol.id, clone.id} & remaining:
+                # NOTE: the images' data depends on both volumes (the
+                # chain): downloaded whole, against Glance's checksum,
+                # once neither is left.
                 hashed = _hashed(cloud, other)
                 size, md5, _ = _download_digests(cloud, other,
                                                  hashed['os_hash_algo'])
                 assert (size, md5) == (hashed['size'], hashed['checksum'])
+    assert _leftovers(stack_env, clone.id, second['id']) == []
+    with ceph_probes.ioctx(stack_env, SITE,
+                           stack_env.ceph.images_pool) as ctx:
+        ceph_probes.rbd.RBD().trash_purge(
+            ctx, datetime.datetime.now() + datetime.timedelta(seconds=5))
     for volume_id in (vol.id, clone.id):
         for image_id in (image['id'], second['id']):
             assert _leftovers(stack_env, volume_id, image_id) == []
