@@ -38,6 +38,7 @@ import argparse
 import collections
 from collections.abc import Callable
 import dataclasses
+import functools
 import json
 import os
 from pathlib import Path
@@ -76,7 +77,7 @@ RELEASE_SUITES = ('unit', 'functional', 'tempest-image', 'plugin')
 #: Older releases CI runs besides the newest, with their Glance servers,
 #: in the order their stacks run: the short eventlet suites first, beside
 #: the newest release's functional tests; the uwsgi stack's functional
-#: tests wait for those to end (see :func:`main`).
+#: tests wait for those to end (see :func:`_run_matrix`).
 MATRIX = (('2025.1', ('eventlet', 'uwsgi')),)
 
 #: Glance servers that run only the suites whose code paths differ by
@@ -339,9 +340,9 @@ def _stack_suites(label: str, server: str, suites: tuple[str, ...],
     env = {'CMS_STACK_DIR': stack_dir}
     # NOTE: the slowest tests are printed: where CI time goes.
     durations = ['--durations=25']
-    held = hold is not None and server not in SERVER_ONLY
-    if held:
-        assert hold is not None
+    if server in SERVER_ONLY:
+        hold = None
+    if hold is not None:
         print('\n%s: tempest first, while the functional tests wait'
               % label, flush=True)
         results.extend(_tempest_suites(label, server, suites, stack_dir))
@@ -365,7 +366,7 @@ def _stack_suites(label: str, server: str, suites: tuple[str, ...],
         results.append(_pytest('%s functional (lab commands)' % label,
                                list(NEWEST_ONLY_FUNCTIONAL_TESTS), env,
                                durations))
-    if not held:
+    if hold is None:
         results.extend(_tempest_suites(label, server, suites, stack_dir))
     return results
 
@@ -637,7 +638,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument('--suites', default=None,
                         help='comma-separated, from: %s' % ', '.join(SUITES))
     parser.add_argument('--report', help='also write the counts as JSON')
-    parser.add_argument('--hold-functional', metavar='PATH',
+    parser.add_argument('--hold-functional', metavar='PATH', type=Path,
                         help='the functional tests of the stacks that run '
                         'every suite wait until PATH exists (the test '
                         'command runs an older release this way beside '
@@ -711,16 +712,15 @@ def main(argv: list[str] | None = None) -> int:
         suites = args.suites or (SUITES if release.name == releases.NEWEST
                                  else RELEASE_SUITES)
         here = releases.installed()
-        hold_path = args.hold_functional
+        hold_file = args.hold_functional
         if here is not None and here.name == release.name:
-            hold = None if hold_path is None else (
-                lambda: wait_for_file(Path(hold_path)))
+            hold = None if hold_file is None else functools.partial(
+                wait_for_file, hold_file)
             results = run_release(release.name, servers, suites, args.keep,
                                   hold=hold)
         else:
-            results = run_elsewhere(
-                release.name, servers, suites,
-                hold=None if hold_path is None else Path(hold_path))
+            results = run_elsewhere(release.name, servers, suites,
+                                    hold=hold_file)
     else:
         results = _run_matrix(args.suites or SUITES, args.keep)
     wall = time.monotonic() - started

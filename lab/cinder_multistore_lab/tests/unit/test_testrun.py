@@ -337,3 +337,25 @@ def test_the_site_rule_tests_run_apart_with_site_store_on(monkeypatch):
         plugin[len('tempest '):], site[len('tempest '):],
         '2025.1 eventlet tempest plugin']
     assert rec.events.count('site_store on') == 1
+
+
+def test_a_release_run_with_a_hold_waits_for_its_file(monkeypatch, tmp_path):
+    """``--hold-functional PATH``: the release's run gets a hold that
+    returns once PATH exists.
+    """
+    from cinder_multistore_lab.stack import releases
+    hold_file = tmp_path / 'done'
+    seen = []
+
+    def run_release(name, servers, suites, keep, hold=None):
+        hold_file.touch()
+        hold()
+        seen.append(name)
+        return [testrun.Counts('%s unit' % name, passed=1)]
+    monkeypatch.setattr(testrun, 'run_release', run_release)
+    monkeypatch.setattr(releases, 'installed',
+                        lambda: releases.get('2025.1'))
+    assert testrun.main(['--release', '2025.1', '--glance-server', 'uwsgi',
+                         '--hold-functional', str(hold_file),
+                         '--report', str(tmp_path / 'r.json')]) == 0
+    assert seen == ['2025.1']
